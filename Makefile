@@ -1,0 +1,48 @@
+# Shiftboard. `make run` and `make test` work on a fresh machine (python3 only).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+DEV_ENV := DEBUG=1
+
+.PHONY: run test install migrate seed serve schema check-deploy bench explain clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(DEV_ENV) $(PY) manage.py migrate --noinput -v0
+
+seed: migrate
+	$(DEV_ENV) $(PY) manage.py seed --if-empty
+
+run: seed
+	@echo ""
+	@echo "Shiftboard (SQLite, local-memory cache) on http://127.0.0.1:$(PORT)/"
+	@echo "  API:      http://127.0.0.1:$(PORT)/api/v1/jobs/"
+	@echo "  Docs:     http://127.0.0.1:$(PORT)/api/docs/   (schema: /api/schema/)"
+	@echo "  Admin:    http://127.0.0.1:$(PORT)/admin/      (login: admin@shiftboard.local / demo-pass-123)"
+	@echo "  Toolbar:  on every HTML page (browsable API, admin, docs) with DEBUG=1, e.g. http://127.0.0.1:$(PORT)/api/v1/jobs/?format=api"
+	@echo "  Health:   http://127.0.0.1:$(PORT)/api/v1/health/"
+	@echo ""
+	$(DEV_ENV) $(PY) manage.py runserver 0.0.0.0:$(PORT)
+
+test: install
+	$(PY) -m pytest
+
+schema: install
+	$(DEV_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+# Production-style server: gunicorn, DEBUG off. Needs SECRET_KEY (and usually DATABASE_URL, REDIS_URL).
+serve: install
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py migrate --noinput -v0
+	$(VENV)/bin/gunicorn config.wsgi --workers $${WEB_CONCURRENCY:-2} --bind 0.0.0.0:$(PORT) --access-logfile -
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,0 +1,50 @@
+"""Cache scopes of the accounts app, and what a change to its models touches.
+
+Scopes: ``users`` (every list that shows a user's name or rating: job,
+application, payment and review lists), ``user:<id>`` (that user's profile and
+``/users/me/``), ``skills`` (the skill list, and every list that shows skill
+names), ``categories`` lives in jobs.
+"""
+from core.signals import track
+
+from .models import EmailOTP, Profile, Skill, User
+
+USERS = "users"
+SKILLS = "skills"
+
+
+def user_scope(user_id) -> str:
+    return f"user:{user_id}"
+
+
+def user_scopes(user: User):
+    # A new name or rating shows in every list that carries this user.
+    return [user_scope(user.pk), USERS]
+
+
+def profile_scopes(profile: Profile):
+    # Profile fields (skills, city, bio) appear in public profiles only.
+    return [user_scope(profile.user_id)]
+
+
+def skill_scopes(skill: Skill):
+    return [SKILLS]
+
+
+def public_user_scopes(view, request, pk=None, **kwargs):
+    return [user_scope(pk), SKILLS]
+
+
+def me_scopes(view, request, **kwargs):
+    return [user_scope(request.user.pk), SKILLS]
+
+
+def skill_list_scopes(view, request, **kwargs):
+    return [SKILLS]
+
+
+track(User, user_scopes)
+track(Profile, profile_scopes)
+track(Skill, skill_scopes)
+# OTPs are never cached; tracked so that a test can prove every model is covered.
+track(EmailOTP, lambda otp: [])

@@ -1,0 +1,160 @@
+"""Users (e-mail login, client or worker), their profiles and skills, and
+e-mail one-time codes."""
+from decimal import Decimal
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    CLIENT = "client", "Client"
+    WORKER = "worker", "Worker"
+
+
+class UserQuerySet(models.QuerySet):
+    def for_public(self):
+        """A public profile: the user with profile and the profile's skills."""
+        return self.filter(is_active=True).select_related("profile").prefetch_related("profile__skills")
+
+    def for_me(self):
+        """The caller's own representation (same shape as public, plus private fields)."""
+        return self.select_related("profile").prefetch_related("profile__skills")
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("role", Role.CLIENT)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    # Stored lower-cased (the manager and serializers normalise), so this unique
+    # index is also the case-insensitive one login uses.
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.WORKER)
+    is_email_verified = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+    # Denormalised reputation, kept up to date by the ratings and jobs services in
+    # the same transaction as the write, so no list needs a per-row aggregate.
+    rating_sum = models.PositiveIntegerField(default=0)
+    rating_count = models.PositiveIntegerField(default=0)
+    completed_jobs = models.PositiveIntegerField(default=0)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["first_name", "last_name"]
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="user_role_valid"),
+            models.CheckConstraint(
+                condition=models.Q(rating_sum__lte=models.F("rating_count") * 5),
+                name="user_rating_sum_consistent",
+            ),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def rating_avg(self) -> Decimal | None:
+        if not self.rating_count:
+            return None
+        return (Decimal(self.rating_sum) / Decimal(self.rating_count)).quantize(Decimal("0.01"))
+
+    @property
+    def is_client(self) -> bool:
+        return self.role == Role.CLIENT
+
+    @property
+    def is_worker(self) -> bool:
+        return self.role == Role.WORKER
+
+
+class SkillQuerySet(models.QuerySet):
+    def for_list(self):
+        """All skills by name."""
+        return self.order_by("name")
+
+
+class Skill(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, unique=True)
+
+    objects = models.Manager.from_queryset(SkillQuerySet)()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile")
+    bio = models.TextField(max_length=2000, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    hourly_rate = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    skills = models.ManyToManyField(Skill, related_name="profiles", blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(hourly_rate__isnull=True) | models.Q(hourly_rate__gte=0),
+                name="profile_hourly_rate_non_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Profile of {self.user_id}"
+
+
+class EmailOTP(models.Model):
+    """A 6-digit code sent by e-mail; only its hash is stored. Wrong tries are
+    counted here, in the database, so every process sees the same count."""
+
+    MAX_ATTEMPTS = 5
+    LIFETIME_SECONDS = 600
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="otps")
+    code_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="otp_user_recent")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(attempts__lte=5), name="otp_attempts_max"),
+        ]
+
+    def __str__(self):
+        return f"OTP for {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "Shiftboard core"
+
+    def ready(self):
+        # Connect the cache-invalidation receivers for every model the apps track.
+        # Apps register in their own ready() (after core's), so core connects lazily.
+        from . import signals  # noqa: F401

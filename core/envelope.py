@@ -1,0 +1,223 @@
+"""The API envelope (API.md "Envelope"): renderer, pagination and exception
+handler. Every JSON response under /api/v1/ goes through these three."""
+import logging
+import math
+from datetime import datetime, timezone
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.paginator import InvalidPage
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .middleware import current_request_id
+
+logger = logging.getLogger("shiftboard.api")
+
+ERROR_CODES = {
+    400: "validation_error",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "validation_error",
+    415: "unsupported_media_type",
+    429: "throttled",
+    500: "server_error",
+    503: "service_unavailable",
+}
+
+
+class Conflict(exceptions.APIException):
+    """409: the request is well formed but clashes with the current state."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is temporarily unavailable."
+    default_code = "service_unavailable"
+
+
+def _timestamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class PageData(dict):
+    """Marks a paginated payload: ``{"data": [...], "pagination": {...}}``."""
+
+
+class ErrorData(dict):
+    """Marks an error payload already in envelope shape (without id and time)."""
+
+
+def envelope_tail() -> dict:
+    return {"correlation_id": current_request_id(), "timestamp": _timestamp()}
+
+
+class EnvelopeJSONRenderer(JSONRenderer):
+    """Wraps ``response.data`` in the envelope. A response served from the response
+    cache carries ``cached_fragment``: the already-rendered ``"data":…`` (and
+    ``"pagination":…``) bytes, which are spliced in without re-serializing."""
+
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        renderer_context = renderer_context or {}
+        response = renderer_context.get("response")
+        if response is None:  # used outside a view (schema, tests)
+            return super().render(data, accepted_media_type, renderer_context)
+        if response.status_code == 204:
+            return b""
+        fragment = getattr(response, "cached_fragment", None)
+        if fragment is None:
+            if isinstance(data, ErrorData):
+                return super().render({**data, **envelope_tail()}, accepted_media_type, renderer_context)
+            if isinstance(data, PageData):
+                inner = {"data": data["data"], "pagination": data["pagination"]}
+            else:
+                inner = {"data": data}
+            body = super().render(inner, accepted_media_type, renderer_context)
+            fragment = body[1:-1]  # strip the braces: b'"data":…,"pagination":…'
+            response.rendered_fragment = fragment
+        message = getattr(response, "envelope_message", None)
+        tail = super().render(
+            {"message": message, **envelope_tail()}, accepted_media_type, renderer_context
+        )[1:]
+        return b'{"success":true,' + fragment + b"," + tail
+
+
+class EnvelopeBrowsableAPIRenderer(BrowsableAPIRenderer):
+    """The browsable API (DEBUG only) shows the same envelope as JSON clients get."""
+
+    def get_default_renderer(self, view):
+        return EnvelopeJSONRenderer()
+
+
+class EnvelopePagination(PageNumberPagination):
+    """``?page=`` from 1 and ``?per_page=`` (default 20, at most 100; more is
+    clamped to 100, less than 1 is a 400). A page past the end is a 404."""
+
+    page_size = 20
+    page_size_query_param = "per_page"
+    max_page_size = 100
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None or raw == "":
+            return self.page_size
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise exceptions.ValidationError({"per_page": ["Must be an integer between 1 and 100."]})
+        if value < 1:
+            raise exceptions.ValidationError({"per_page": ["Must be an integer between 1 and 100."]})
+        return min(value, self.max_page_size)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        raw = request.query_params.get(self.page_query_param, "1")
+        try:
+            if int(raw) < 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise exceptions.ValidationError({"page": ["Must be an integer of at least 1."]})
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound:
+            raise exceptions.NotFound("That page is past the end of the list.")
+
+    def get_paginated_response(self, data):
+        page = self.page
+        total = page.paginator.count
+        per_page = page.paginator.per_page
+        return Response(
+            PageData(
+                data=data,
+                pagination={
+                    "page": page.number,
+                    "per_page": per_page,
+                    "total_items": total,
+                    "total_pages": max(1, math.ceil(total / per_page)) if total else 0,
+                    "has_next": page.has_next(),
+                    "has_prev": page.has_previous(),
+                },
+            )
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["success", "data", "pagination"],
+            "properties": {
+                "success": {"type": "boolean"},
+                "data": schema,
+                "pagination": {
+                    "type": "object",
+                    "properties": {
+                        "page": {"type": "integer"},
+                        "per_page": {"type": "integer"},
+                        "total_items": {"type": "integer"},
+                        "total_pages": {"type": "integer"},
+                        "has_next": {"type": "boolean"},
+                        "has_prev": {"type": "boolean"},
+                    },
+                },
+                "message": {"type": "string", "nullable": True},
+                "correlation_id": {"type": "string"},
+                "timestamp": {"type": "string", "format": "date-time"},
+            },
+        }
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            msg = _first_message(value)
+            return msg if key in ("non_field_errors", "detail") else f"{key}: {msg}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def error_payload(status_code: int, message: str, details=None) -> ErrorData:
+    return ErrorData(
+        success=False,
+        error=ERROR_CODES.get(status_code, "server_error" if status_code >= 500 else "validation_error"),
+        message=message,
+        details=details if details is not None else {},
+    )
+
+
+def envelope_exception_handler(exc, context):
+    """Every error as ``{"success": false, "error", "message", "details", …}``.
+    Unexpected exceptions become a 500 without any exception text."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, InvalidPage):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+        return Response(
+            error_payload(500, "An unexpected error occurred. Quote the correlation id when reporting it."),
+            status=500,
+        )
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+    if isinstance(exc, exceptions.ValidationError):
+        details = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        message = _first_message(details)
+    else:
+        details = {}
+        message = _first_message(detail)
+    response.data = error_payload(response.status_code, message, details)
+    return response

@@ -1,0 +1,70 @@
+"""Health check: database and cache, without the response cache."""
+import logging
+
+from django.core.cache import cache
+from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .envelope import error_payload
+
+logger = logging.getLogger("shiftboard.health")
+
+
+class HealthView(APIView):
+    """``200 {database: ok, cache: ok|unavailable}``; ``503`` when the database is down."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Health", {"database": serializers.CharField(), "cache": serializers.CharField()}
+        )
+    )
+    def get(self, request):
+        result = {"database": "ok", "cache": "ok"}
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+        except Exception as exc:  # noqa: BLE001 - any database failure means "down"
+            logger.warning("health: database unavailable: %s", exc)
+            result["database"] = "unavailable"
+        try:
+            cache.set("health:ping", 1, timeout=5)
+            if cache.get("health:ping") != 1:
+                result["cache"] = "unavailable"
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("health: cache unavailable: %s", exc)
+            result["cache"] = "unavailable"
+        if result["database"] != "ok":
+            payload = error_payload(503, "The database is unavailable.", result)
+            return Response(payload, status=503)
+        return Response(result)
+
+
+def _json_error(request, status: int, message: str):
+    from django.http import JsonResponse
+
+    from .envelope import envelope_tail
+
+    return JsonResponse({**error_payload(status, message), **envelope_tail()}, status=status)
+
+
+def bad_request(request, exception=None):
+    return _json_error(request, 400, "The request could not be understood.")
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return _json_error(request, 404, "Not found.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    return _json_error(request, 500, "An unexpected error occurred. Quote the correlation id when reporting it.")

@@ -1,0 +1,68 @@
+"""Payments from a client to an accepted worker of the client's job."""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from core.models import TimeStampedModel
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REFUNDED = "refunded", "Refunded"
+
+
+class PaymentQuerySet(models.QuerySet):
+    def for_list(self):
+        """Payment rows with job, payer and recipient: 1 query."""
+        return self.select_related("job", "payer", "recipient")
+
+    def for_detail(self):
+        return self.for_list()
+
+    def visible_to(self, user):
+        """Payments where ``user`` is payer or recipient; all of them for staff."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.involving(user)
+
+    def involving(self, user):
+        """Payments where ``user`` is payer or recipient."""
+        return self.filter(Q(payer=user) | Q(recipient=user))
+
+
+class Payment(TimeStampedModel):
+    payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments_made")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments_received"
+    )
+    job = models.ForeignKey("jobs.Job", on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    reference = models.CharField(max_length=64, unique=True)
+    idempotency_key = models.CharField(max_length=255)
+    # A hash of the request body the key was first used with: same key, other body -> 409.
+    request_fingerprint = models.CharField(max_length=64)
+    gateway_reference = models.CharField(max_length=128, blank=True)
+
+    objects = models.Manager.from_queryset(PaymentQuerySet)()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["payer", "-created_at"], name="payment_payer_newest"),
+            models.Index(fields=["recipient", "-created_at"], name="payment_recipient_newest"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=~Q(payer=F("recipient")), name="payment_not_to_self"),
+            models.CheckConstraint(condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"),
+            models.UniqueConstraint(fields=["payer", "idempotency_key"], name="payment_idempotency_per_payer"),
+        ]
+
+    def __str__(self):
+        return self.reference

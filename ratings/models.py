@@ -1,0 +1,39 @@
+"""Reviews between the client and an accepted worker of a completed job."""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from core.models import TimeStampedModel
+
+
+class ReviewQuerySet(models.QuerySet):
+    def for_list(self):
+        """Review rows with job, reviewer and reviewed: 1 query."""
+        return self.select_related("job", "reviewer", "reviewed")
+
+
+class Review(TimeStampedModel):
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews_given")
+    reviewed = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews_received"
+    )
+    rating = models.PositiveSmallIntegerField()
+    comment = models.TextField(max_length=2000, blank=True)
+
+    objects = models.Manager.from_queryset(ReviewQuerySet)()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["reviewed", "-created_at"], name="review_received_newest"),
+            models.Index(fields=["reviewer", "-created_at"], name="review_given_newest"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_5"),
+            models.CheckConstraint(condition=~Q(reviewer=F("reviewed")), name="review_not_self"),
+            models.UniqueConstraint(fields=["job", "reviewer", "reviewed"], name="review_once_per_direction"),
+        ]
+
+    def __str__(self):
+        return f"{self.reviewer_id} -> {self.reviewed_id}: {self.rating}"
