@@ -185,6 +185,9 @@ REST_FRAMEWORK = {
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
         "otp": env.str("THROTTLE_OTP", default="5/min"),
+        # Code checks, per user; separate from "otp" (code requests) so that the
+        # 5-wrong-tries lock, not the throttle, is what a guessing client meets first.
+        "otp_verify": env.str("THROTTLE_OTP_VERIFY", default="20/min"),
         "applications": env.str("THROTTLE_APPLICATIONS", default="60/hour"),
         "payments": env.str("THROTTLE_PAYMENTS", default="60/hour"),
         "reviews": env.str("THROTTLE_REVIEWS", default="60/hour"),
