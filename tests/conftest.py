@@ -1,4 +1,5 @@
-"""Shared fixtures: API clients per role, cache isolation, and database markers."""
+"""Shared fixtures: API clients per role, cache isolation, database markers, and
+the test-wide N+1 guard."""
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -7,6 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.accounts.factories import ClientUserFactory, StaffUserFactory, WorkerUserFactory
+from tests.perf.n_plus_one_guard import collect_n_plus_one
 
 USES_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 USES_REDIS = bool(settings.REDIS_URL)
@@ -82,3 +84,11 @@ def as_staff(staff_user):
 @pytest.fixture
 def db_vendor():
     return connection.vendor
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """The test-wide N+1 guard (tests/perf/n_plus_one_guard.py): an N+1 that
+    django-zeal sees in any request a test makes fails the test."""
+    with collect_n_plus_one():
+        return (yield)

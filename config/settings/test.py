@@ -11,3 +11,11 @@ os.environ.setdefault("PASSWORD_HASHERS", "django.contrib.auth.hashers.MD5Passwo
 os.environ.setdefault("CACHE_KEY_PREFIX", f"sbtest{os.getpid()}")
 
 from .base import *  # noqa: E402,F401,F403
+
+# The test-wide N+1 guard (tests/conftest.py): django-zeal patches the ORM when its
+# app loads; its middleware gives each request its own detection context, and
+# detections are reported (not raised, so DRF cannot turn them into a 500 response)
+# to the guard, which fails the test.
+INSTALLED_APPS = [*INSTALLED_APPS, "zeal"]  # noqa: F405
+MIDDLEWARE = ["zeal.middleware.zeal_middleware", *MIDDLEWARE]  # noqa: F405
+ZEAL_RAISE = False
