@@ -11,7 +11,6 @@ from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from .middleware import current_request_id
 
@@ -205,6 +204,10 @@ def envelope_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, InvalidPage):
         exc = exceptions.NotFound()
+    # Imported here: rest_framework.views reads DEFAULT_RENDERER_CLASSES (this module)
+    # at import time, so a module-level import is circular when this module loads first.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
