@@ -6,9 +6,17 @@ from django.db.models import Q
 from core.models import TimeStampedModel
 
 
+class CategoryQuerySet(models.QuerySet):
+    def for_list(self):
+        """All categories by name: 1 query (+1 COUNT when paginated)."""
+        return self.order_by("name", "id")
+
+
 class Category(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
+
+    objects = models.Manager.from_queryset(CategoryQuerySet)()
 
     class Meta:
         ordering = ["name"]
@@ -28,18 +36,44 @@ class JobStatus(models.TextChoices):
 
 class JobQuerySet(models.QuerySet):
     def for_list(self):
-        """Job rows with category, client and skills: 1 query + 1 for skills."""
+        """Job rows with category, client and skills: 1 query + 1 for skills (+1 COUNT
+        when paginated). Budget of GET /jobs/: 3 anonymous, 4 with a token."""
         return self.select_related("category", "client").prefetch_related("skills")
 
     def for_detail(self):
-        """Same shape as a list row."""
+        """Same shape as a list row. Budget of GET /jobs/{id}/: 2 anonymous, 3 with a token."""
         return self.for_list()
+
+    def reread(self, job):
+        """``job`` read again in the detail shape, after a write: 2 queries."""
+        return self.for_detail().get(pk=job.pk)
 
     def owned_by(self, user):
         """Jobs posted by ``user``."""
+        if not user.is_authenticated:
+            return self.none()
         return self.filter(client=user)
 
+    def applications_visible_to(self, user):
+        """Jobs whose application list ``user`` may read: their own, or every job for staff."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self.all()
+        return self.filter(client=user)
+
+    def saved_by(self, user):
+        """``user``'s saved jobs in the list shape, newest saved first, with ``saved_at``.
+        Budget of GET /users/me/saved-jobs/: COUNT + page + skills + token = 4."""
+        return (
+            self.for_list()
+            .filter(saved_by__user=user)
+            .annotate(saved_at=models.F("saved_by__created_at"))
+            .order_by("-saved_at", "-id")
+        )
+
     def open(self):
+        """Jobs accepting applications."""
         return self.filter(status=JobStatus.OPEN)
 
 
@@ -101,7 +135,8 @@ class ApplicationStatus(models.TextChoices):
 
 class ApplicationQuerySet(models.QuerySet):
     def for_list(self):
-        """Application rows with job and worker: 1 query."""
+        """Application rows with job and worker: 1 query (+1 COUNT when paginated).
+        Budget of GET /applications/ and /jobs/{id}/applications/: see the views."""
         return self.select_related("job", "worker")
 
     def visible_to(self, user):
@@ -109,6 +144,26 @@ class ApplicationQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.none()
         return self.filter(Q(worker=user) | Q(job__client=user))
+
+    def to_jobs_of(self, user):
+        """Applications to jobs posted by ``user`` (the ones they may accept or reject)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(job__client=user)
+
+    def made_by(self, user):
+        """Applications ``user`` made as a worker (the ones they may withdraw)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(worker=user)
+
+    def for_job(self, job):
+        """The applications to one job, newest first."""
+        return self.filter(job=job)
+
+    def accepted(self):
+        """Accepted applications."""
+        return self.filter(status=ApplicationStatus.ACCEPTED)
 
 
 class Application(TimeStampedModel):
@@ -139,6 +194,10 @@ class SavedJobQuerySet(models.QuerySet):
     def for_list(self):
         """A user's saved jobs, newest saved first, with the job's list shape."""
         return self.select_related("job__category", "job__client").prefetch_related("job__skills")
+
+    def of_user(self, user):
+        """Rows saved by ``user``."""
+        return self.filter(user=user)
 
 
 class SavedJob(models.Model):

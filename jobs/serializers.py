@@ -1,8 +1,20 @@
 """Serializers of the jobs app. ``JobRefSerializer`` is the (id, title, status)
-shape that applications, payments and reviews embed."""
+shape that applications, payments and reviews embed.
+
+Read serializers only touch what the named querysets already loaded
+(``select_related`` / ``prefetch_related``): they never query. The write
+serializers validate the body; the services in ``jobs.services`` make the writes.
+"""
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Job
+from accounts.models import Skill
+from accounts.serializers import UserLiteSerializer
+
+from .models import Application, Category, Job
+
+MAX_SKILLS_PER_JOB = 20
 
 
 class JobRefSerializer(serializers.ModelSerializer):
@@ -10,3 +22,205 @@ class JobRefSerializer(serializers.ModelSerializer):
         model = Job
         fields = ["id", "title", "status"]
         read_only_fields = fields
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "name", "slug"]
+        read_only_fields = fields
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """The Job representation (API.md "Resources")."""
+
+    category = CategorySerializer(read_only=True)
+    # Names from the prefetched skills (``JobQuerySet.for_list``): no query per row.
+    skills = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    client = UserLiteSerializer(read_only=True)
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "title",
+            "description",
+            "category",
+            "skills",
+            "client",
+            "city",
+            "rate",
+            "currency",
+            "workers_needed",
+            "accepted_count",
+            "start_at",
+            "end_at",
+            "status",
+            "applications_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class SavedJobSerializer(JobSerializer):
+    """A saved job: the Job representation plus when the caller saved it."""
+
+    saved_at = serializers.DateTimeField(read_only=True)
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["saved_at"]
+        read_only_fields = fields
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "Category id or slug."})
+class CategoryRefField(serializers.Field):
+    """A category given by id (number or digit string) or by slug."""
+
+    default_error_messages = {
+        "invalid": "Give a category id or slug.",
+        "does_not_exist": "No category with id or slug {value!r}.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, str)):
+            self.fail("invalid")
+        lookup = {}
+        if isinstance(data, int) or (isinstance(data, str) and data.isdigit()):
+            value = int(data)
+            if not 1 <= value <= 2**63 - 1:
+                self.fail("does_not_exist", value=data)
+            lookup = {"pk": value}
+        elif data and len(data) <= 100:
+            lookup = {"slug": data}
+        else:
+            self.fail("invalid")
+        category = Category.objects.filter(**lookup).first()
+        if category is None:
+            self.fail("does_not_exist", value=data)
+        return category
+
+    def to_representation(self, value):
+        return value.pk
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+        "description": "Skill ids or names.",
+    }
+)
+class SkillsRefField(serializers.Field):
+    """A list of skills, each given by id (a JSON number) or by name (or slug)."""
+
+    default_error_messages = {
+        "not_a_list": "Give a list of skill names or ids.",
+        "invalid_item": "Each skill is a skill name (text) or id (number).",
+        "too_many": f"At most {MAX_SKILLS_PER_JOB} skills.",
+        "unknown": "Unknown skills: {values}.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        if len(data) > MAX_SKILLS_PER_JOB:
+            self.fail("too_many")
+        ids, names = set(), set()
+        for item in data:
+            if isinstance(item, bool):
+                self.fail("invalid_item")
+            if isinstance(item, int):
+                if not 1 <= item <= 2**63 - 1:
+                    self.fail("unknown", values=item)
+                ids.add(item)
+            elif isinstance(item, str) and item.strip() and len(item) <= 64:
+                names.add(item.strip())
+            else:
+                self.fail("invalid_item")
+        found = list(Skill.objects.filter(pk__in=ids)) if ids else []
+        if names:
+            found += list(Skill.objects.filter(name__in=names)) + list(Skill.objects.filter(slug__in=names))
+        found_ids = {s.pk for s in found}
+        found_names = {s.name for s in found} | {s.slug for s in found}
+        unknown = sorted(str(i) for i in ids - found_ids) + sorted(names - found_names)
+        if unknown:
+            self.fail("unknown", values=", ".join(unknown))
+        return list({s.pk: s for s in found}.values())
+
+    def to_representation(self, value):
+        return [s.name for s in value]
+
+
+class JobWriteSerializer(serializers.ModelSerializer):
+    """Body of POST /jobs/ and PATCH /jobs/{id}/. ``client``, ``status`` and the
+    counters are not fields here, so a body that sends them changes nothing."""
+
+    category = CategoryRefField()
+    skills = SkillsRefField(required=False)
+    rate = serializers.DecimalField(max_digits=10, decimal_places=2)
+    workers_needed = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    currency = serializers.CharField(max_length=3, required=False)
+
+    class Meta:
+        model = Job
+        fields = [
+            "title",
+            "description",
+            "category",
+            "skills",
+            "city",
+            "rate",
+            "currency",
+            "workers_needed",
+            "start_at",
+            "end_at",
+        ]
+
+    def validate_title(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value.strip()
+
+    def validate_rate(self, value):
+        if value <= 0:
+            raise serializers.ValidationError("Must be greater than 0.")
+        return value
+
+    def validate_currency(self, value):
+        value = value.upper()
+        if value not in settings.CURRENCIES:
+            raise serializers.ValidationError(f"Must be one of {', '.join(settings.CURRENCIES)}.")
+        return value
+
+    def validate(self, attrs):
+        start = attrs.get("start_at", getattr(self.instance, "start_at", None))
+        end = attrs.get("end_at", getattr(self.instance, "end_at", None))
+        if start is not None and end is not None and end <= start:
+            raise serializers.ValidationError({"end_at": ["Must be after start_at."]})
+        return attrs
+
+
+class ApplicationSerializer(serializers.ModelSerializer):
+    """The Application representation (API.md "Resources")."""
+
+    job = JobRefSerializer(read_only=True)
+    worker = UserLiteSerializer(read_only=True)
+
+    class Meta:
+        model = Application
+        fields = ["id", "job", "worker", "status", "cover_note", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ApplyInputSerializer(serializers.Serializer):
+    """Body of POST /jobs/{id}/apply/ (may be empty)."""
+
+    cover_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SaveResultSerializer(serializers.Serializer):
+    """Answer of POST /jobs/{id}/save/."""
+
+    job = JobRefSerializer(read_only=True)
+    saved_at = serializers.DateTimeField(read_only=True)
