@@ -1,7 +1,7 @@
 """Payments from a client to an accepted worker of the client's job."""
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 
 from core.models import TimeStampedModel
 
@@ -15,10 +15,11 @@ class PaymentStatus(models.TextChoices):
 
 class PaymentQuerySet(models.QuerySet):
     def for_list(self):
-        """Payment rows with job, payer and recipient: 1 query."""
+        """Payment rows with job, payer and recipient: 1 query (+1 COUNT when paginated)."""
         return self.select_related("job", "payer", "recipient")
 
     def for_detail(self):
+        """Same shape as a list row: 1 query."""
         return self.for_list()
 
     def visible_to(self, user):
@@ -30,8 +31,34 @@ class PaymentQuerySet(models.QuerySet):
         return self.involving(user)
 
     def involving(self, user):
-        """Payments where ``user`` is payer or recipient."""
+        """Payments where ``user`` (a user or an id) is payer or recipient."""
         return self.filter(Q(payer=user) | Q(recipient=user))
+
+    def with_status(self, status: str | None):
+        """Only payments in ``status``; every payment when ``status`` is None."""
+        return self if status is None else self.filter(status=status)
+
+    def locked(self):
+        """FOR UPDATE on the payment rows only (not on the joined job and users)."""
+        return self.select_for_update(of=("self",))
+
+    def by_idempotency_key(self, *, payer, key: str):
+        """The payment ``payer`` created with ``key`` (the unique pair), with its detail shape."""
+        return self.for_detail().filter(payer=payer, idempotency_key=key)
+
+    def balance_by_currency(self, user):
+        """One grouped aggregate per currency: succeeded paid/received by ``user`` and
+        pending in either direction (1 query; a sum over no row is None)."""
+        return (
+            self.involving(user)
+            .order_by("currency")
+            .values("currency")
+            .annotate(
+                paid_total=Sum("amount", filter=Q(status=PaymentStatus.SUCCEEDED, payer=user)),
+                received_total=Sum("amount", filter=Q(status=PaymentStatus.SUCCEEDED, recipient=user)),
+                pending_total=Sum("amount", filter=Q(status=PaymentStatus.PENDING)),
+            )
+        )
 
 
 class Payment(TimeStampedModel):

@@ -1,3 +1,18 @@
+"""Payment URLs (API.md): /payments/..., /users/me/balance/, /users/{id}/payments/."""
 from django.urls import path
 
-urlpatterns: list = []
+from .views import BalanceView, PaymentViewSet, UserPaymentListView
+
+payment_list = PaymentViewSet.as_view({"get": "list", "post": "create"})
+payment_detail = PaymentViewSet.as_view({"get": "retrieve"})
+payment_confirm = PaymentViewSet.as_view({"post": "confirm"})
+payment_refund = PaymentViewSet.as_view({"post": "refund"})
+
+urlpatterns = [
+    path("payments/", payment_list, name="payment-list"),
+    path("payments/<int:pk>/", payment_detail, name="payment-detail"),
+    path("payments/<int:pk>/confirm/", payment_confirm, name="payment-confirm"),
+    path("payments/<int:pk>/refund/", payment_refund, name="payment-refund"),
+    path("users/me/balance/", BalanceView.as_view(), name="me-balance"),
+    path("users/<int:pk>/payments/", UserPaymentListView.as_view(), name="user-payments"),
+]

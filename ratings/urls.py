@@ -1,3 +1,10 @@
+"""Review URLs (API.md): /reviews/, /users/{id}/reviews/, /users/{id}/reviews-given/."""
 from django.urls import path
 
-urlpatterns: list = []
+from .views import ReviewViewSet, UserReviewsGivenView, UserReviewsReceivedView
+
+urlpatterns = [
+    path("reviews/", ReviewViewSet.as_view({"get": "list", "post": "create"}), name="review-list"),
+    path("users/<int:pk>/reviews/", UserReviewsReceivedView.as_view(), name="user-reviews"),
+    path("users/<int:pk>/reviews-given/", UserReviewsGivenView.as_view(), name="user-reviews-given"),
+]

@@ -201,6 +201,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" (and "role") with different choices: name each
+    # enum after its model so the schema has no hash-suffixed names (and no warning).
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "accounts.models.Role",
+        "JobStatusEnum": "jobs.models.JobStatus",
+        "ApplicationStatusEnum": "jobs.models.ApplicationStatus",
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+    },
 }
 
 # Deployment hardening: on unless DEBUG; each one can be set by the deployer.

@@ -1,0 +1,80 @@
+"""Serializers of the payments app. ``PaymentSerializer`` reads only the payment
+row and the rows ``PaymentQuerySet.for_list`` joins (job, payer, recipient): it
+never queries. Input serializers validate shape; the rules (whose job, which
+worker, which currency) live in ``payments.services``."""
+import re
+from decimal import Decimal
+
+from django.conf import settings
+from rest_framework import serializers
+
+from accounts.serializers import UserLiteSerializer
+from jobs.serializers import JobRefSerializer
+
+from .models import Payment, PaymentStatus
+
+# The largest id a BigAutoField holds: a larger one is a 400, not a database error.
+MAX_ID = 2**63 - 1
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+# 1-255 printable ASCII characters (space allowed inside, not at the ends).
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    job = JobRefSerializer(read_only=True)
+    payer = UserLiteSerializer(read_only=True)
+    recipient = UserLiteSerializer(read_only=True)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, coerce_to_string=True)
+
+    class Meta:
+        model = Payment
+        fields = ["id", "job", "payer", "recipient", "amount", "currency", "status", "reference", "created_at"]
+        read_only_fields = fields
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    """``job, recipient, amount, currency``. Anything else in the body (status,
+    payer, reference ...) is ignored: the server sets those."""
+
+    job = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    recipient = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+    currency = serializers.CharField(max_length=3, min_length=3)
+
+    def validate_currency(self, value: str) -> str:
+        value = value.upper()
+        if value not in settings.CURRENCIES:
+            raise serializers.ValidationError(f"Must be one of {', '.join(settings.CURRENCIES)}.")
+        return value
+
+
+class PaymentListQuerySerializer(serializers.Serializer):
+    """``?status=`` of the payment lists."""
+
+    status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
+
+
+def idempotency_key_from(request) -> str:
+    """The request's ``Idempotency-Key`` header, validated (400 when missing or malformed)."""
+    raw = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if raw is None or not raw.strip():
+        raise serializers.ValidationError({IDEMPOTENCY_KEY_HEADER: ["This header is required."]})
+    if not _IDEMPOTENCY_KEY.fullmatch(raw):
+        raise serializers.ValidationError(
+            {IDEMPOTENCY_KEY_HEADER: ["Must be 1-255 printable ASCII characters."]}
+        )
+    return raw
+
+
+class CurrencyBalanceSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    paid_total = serializers.DecimalField(max_digits=None, decimal_places=2)
+    received_total = serializers.DecimalField(max_digits=None, decimal_places=2)
+    pending_total = serializers.DecimalField(max_digits=None, decimal_places=2)
+
+
+class BalanceSerializer(CurrencyBalanceSerializer):
+    """Totals in ``currency`` (the platform's first currency), plus ``by_currency``:
+    the same totals for every currency the user has payments in."""
+
+    by_currency = CurrencyBalanceSerializer(many=True)

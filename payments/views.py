@@ -1,0 +1,185 @@
+"""Payment endpoints (API.md): thin views over ``PaymentQuerySet`` and
+``payments.services``. Every GET is cached per caller (``private=True``) with the
+scopes of ``payments.cache``; only writes are throttled (scope ``payments``)."""
+from decimal import Decimal
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView, get_object_or_404
+from rest_framework.response import Response
+
+from core.cache import cached_response
+from core.throttling import UserScopedThrottle
+
+from . import services
+from .cache import balance_scopes, my_payments_scopes, payment_detail_scopes, user_payments_scopes
+from .models import Payment, PaymentStatus
+from .serializers import (
+    IDEMPOTENCY_KEY_HEADER,
+    BalanceSerializer,
+    PaymentCreateSerializer,
+    PaymentListQuerySerializer,
+    PaymentSerializer,
+    idempotency_key_from,
+)
+
+STATUS_PARAM = OpenApiParameter("status", str, enum=PaymentStatus.values, description="Only payments in this status.")
+IDEMPOTENCY_PARAM = OpenApiParameter(
+    IDEMPOTENCY_KEY_HEADER,
+    str,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="1-255 printable ASCII characters. The same key with the same body returns the first payment.",
+)
+
+
+class ClientMayCreate(permissions.BasePermission):
+    """Only clients create payments (they pay their workers)."""
+
+    message = "Only clients can create payments."
+
+    def has_permission(self, request, view):
+        return getattr(view, "action", None) != "create" or request.user.is_client
+
+
+class WritesThrottled:
+    """Throttle only POSTs (per user, scope from ``throttle_scope``): reads are cheap and cached."""
+
+    def get_throttles(self):
+        return [UserScopedThrottle()] if self.request.method == "POST" else []
+
+
+def _status_filter(request) -> str | None:
+    query = PaymentListQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data.get("status")
+
+
+class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
+    """``/payments/``: the caller's payments (as payer or recipient), one payment,
+    create (clients), confirm (payer) and refund (payer or staff)."""
+
+    serializer_class = PaymentSerializer
+    permission_classes = [permissions.IsAuthenticated, ClientMayCreate]
+    throttle_scope = "payments"
+    # Only for schema generation (path parameter types); rows come from named queryset methods.
+    queryset = Payment.objects.none()
+    # The input serializer of ``create``; a test swaps it to prove the database's own checks.
+    create_serializer_class = PaymentCreateSerializer
+
+    @extend_schema(parameters=[STATUS_PARAM], responses=PaymentSerializer(many=True))
+    @cached_response(my_payments_scopes, private=True)
+    def list(self, request):
+        """Newest first. Budget: 3 queries (token, COUNT, page) whatever the size."""
+        queryset = Payment.objects.involving(request.user).with_status(_status_filter(request)).for_list()
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_PARAM],
+        request=PaymentCreateSerializer,
+        responses={201: PaymentSerializer, 200: PaymentSerializer},
+    )
+    def create(self, request):
+        """``201`` a new pending payment; ``200`` the same one again for a repeated
+        key and body; ``409`` for a repeated key with another body."""
+        idempotency_key = idempotency_key_from(request)
+        serializer = self.create_serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payment, created = services.payment_create(
+            payer=request.user, idempotency_key=idempotency_key, **serializer.validated_data
+        )
+        return Response(
+            PaymentSerializer(payment).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @extend_schema(responses=PaymentSerializer)
+    @cached_response(payment_detail_scopes, private=True)
+    def retrieve(self, request, pk=None):
+        """Payer, recipient or staff; anyone else 404. Budget: 2 queries (token, row)."""
+        payment = get_object_or_404(Payment.objects.visible_to(request.user).for_detail(), pk=pk)
+        return Response(PaymentSerializer(payment).data)
+
+    @extend_schema(request=None, responses=PaymentSerializer)
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        """``pending -> succeeded`` through the gateway (``failed`` when it declines), payer only."""
+        payment = services.payment_confirm(payment_id=pk, by=request.user)
+        response = Response(PaymentSerializer(payment).data)
+        if payment.status == PaymentStatus.FAILED:
+            response.envelope_message = "The payment gateway declined the charge."
+        return response
+
+    @extend_schema(request=None, responses=PaymentSerializer)
+    @action(detail=True, methods=["post"])
+    def refund(self, request, pk=None):
+        """``succeeded -> refunded``, payer or staff."""
+        payment = services.payment_refund(payment_id=pk, by=request.user)
+        return Response(PaymentSerializer(payment).data)
+
+
+class SelfOrStaff(permissions.BasePermission):
+    """The user named in the path, or staff; anyone else gets a 404 (ids can't be probed)."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        if user.is_staff or str(user.pk) == str(view.kwargs.get("pk")):
+            return True
+        raise NotFound()
+
+
+class UserPaymentListView(GenericAPIView):
+    """``/users/{id}/payments/``: that user's payments as payer or recipient, newest
+    first, for that user or staff. An id without any payment (or without a user)
+    is an empty list for staff. Budget: 3 queries (token, COUNT, page)."""
+
+    serializer_class = PaymentSerializer
+    permission_classes = [permissions.IsAuthenticated, SelfOrStaff]
+    queryset = Payment.objects.none()
+
+    @extend_schema(parameters=[STATUS_PARAM], responses=PaymentSerializer(many=True))
+    @cached_response(user_payments_scopes, private=True)
+    def get(self, request, pk):
+        queryset = Payment.objects.involving(pk).with_status(_status_filter(request)).for_list()
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
+
+
+class BalanceView(GenericAPIView):
+    """``/users/me/balance/``: ``paid_total`` (succeeded, caller is payer),
+    ``received_total`` (succeeded, caller is recipient) and ``pending_total``
+    (pending, caller is payer OR recipient: money on its way in either
+    direction), as 2-decimal strings.
+
+    Amounts in different currencies are never added up. The top-level totals are
+    for ``currency``, the platform's first currency (``settings.CURRENCIES[0]``);
+    ``by_currency`` lists the same totals for every currency the caller has
+    payments in. Both come from ONE grouped aggregate query (plus the token
+    lookup): budget 2 queries."""
+
+    serializer_class = BalanceSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    pagination_class = None
+
+    @extend_schema(responses=BalanceSerializer)
+    @cached_response(balance_scopes, private=True)
+    def get(self, request):
+        zero = Decimal("0")
+        by_currency = [
+            {
+                "currency": row["currency"],
+                "paid_total": row["paid_total"] or zero,
+                "received_total": row["received_total"] or zero,
+                "pending_total": row["pending_total"] or zero,
+            }
+            for row in Payment.objects.balance_by_currency(request.user)
+        ]
+        primary = settings.CURRENCIES[0]
+        main = next(
+            (row for row in by_currency if row["currency"] == primary),
+            {"currency": primary, "paid_total": zero, "received_total": zero, "pending_total": zero},
+        )
+        return Response(BalanceSerializer({**main, "by_currency": by_currency}).data)

@@ -1,0 +1,40 @@
+"""Serializers of the ratings app. ``ReviewSerializer`` reads only the review row
+and the rows ``ReviewQuerySet.for_list`` joins: it never queries. The rules of
+who may review whom live in ``ratings.services``."""
+from rest_framework import serializers
+
+from accounts.serializers import UserLiteSerializer
+from jobs.serializers import JobRefSerializer
+
+from .models import Review
+
+# The largest id a BigAutoField holds: a larger one is a 400, not a database error.
+MAX_ID = 2**63 - 1
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    job = JobRefSerializer(read_only=True)
+    reviewer = UserLiteSerializer(read_only=True)
+    reviewed = UserLiteSerializer(read_only=True)
+
+    class Meta:
+        model = Review
+        fields = ["id", "job", "reviewer", "reviewed", "rating", "comment", "created_at"]
+        read_only_fields = fields
+
+
+class ReviewCreateSerializer(serializers.Serializer):
+    """``job, reviewed, rating (1-5), comment``; the reviewer is the caller."""
+
+    job = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    reviewed = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+
+
+class ReviewListQuerySerializer(serializers.Serializer):
+    """``?reviewed=``, ``?reviewer=``, ``?job=`` of ``GET /reviews/`` (ids)."""
+
+    reviewed = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    reviewer = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    job = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
