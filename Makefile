@@ -39,10 +39,14 @@ schema: install
 	$(DEV_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 # Production-style server: gunicorn, DEBUG off. Needs SECRET_KEY (and usually DATABASE_URL, REDIS_URL).
+# Prometheus multiprocess mode: every worker writes its samples to
+# PROMETHEUS_MULTIPROC_DIR and /metrics sums them; emptied at each start.
+PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.prometheus-multiproc
 serve: install
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py migrate --noinput -v0
-	$(VENV)/bin/gunicorn config.wsgi --workers $${WEB_CONCURRENCY:-2} --bind 0.0.0.0:$(PORT) --access-logfile -
+	mkdir -p $(PROMETHEUS_MULTIPROC_DIR) && rm -f $(PROMETHEUS_MULTIPROC_DIR)/*.db
+	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi --workers $${WEB_CONCURRENCY:-2} --bind 0.0.0.0:$(PORT) --access-logfile -
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from tests.accounts.factories import ClientUserFactory, StaffUserFactory, WorkerUserFactory
 from tests.perf.n_plus_one_guard import collect_n_plus_one
 
-USES_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+USES_POSTGRES = connection.vendor == "postgresql"  # ENGINE is django-prometheus's wrapper
 USES_REDIS = bool(settings.REDIS_URL)
 
 

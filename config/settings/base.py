@@ -103,6 +103,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 3
+# The same backends wrapped by django-prometheus, so /metrics counts queries, their
+# time and errors (django_db_execute_total, django_db_query_duration_seconds, ...).
+# Code that needs the database kind checks ``connection.vendor``, not ENGINE.
+_PROMETHEUS_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: Redis (shared by every process) when REDIS_URL is set, else local memory.
@@ -133,6 +143,10 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 20000},
         }
     }
+# /metrics (Prometheus): served to loopback callers that did not come through a
+# proxy, or to anyone sending ``Authorization: Bearer <METRICS_TOKEN>``; 404 otherwise.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # Upper bound on the life of any cached response (the TTL backstop).
 RESPONSE_CACHE_TTL = env.int("RESPONSE_CACHE_TTL", default=300)
 
