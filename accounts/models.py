@@ -6,6 +6,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.text import slugify
 
 
 class Role(models.TextChoices):
@@ -15,11 +16,11 @@ class Role(models.TextChoices):
 
 class UserQuerySet(models.QuerySet):
     def for_public(self):
-        """A public profile: the user with profile and the profile's skills."""
+        """Active users with profile (1 query) and its skills (+1): GET /users/{id}/ budget 2 (+1 token)."""
         return self.filter(is_active=True).select_related("profile").prefetch_related("profile__skills")
 
     def for_me(self):
-        """The caller's own representation (same shape as public, plus private fields)."""
+        """The caller with profile (1 query) and its skills (+1): GET /users/me/ budget 3 with the token."""
         return self.select_related("profile").prefetch_related("profile__skills")
 
 
@@ -100,8 +101,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 class SkillQuerySet(models.QuerySet):
     def for_list(self):
-        """All skills by name."""
-        return self.order_by("name")
+        """All skills by name: GET /skills/ budget 2 (COUNT + page; +1 token)."""
+        return self.order_by("name", "id")
+
+    def matching(self, names_or_slugs):
+        """Skills whose name or slug is one of ``names_or_slugs`` (slugs as given or slugified)."""
+        values = list(names_or_slugs)
+        slugs = set(values) | {slugify(value) for value in values}
+        return self.filter(models.Q(name__in=values) | models.Q(slug__in=slugs))
 
 
 class Skill(models.Model):
@@ -136,6 +143,16 @@ class Profile(models.Model):
         return f"Profile of {self.user_id}"
 
 
+class EmailOTPQuerySet(models.QuerySet):
+    def latest_for(self, user):
+        """``user``'s codes, newest first: the first one is the only one that can verify."""
+        return self.filter(user=user).order_by("-created_at", "-id")
+
+    def unused_for(self, user):
+        """``user``'s codes not used yet (expired or not)."""
+        return self.filter(user=user, used_at__isnull=True)
+
+
 class EmailOTP(models.Model):
     """A 6-digit code sent by e-mail; only its hash is stored. Wrong tries are
     counted here, in the database, so every process sees the same count."""
@@ -149,6 +166,8 @@ class EmailOTP(models.Model):
     expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager.from_queryset(EmailOTPQuerySet)()
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"], name="otp_user_recent")]

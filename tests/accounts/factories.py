@@ -21,6 +21,20 @@ class UserFactory(factory.django.DjangoModelFactory):
             obj.save()
             Profile.objects.get_or_create(user=obj)
 
+    @factory.post_generation
+    def skills(obj, create, extracted, **kwargs):
+        """``UserFactory(skills=[skill, ...])`` sets the profile's skills."""
+        if create and extracted:
+            obj.profile.skills.set(extracted)
+
+    @factory.post_generation
+    def profile_fields(obj, create, extracted, **kwargs):
+        """``UserFactory(profile_fields={"city": ..., "bio": ...})`` fills the profile."""
+        if create and extracted:
+            for name, value in extracted.items():
+                setattr(obj.profile, name, value)
+            obj.profile.save()
+
 
 class ClientUserFactory(UserFactory):
     role = Role.CLIENT

@@ -1,0 +1,249 @@
+"""Writes of the accounts app: registration, login and logout, e-mail one-time
+codes, and the caller's own profile edits. Each is keyword-only and runs in one
+transaction; database constraint errors come back as API errors, never a 500."""
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.text import slugify
+from rest_framework import exceptions
+from rest_framework.authtoken.models import Token
+
+from core.cache import bump
+from core.envelope import Conflict, ServiceUnavailable
+
+from .cache import user_scope
+from .models import EmailOTP, Profile, Role, Skill, User
+
+logger = logging.getLogger("shiftboard.accounts")
+
+# What PATCH /users/me/ may change; anything else (email, role, is_staff, ratings)
+# is read-only whatever a caller sends.
+EDITABLE_USER_FIELDS = frozenset({"first_name", "last_name", "phone"})
+EDITABLE_PROFILE_FIELDS = frozenset({"bio", "city", "hourly_rate"})
+
+DUPLICATE_EMAIL = "An account with this e-mail address already exists."
+BAD_CREDENTIALS = "Unable to log in with the provided e-mail address and password."
+
+
+def normalize_email(email: str) -> str:
+    """E-mail addresses are stored lower-case: the unique index is then case-insensitive."""
+    return email.strip().lower()
+
+
+# --- registration and login ------------------------------------------------------
+
+def register_user(
+    *, email: str, password: str, role: str, first_name: str, last_name: str
+) -> tuple[User, str]:
+    """Create a user with an empty profile and a token; ``(user, token key)``.
+    A taken e-mail address (in any letter case) is a 409, also when two
+    registrations race (the unique index decides)."""
+    email = normalize_email(email)
+    if role not in (Role.CLIENT, Role.WORKER):
+        raise exceptions.ValidationError({"role": ["Must be client or worker."]})
+    candidate = User(email=email, first_name=first_name, last_name=last_name, role=role)
+    try:
+        validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({"password": list(exc.messages)}) from exc
+    # No "exists?" query first: the unique index on the (lower-cased) e-mail is the
+    # one check, and it also decides between two registrations that race.
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=email, password=password, role=role, first_name=first_name, last_name=last_name
+            )
+            Profile.objects.create(user=user)
+            token = Token.objects.create(user=user)
+    except IntegrityError as exc:
+        raise Conflict(DUPLICATE_EMAIL) from exc
+    return user, token.key
+
+
+def login_user(*, request, email: str, password: str) -> tuple[User, str]:
+    """Check the credentials and return ``(user, token key)``. A wrong password, an
+    unknown address and an inactive account get the same answer (and, through
+    Django's backend, about the same time)."""
+    user = authenticate(request, email=normalize_email(email), password=password)
+    if user is None:
+        raise exceptions.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
+    with transaction.atomic():
+        token, _ = Token.objects.get_or_create(user=user)
+        # update(): last_login is shown by no endpoint, so no cache scope to bump.
+        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    return user, token.key
+
+
+def logout_user(*, user: User) -> None:
+    """Revoke the user's token (every client holding it is logged out)."""
+    Token.objects.filter(user=user).delete()
+
+
+# --- e-mail one-time codes -------------------------------------------------------
+
+def hash_otp(*, user_id: int, code: str) -> str:
+    """Keyed hash (HMAC-SHA256 with SECRET_KEY) of a code: a database dump alone
+    does not let anyone recover or brute-force the 6 digits."""
+    return salted_hmac("accounts.EmailOTP", f"{user_id}:{code}", algorithm="sha256").hexdigest()
+
+
+def request_email_otp(*, user: User) -> EmailOTP:
+    """Make a new 6-digit code, retire the user's earlier unused ones, store only
+    the hash and e-mail the code. Returns the stored row (which has no code)."""
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    now = timezone.now()
+    with transaction.atomic():
+        # update(): codes are cached nowhere, so there is no scope to bump.
+        EmailOTP.objects.unused_for(user).filter(expires_at__gt=now).update(expires_at=now)
+        otp = EmailOTP.objects.create(
+            user=user,
+            code_hash=hash_otp(user_id=user.pk, code=code),
+            created_at=now,
+            expires_at=now + timedelta(seconds=EmailOTP.LIFETIME_SECONDS),
+        )
+    minutes = EmailOTP.LIFETIME_SECONDS // 60
+    try:
+        send_mail(
+            subject="Your Shiftboard verification code",
+            message=f"Your verification code is {code}. It expires in {minutes} minutes.",
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[user.email],
+        )
+    except Exception as exc:  # noqa: BLE001 - any mail transport failure
+        logger.warning("could not send a verification code to user %s: %s", user.pk, exc)
+        raise ServiceUnavailable("The code could not be sent. Try again later.") from exc
+    return otp
+
+
+def verify_email_otp(*, user: User, code: str) -> None:
+    """Check ``code`` against the user's newest code and mark the e-mail verified.
+
+    The code row is locked while it is checked, so concurrent tries are counted
+    one by one: after ``EmailOTP.MAX_ATTEMPTS`` wrong tries the code is locked and
+    even the right one is refused. The count is committed before the 400 goes out
+    (the error is raised after the transaction, so it does not roll the count back).
+    """
+    now = timezone.now()
+    error = None
+    with transaction.atomic():
+        otp = EmailOTP.objects.latest_for(user).select_for_update().first()
+        if otp is None or otp.used_at is not None:
+            error = "There is no active code. Request a new one."
+        elif otp.expires_at <= now:
+            error = "This code has expired. Request a new one."
+        elif otp.attempts >= EmailOTP.MAX_ATTEMPTS:
+            error = "Too many wrong tries: this code is locked. Request a new one."
+        elif not constant_time_compare(otp.code_hash, hash_otp(user_id=user.pk, code=code)):
+            EmailOTP.objects.filter(pk=otp.pk).update(attempts=F("attempts") + 1)
+            left = EmailOTP.MAX_ATTEMPTS - otp.attempts - 1
+            error = (
+                f"Wrong code. {left} {'try' if left == 1 else 'tries'} left."
+                if left
+                else "Wrong code. The code is now locked: request a new one."
+            )
+        else:
+            otp.used_at = now
+            otp.save(update_fields=["used_at"])
+            if not user.is_email_verified:
+                user.is_email_verified = True
+                user.save(update_fields=["is_email_verified"])  # post_save bumps the user's scopes
+    if error:
+        raise exceptions.ValidationError({"code": [error]})
+
+
+# --- the caller's own profile ------------------------------------------------------
+
+class UnknownSkills(ValueError):
+    """Some of the given skill names/slugs name no skill."""
+
+    def __init__(self, unknown: Sequence[str]):
+        self.unknown = list(unknown)
+        super().__init__("Unknown skill(s): " + ", ".join(self.unknown) + ".")
+
+
+def resolve_skills(names_or_slugs: Iterable[str]) -> list[Skill]:
+    """Skills named by name, slug or slugified name, in the given order without
+    duplicates; ``UnknownSkills`` lists those that name none. One query."""
+    values = list(dict.fromkeys(v.strip() for v in names_or_slugs))
+    found = list(Skill.objects.matching(values))
+    by_name = {s.name: s for s in found}
+    by_slug = {s.slug: s for s in found}
+    skills, unknown = {}, []
+    for value in values:
+        skill = by_name.get(value) or by_slug.get(value) or by_slug.get(slugify(value))
+        if skill is None:
+            unknown.append(value)
+        else:
+            skills[skill.pk] = skill
+    if unknown:
+        raise UnknownSkills(unknown)
+    return list(skills.values())
+
+
+def update_me(
+    *,
+    user: User,
+    user_fields: Mapping[str, Any],
+    profile_fields: Mapping[str, Any],
+    skills: Sequence[str] | None = None,
+) -> None:
+    """Apply the caller's edits to their own user row and profile (created if
+    missing). ``skills`` replaces the profile's skills when given. Only the
+    fields in EDITABLE_USER_FIELDS / EDITABLE_PROFILE_FIELDS can change."""
+    forbidden = (set(user_fields) - EDITABLE_USER_FIELDS) | (set(profile_fields) - EDITABLE_PROFILE_FIELDS)
+    if forbidden:
+        raise ValueError(f"not editable through update_me: {sorted(forbidden)}")
+    wanted = None
+    if skills is not None:
+        try:
+            wanted = resolve_skills(skills)
+        except UnknownSkills as exc:
+            raise exceptions.ValidationError({"profile": {"skills": [str(exc)]}}) from exc
+    try:
+        with transaction.atomic():
+            # Lock the user row: concurrent edits of one profile apply one after the other.
+            locked = User.objects.select_for_update().get(pk=user.pk)
+            if user_fields:
+                for name, value in user_fields.items():
+                    setattr(locked, name, value)
+                locked.save(update_fields=list(user_fields))  # post_save bumps user:<id>, users
+            profile, _ = Profile.objects.get_or_create(user=locked)
+            if profile_fields:
+                for name, value in profile_fields.items():
+                    setattr(profile, name, value)
+                profile.save(update_fields=list(profile_fields))  # post_save bumps user:<id>
+            if wanted is not None:
+                _replace_profile_skills(profile, wanted)
+    except IntegrityError as exc:
+        raise exceptions.ValidationError({"non_field_errors": ["The profile could not be saved."]}) from exc
+
+
+def _replace_profile_skills(profile: Profile, skills: Sequence[Skill]) -> None:
+    """Set the profile's skills through the link table directly. ``profile.skills.set``
+    would send m2m_changed, whose receiver also bumps the scopes of every skill
+    added or removed, i.e. the global ``skills`` scope, retiring every cached skill,
+    job list and profile; only this user's profile actually changed."""
+    through = Profile.skills.through
+    wanted = {s.pk for s in skills}
+    current = set(through.objects.filter(profile=profile).values_list("skill_id", flat=True))
+    if current == wanted:
+        return
+    through.objects.filter(profile=profile, skill_id__in=current - wanted).delete()
+    through.objects.bulk_create(
+        [through(profile=profile, skill_id=pk) for pk in wanted - current], ignore_conflicts=True
+    )
+    bump(user_scope(profile.user_id))

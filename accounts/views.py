@@ -1,0 +1,157 @@
+"""Views of the accounts app: auth (register, login, logout, e-mail codes), the
+caller's own user (/users/me/), public profiles and the skill list. Thin: each
+picks a named queryset and a serializer, and calls a service for writes."""
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from core.cache import cached_response
+from core.throttling import LoginThrottle, RegisterThrottle, UserScopedThrottle
+
+from . import services
+from .cache import me_scopes, public_user_scopes, skill_list_scopes
+from .models import Skill, User
+from .serializers import (
+    AuthResultSerializer,
+    LoginSerializer,
+    MeSerializer,
+    MeUpdateSerializer,
+    OTPSentSerializer,
+    OTPVerifySerializer,
+    PublicUserSerializer,
+    RegisterSerializer,
+    SkillSerializer,
+)
+
+
+def _me(user) -> User:
+    """The caller, fresh from the database, in the Me shape's queryset (2 queries)."""
+    return User.objects.for_me().get(pk=user.pk)
+
+
+class RegisterView(GenericAPIView):
+    """POST /auth/register/: a new client or worker, with a token."""
+
+    # No authentication: a stale token header must not stop anyone registering.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [RegisterThrottle]
+    serializer_class = RegisterSerializer
+
+    @extend_schema(request=RegisterSerializer, responses={201: AuthResultSerializer})
+    def post(self, request):
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user, token = services.register_user(**body.validated_data)
+        return Response({"user": MeSerializer(_me(user)).data, "token": token}, status=status.HTTP_201_CREATED)
+
+
+class LoginView(GenericAPIView):
+    """POST /auth/login/: a token for e-mail and password."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+    serializer_class = LoginSerializer
+
+    @extend_schema(request=LoginSerializer, responses={200: AuthResultSerializer})
+    def post(self, request):
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user, token = services.login_user(request=request, **body.validated_data)
+        return Response({"token": token, "user": MeSerializer(_me(user)).data})
+
+
+class LogoutView(GenericAPIView):
+    """POST /auth/logout/: revoke the caller's token."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: OpenApiResponse(description="Token revoked.")})
+    def post(self, request):
+        services.logout_user(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OTPRequestView(GenericAPIView):
+    """POST /auth/otp/request/: e-mail the caller a 6-digit code."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "otp"
+
+    @extend_schema(request=None, responses={202: OTPSentSerializer})
+    def post(self, request):
+        otp = services.request_email_otp(user=request.user)
+        response = Response(OTPSentSerializer(otp).data, status=status.HTTP_202_ACCEPTED)
+        response.envelope_message = "A verification code was sent to your e-mail address."
+        return response
+
+
+class OTPVerifyView(GenericAPIView):
+    """POST /auth/otp/verify/: check the code and mark the e-mail verified."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "otp_verify"
+    serializer_class = OTPVerifySerializer
+
+    @extend_schema(request=OTPVerifySerializer, responses={200: MeSerializer})
+    def post(self, request):
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.verify_email_otp(user=request.user, code=body.validated_data["code"])
+        return Response(MeSerializer(_me(request.user)).data)
+
+
+class MeView(GenericAPIView):
+    """GET /users/me/ (budget 3: token, user with profile, skills) and PATCH."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = MeSerializer
+
+    @extend_schema(responses=MeSerializer)
+    @cached_response(me_scopes, private=True)
+    def get(self, request):
+        return Response(MeSerializer(_me(request.user)).data)
+
+    @extend_schema(request=MeUpdateSerializer, responses=MeSerializer)
+    def patch(self, request):
+        body = MeUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user_fields = dict(body.validated_data)
+        profile_fields = dict(user_fields.pop("profile", {}))
+        skills = profile_fields.pop("skills", None)
+        services.update_me(user=request.user, user_fields=user_fields, profile_fields=profile_fields, skills=skills)
+        return Response(MeSerializer(_me(request.user)).data)
+
+
+class PublicUserView(RetrieveAPIView):
+    """GET /users/{id}/: a public profile (budget 2 anonymous: user with profile, skills)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = PublicUserSerializer
+
+    def get_queryset(self):
+        return User.objects.for_public()
+
+    @cached_response(public_user_scopes)
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+
+class SkillListView(ListAPIView):
+    """GET /skills/: every skill by name (budget 2 anonymous: COUNT and page)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = SkillSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        return Skill.objects.for_list()
+
+    @cached_response(skill_list_scopes)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
