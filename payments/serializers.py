@@ -11,10 +11,8 @@ from rest_framework import serializers
 from accounts.serializers import UserLiteSerializer
 from jobs.serializers import JobRefSerializer
 
-from .models import Payment, PaymentStatus
+from .models import MAX_ID, Payment, PaymentStatus
 
-# The largest id a BigAutoField holds: a larger one is a 400, not a database error.
-MAX_ID = 2**63 - 1
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 # 1-255 printable ASCII characters (space allowed inside, not at the ends).
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")

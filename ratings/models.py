@@ -5,6 +5,10 @@ from django.db.models import F, Q
 
 from core.models import TimeStampedModel
 
+# The largest id a BigAutoField holds: a path id above it matches no row (rather
+# than overflowing the database driver).
+MAX_ID = 2**63 - 1
+
 
 class ReviewQuerySet(models.QuerySet):
     def for_list(self):
@@ -22,11 +26,11 @@ class ReviewQuerySet(models.QuerySet):
 
     def received_by(self, user_id):
         """Reviews written about ``user_id`` (index review_received_newest)."""
-        return self.filter(reviewed_id=user_id)
+        return self.filter(reviewed_id=user_id) if int(user_id) <= MAX_ID else self.none()
 
     def given_by(self, user_id):
         """Reviews written by ``user_id`` (index review_given_newest)."""
-        return self.filter(reviewer_id=user_id)
+        return self.filter(reviewer_id=user_id) if int(user_id) <= MAX_ID else self.none()
 
 
 class Review(TimeStampedModel):

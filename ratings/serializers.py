@@ -6,10 +6,8 @@ from rest_framework import serializers
 from accounts.serializers import UserLiteSerializer
 from jobs.serializers import JobRefSerializer
 
-from .models import Review
+from .models import MAX_ID, Review
 
-# The largest id a BigAutoField holds: a larger one is a 400, not a database error.
-MAX_ID = 2**63 - 1
 
 
 class ReviewSerializer(serializers.ModelSerializer):

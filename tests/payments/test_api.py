@@ -384,3 +384,8 @@ def test_balance_of_a_new_user_is_zero(as_worker, anon):
     assert data == {"currency": "EUR", "paid_total": "0.00", "received_total": "0.00", "pending_total": "0.00",
                     "by_currency": []}
     assert_error(anon.get("/api/v1/users/me/balance/"), 401, "not_authenticated")
+
+
+def test_huge_user_id_in_path_is_an_empty_list_not_a_500(as_staff):
+    response = as_staff.get(f"/api/v1/users/{10**20}/payments/")
+    assert response.status_code == 200 and response.json()["data"] == []
