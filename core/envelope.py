@@ -5,8 +5,10 @@ import math
 from datetime import datetime, timezone
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.paginator import InvalidPage
+from django.core.paginator import InvalidPage, Paginator
+from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.functional import cached_property
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
@@ -101,13 +103,48 @@ class EnvelopeBrowsableAPIRenderer(BrowsableAPIRenderer):
         return EnvelopeJSONRenderer()
 
 
+class CappedCountPaginator(Paginator):
+    """A paginator whose COUNT stops at ``count_cap + 1`` rows.
+
+    ``SELECT count(*) FROM (SELECT id ... LIMIT cap+1)`` reads at most cap+1 index
+    entries however large the table grows, instead of counting every matching row
+    on each request. Below the cap the count is exact; at or above it, ``count`` is
+    ``count_cap`` and ``capped`` is True, and pages beyond the cap are not served
+    (deep OFFSET pages are slow anyway: narrow the filters instead).
+    """
+
+    def __init__(self, object_list, per_page, *, count_cap: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.count_cap = count_cap
+        self.capped = False
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if not isinstance(qs, QuerySet):
+            return super().count
+        # No ordering and only the key (no select_related joins): the cheapest rows
+        # to read; the LIMIT bounds the work. (values() is not allowed on a UNION.)
+        rows = qs.order_by() if qs.query.combinator else qs.order_by().values("pk")
+        found = rows[: self.count_cap + 1].count()
+        self.capped = found > self.count_cap
+        return min(found, self.count_cap)
+
+
 class EnvelopePagination(PageNumberPagination):
     """``?page=`` from 1 and ``?per_page=`` (default 20, at most 100; more is
-    clamped to 100, less than 1 is a 400). A page past the end is a 404."""
+    clamped to 100, less than 1 is a 400). A page past the end is a 404.
+
+    The total is counted up to ``count_cap`` rows (see ``CappedCountPaginator``):
+    ``pagination.total_items_capped`` says whether the list goes on beyond it."""
 
     page_size = 20
     page_size_query_param = "per_page"
     max_page_size = 100
+    count_cap = 10_000
+
+    def django_paginator_class(self, object_list, per_page, **kwargs):
+        return CappedCountPaginator(object_list, per_page, count_cap=self.count_cap, **kwargs)
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -135,8 +172,9 @@ class EnvelopePagination(PageNumberPagination):
 
     def get_paginated_response(self, data):
         page = self.page
-        total = page.paginator.count
-        per_page = page.paginator.per_page
+        paginator = page.paginator
+        total = paginator.count
+        per_page = paginator.per_page
         return Response(
             PageData(
                 data=data,
@@ -147,6 +185,8 @@ class EnvelopePagination(PageNumberPagination):
                     "total_pages": max(1, math.ceil(total / per_page)) if total else 0,
                     "has_next": page.has_next(),
                     "has_prev": page.has_previous(),
+                    # Only on a capped count, so the usual shape stays API.md's.
+                    **({"total_items_capped": True} if getattr(paginator, "capped", False) else {}),
                 },
             )
         )
@@ -167,6 +207,12 @@ class EnvelopePagination(PageNumberPagination):
                         "total_pages": {"type": "integer"},
                         "has_next": {"type": "boolean"},
                         "has_prev": {"type": "boolean"},
+                        "total_items_capped": {
+                            "type": "boolean",
+                            "description": "Present (true) only when the list has more than "
+                            "total_items rows: counting stops at the cap and later pages are "
+                            "not served.",
+                        },
                     },
                 },
                 "message": {"type": "string", "nullable": True},
