@@ -3,24 +3,71 @@
 A *scope* names a set of data (``jobs``, ``job:42``, ``user:7:payments``). Each
 scope has a version counter in the cache; a cached response's key contains the
 versions of every scope it depends on, so invalidating a scope is one ``INCR``:
-entries made under the old version are never read again and die by TTL.
+entries made under the old version are never read again and die by TTL
+(``RESPONSE_CACHE_TTL``, the backstop on every entry). No ``KEYS``/``SCAN``/
+``delete_pattern`` anywhere on the request or write path.
 
 Ordering that makes reads never stale (ARCHITECTURE.md):
 - readers read the versions *before* they query the database;
-- writers bump the versions in ``transaction.on_commit`` (after the data is visible).
+- writers bump the versions in ``transaction.on_commit`` (after the data is
+  visible); a rolled-back transaction bumps nothing.
 A reader that raced a writer can then only store old data under the old version.
 
-A missing counter (evicted, or Redis restarted) starts from ``time.time_ns()``: a
-value larger than any this counter ever had, so old entries cannot come back.
+Missing counters. A counter that is missing (evicted, expired after
+``VERSION_TTL`` of silence, Redis restarted empty) is created with a fresh value:
+the Redis server's clock in microseconds (``TIME``, inside the same Lua script, so
+every process uses one clock), which is larger than any value the counter had
+before as long as it was bumped less than once per microsecond. Old entries can
+therefore never come back. (Run this Redis without persistence: a snapshot
+restored after a crash would bring back old counters *and* old entries.) The
+local-memory backend (embedded runs, one process) uses ``time.time_ns() // 1000``.
 
-Cache failures never fail a request: the response is built from the database. A
-bump that fails is remembered in this process and retried before this process
-trusts the cache again.
+Redis down or hanging. Every cache call has a short socket timeout (settings:
+0.2 s) and every failure is caught: the request is answered from the database
+(``X-Cache: MISS``, metrics result ``bypass``), the throttles fail open, health
+says ``cache: unavailable``. The outage is logged once (and its end once). While
+this process knows the cache is failing it does not touch it on the request path
+at all (no timeout per request); a background thread probes it every
+``PROBE_INTERVAL_SECONDS``.
+
+No stale read after the outage, across processes. A write whose bump could not be
+delivered is the danger: other processes still hold entries under the old
+versions and will read them as soon as Redis answers again. Three mechanisms:
+
+1. *Bumps stay in flight.* A bump is sent on its own connection; when the reply
+   does not come within the socket timeout (Redis paused or hanging) the
+   connection is not closed but handed to a drain thread, so the command stays
+   queued in Redis and runs when Redis resumes — before any command a reader
+   sends later (Redis resumes paused clients in order). This is what makes a
+   reader in a process that never noticed the pause see the write.
+2. *Pending bumps.* A bump that failed is also kept in this process and
+   re-delivered by the probe thread as soon as Redis answers (and before this
+   process uses the cache again). This covers a bump whose connection died.
+3. *The outage fence.* Every process that saw the cache fail — writer or reader —
+   increments a global generation counter (``v:*``, part of every response key)
+   before it trusts the cache again. Every entry written before the outage is
+   thereby retired for everyone, which also covers bumps that a crashed process
+   never re-delivered. The price of an outage is one cold cache.
+What remains unguarded: a real network partition (not a pause) during which a
+process that saw nothing reads in the moment between the partition healing and
+the first fence/retry (at most ``PROBE_INTERVAL_SECONDS``), and a writer that
+crashes during an outage that nobody else saw; the TTL bounds both.
+
+Stampedes. On a miss, the first request takes a short lock (``SET NX``) and
+builds; the others wait up to ``STAMPEDE_WAIT_SECONDS`` for its entry, then build
+themselves rather than fail.
+
+Observability. Hit/miss/bypass per endpoint in the Prometheus counter
+``shiftboard_response_cache_total`` and in ``request.cache_status`` (read by the
+Server-Timing middleware). Across processes the same counts are kept in one Redis
+hash (``stats:responses``), updated inside the same round trips as the lookup and
+the store (no extra round trip); ``manage.py cache_stats`` prints them.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +75,9 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 from prometheus_client import Counter
 
 logger = logging.getLogger("shiftboard.cache")
@@ -36,10 +85,21 @@ logger = logging.getLogger("shiftboard.cache")
 VERSION_PREFIX = "v:"
 RESPONSE_PREFIX = "r:"
 LOCK_PREFIX = "l:"
+STATS_KEY = "stats:responses"
+# The global generation (the outage fence): part of every response key.
+GENERATION_SCOPE = "*"
+# A version counter nobody bumped or read for this long may expire (it then
+# restarts from a fresh value, so expiry only costs misses, never staleness).
+VERSION_TTL = 24 * 3600
 # How long a request waits for another one that is rebuilding the same entry.
 STAMPEDE_WAIT_SECONDS = 0.5
 STAMPEDE_POLL_SECONDS = 0.02
 STAMPEDE_LOCK_SECONDS = 5
+# While the cache is failing, a background thread checks it this often.
+PROBE_INTERVAL_SECONDS = 0.05
+# A bump left in flight is waited for this long, at most this many at once.
+DRAIN_SECONDS = 30
+MAX_IN_FLIGHT = 8
 
 CACHE_REQUESTS = Counter(
     "shiftboard_response_cache_total",
@@ -48,98 +108,385 @@ CACHE_REQUESTS = Counter(
 )
 
 
+class CacheUnavailable(Exception):
+    """The cache is known to be failing; the caller answers from the database."""
+
+
+# --- backends -------------------------------------------------------------------
+# Two implementations of the same few operations: Redis (django-redis), using Lua
+# so that each operation is one round trip, and any other Django cache (local
+# memory in embedded runs). Keys given to them are logical; they add the prefix.
+
+_VERSIONS_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  if not v then
+    local t = redis.call('TIME')
+    v = t[1] .. string.format('%06d', tonumber(t[2]))
+    redis.call('SET', key, v, 'EX', ARGV[1])
+  end
+  out[i] = v
+end
+return out
+"""
+
+# One INCR per scope; INCR creating the key (value 1) means it was missing: then
+# it starts from the server clock in microseconds instead.
+_BUMP_LUA = """
+for i, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then
+    local t = redis.call('TIME')
+    redis.call('SET', key, t[1] .. string.format('%06d', tonumber(t[2])), 'EX', ARGV[1])
+  else
+    redis.call('EXPIRE', key, ARGV[1])
+  end
+end
+return #KEYS
+"""
+
+# The entry, or ('' and whether we took the rebuild lock). Counts the lookup.
+_LOOKUP_LUA = """
+redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+local v = redis.call('GET', KEYS[1])
+if v then return {v, 0} end
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return {'', 1} end
+return {'', 0}
+"""
+
+
+class _RedisBackend:
+    def __init__(self, django_cache):
+        self.cache = django_cache
+        self._scripts = {}
+
+    def _client(self):
+        return self.cache.client.get_client(write=True)
+
+    def _key(self, key: str) -> str:
+        return str(self.cache.make_key(key))
+
+    def _script(self, client, source):
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = client.register_script(source)
+        return script
+
+    def versions(self, keys: list[str]) -> list[int]:
+        client = self._client()
+        script = self._script(client, _VERSIONS_LUA)
+        values = script(keys=[self._key(k) for k in keys], args=[VERSION_TTL], client=client)
+        return [int(v) for v in values]
+
+    def bump(self, keys: list[str]) -> None:
+        """The INCRs, on a connection of their own that is kept open (and drained
+        in the background) if the reply does not come in time: see the module
+        docstring, mechanism 1."""
+        import redis
+
+        client = self._client()
+        pool = client.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_command("EVAL", _BUMP_LUA, len(keys), *[self._key(k) for k in keys], VERSION_TTL)
+        except BaseException:
+            conn.disconnect()
+            pool.release(conn)
+            raise
+        try:
+            conn.read_response(disconnect_on_error=False)
+        except redis.exceptions.TimeoutError:
+            if not _start_drain(pool, conn):
+                conn.disconnect()
+                pool.release(conn)
+            raise
+        except BaseException:
+            conn.disconnect()
+            pool.release(conn)
+            raise
+        pool.release(conn)
+
+    def ping(self) -> None:
+        self._client().ping()
+
+    def lookup(self, entry_key: str, lock_key: str, stat: str):
+        client = self._client()
+        script = self._script(client, _LOOKUP_LUA)
+        value, locked = script(
+            keys=[self._key(entry_key), self._key(lock_key), self._key(STATS_KEY)],
+            args=[STAMPEDE_LOCK_SECONDS, stat + "|lookup"],
+            client=client,
+        )
+        return (value or None), bool(locked)
+
+    def get(self, key: str):
+        return self._client().get(self._key(key))
+
+    def store(self, entry_key: str, value: bytes, ttl: int, lock_key: str | None, stat: str) -> None:
+        pipe = self._client().pipeline(transaction=False)
+        if value is not None:
+            pipe.set(self._key(entry_key), value, ex=ttl)
+        if lock_key:
+            pipe.delete(self._key(lock_key))
+        pipe.hincrby(self._key(STATS_KEY), stat + "|miss", 1)
+        pipe.execute()
+
+    def release(self, lock_key: str) -> None:
+        self._client().delete(self._key(lock_key))
+
+    def ttl(self, key: str) -> int | None:
+        value = self._client().ttl(self._key(key))
+        return None if value < 0 else value
+
+    def stats(self) -> dict[str, int]:
+        raw = self._client().hgetall(self._key(STATS_KEY))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def reset_stats(self) -> None:
+        self._client().delete(self._key(STATS_KEY))
+
+    def scan_prefix(self, prefix: str):
+        """Admin-only (``cache_stats``): never called on the request path."""
+        client = self._client()
+        full = self._key(prefix)
+        strip = len(self._key(""))
+        for key in client.scan_iter(match=full + "*", count=1000):
+            yield key.decode()[strip:]
+
+
+class _GenericBackend:
+    """Any Django cache; used with the local-memory cache (one process)."""
+
+    def __init__(self, django_cache):
+        self.cache = django_cache
+        self._lock = threading.Lock()
+
+    def versions(self, keys: list[str]) -> list[int]:
+        found = self.cache.get_many(keys)
+        out = []
+        for key in keys:
+            value = found.get(key)
+            if value is None:
+                self.cache.add(key, time.time_ns() // 1000, timeout=VERSION_TTL)
+                value = self.cache.get(key)
+                if value is None:
+                    raise CacheUnavailable(f"version counter {key} could not be created")
+            out.append(int(value))
+        return out
+
+    def bump(self, keys: list[str]) -> None:
+        for key in keys:
+            with self._lock:
+                try:
+                    self.cache.incr(key)
+                except ValueError:
+                    self.cache.set(key, time.time_ns() // 1000, timeout=VERSION_TTL)
+
+    def ping(self) -> None:
+        self.cache.get("ping")
+
+    def _count(self, field: str) -> None:
+        with self._lock:
+            stats = self.cache.get(STATS_KEY) or {}
+            stats[field] = stats.get(field, 0) + 1
+            self.cache.set(STATS_KEY, stats, timeout=None)
+
+    def lookup(self, entry_key: str, lock_key: str, stat: str):
+        self._count(stat + "|lookup")
+        value = self.cache.get(entry_key)
+        if value is not None:
+            return value, False
+        return None, self.cache.add(lock_key, 1, timeout=STAMPEDE_LOCK_SECONDS)
+
+    def get(self, key: str):
+        return self.cache.get(key)
+
+    def store(self, entry_key: str, value: bytes, ttl: int, lock_key: str | None, stat: str) -> None:
+        if value is not None:
+            self.cache.set(entry_key, value, timeout=ttl)
+        if lock_key:
+            self.cache.delete(lock_key)
+        self._count(stat + "|miss")
+
+    def release(self, lock_key: str) -> None:
+        self.cache.delete(lock_key)
+
+    def ttl(self, key: str) -> int | None:
+        expiry = getattr(self.cache, "_expire_info", {}).get(self.cache.make_and_validate_key(key))
+        return None if expiry is None else max(0, int(expiry - time.time()))
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.cache.get(STATS_KEY) or {})
+
+    def reset_stats(self) -> None:
+        self.cache.delete(STATS_KEY)
+
+    def scan_prefix(self, prefix: str):
+        store = getattr(self.cache, "_cache", {})
+        full = self.cache.make_key(prefix)
+        strip = len(self.cache.make_key(""))
+        for key in list(store):
+            if key.startswith(full):
+                yield key[strip:]
+
+
+_backend_instance = None
+
+
+def backend():
+    """The backend for the configured default cache (chosen once per process, again
+    when a test overrides CACHES). ``cache`` is Django's per-thread proxy."""
+    global _backend_instance
+    if _backend_instance is None:
+        client = getattr(cache, "client", None)
+        if client is not None and hasattr(client, "get_client"):
+            _backend_instance = _RedisBackend(cache)
+        else:
+            _backend_instance = _GenericBackend(cache)
+    return _backend_instance
+
+
+@receiver(setting_changed)
+def _cache_settings_changed(setting, **kwargs):
+    global _backend_instance
+    if setting == "CACHES":
+        _backend_instance = None
+
+
+# --- health: failures, the probe thread, pending bumps, the fence -------------------
+
+_drains = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+
+
+def _start_drain(pool, conn) -> bool:
+    """Wait for a bump's reply in the background, keeping its connection open."""
+    if not _drains.acquire(blocking=False):
+        return False
+
+    def drain():
+        try:
+            conn.read_response(timeout=DRAIN_SECONDS)
+        except Exception:  # noqa: BLE001 - the probe thread re-delivers in any case
+            pass
+        finally:
+            conn.disconnect()
+            pool.release(conn)
+            _drains.release()
+
+    threading.Thread(target=drain, name="cache-bump-drain", daemon=True).start()
+    return True
+
+
 class _Health:
-    """Remembers, per process, whether the cache is failing (log once per outage)
-    and which scope bumps could not be delivered."""
+    """Per process: is the cache failing (log once per outage), which bumps are
+    still to deliver, and must the generation be bumped before trusting the cache."""
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.recover_lock = threading.Lock()
         self.failing = False
+        self.fence_needed = False
         self.pending_bumps: set[str] = set()
+        self.probe: threading.Thread | None = None
 
-    def failed(self, what: str, exc: BaseException):
+    def failed(self, what: str, exc: BaseException, scopes: Iterable[str] = ()):
         with self.lock:
+            self.pending_bumps.update(scopes)
+            self.fence_needed = True
             if not self.failing:
-                logger.warning("cache unavailable (%s): %s; serving from the database", what, exc)
+                logger.warning("cache unavailable (%s): %r; serving from the database", what, exc)
             self.failing = True
+            if self.probe is None or not self.probe.is_alive():
+                self.probe = threading.Thread(target=self._probe_loop, name="cache-probe", daemon=True)
+                self.probe.start()
 
-    def recovered(self):
-        if self.failing:
-            with self.lock:
-                if self.failing:
-                    logger.warning("cache available again")
-                self.failing = False
+    def healthy(self) -> bool:
+        return not (self.failing or self.fence_needed or self.pending_bumps)
+
+    def _probe_loop(self):
+        while not self.healthy():
+            time.sleep(PROBE_INTERVAL_SECONDS)
+            try:
+                recover()
+            except Exception:  # noqa: BLE001 - still down: keep probing
+                pass
 
 
 health = _Health()
 
 
-# --- versions ---------------------------------------------------------------
+def _reset_after_fork():
+    # A forked worker starts with no threads and must not inherit a held lock.
+    global health, _drains
+    old = health
+    health = _Health()
+    health.pending_bumps = set(old.pending_bumps)
+    health.failing = old.failing
+    health.fence_needed = old.fence_needed
+    _drains = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+    if not health.healthy():
+        health.failing = False
+        health.failed("fork", RuntimeError("inherited an outage"))
 
-def _version_key(scope: str) -> str:
-    return VERSION_PREFIX + scope
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def _fresh_version() -> int:
-    return time.time_ns()
+def recover() -> None:
+    """Deliver pending bumps and the fence; mark the cache available. Raises while
+    the cache still fails."""
+    with health.recover_lock:
+        if health.healthy():
+            return
+        b = backend()
+        b.ping()
+        with health.lock:
+            pending = set(health.pending_bumps)
+        b.bump([VERSION_PREFIX + s for s in sorted(pending | {GENERATION_SCOPE})])
+        with health.lock:
+            health.pending_bumps -= pending
+            if not health.pending_bumps:
+                health.fence_needed = False
+                if health.failing:
+                    logger.warning("cache available again; entries from before the outage retired")
+                health.failing = False
 
+
+def _ensure_healthy() -> None:
+    if health.failing:
+        # The probe thread owns recovery while failing: no timeout per request.
+        raise CacheUnavailable("cache failing")
+    if not health.healthy():
+        recover()
+
+
+# --- versions -----------------------------------------------------------------------
 
 def get_versions(scopes: Iterable[str]) -> dict[str, int]:
-    """Current version of every scope, creating missing counters. Raises on cache
-    failure (callers fall back to the database)."""
-    scopes = sorted(set(scopes))
-    keys = [_version_key(s) for s in scopes]
-    found = cache.get_many(keys)
-    versions = {}
-    for scope, key in zip(scopes, keys):
-        value = found.get(key)
-        if value is None:
-            cache.add(key, _fresh_version(), timeout=None)
-            value = cache.get(key)
-            if value is None:
-                raise RuntimeError(f"version counter {key} could not be created")
-        versions[scope] = int(value)
-    return versions
-
-
-def _bump_now(scopes: Iterable[str]) -> None:
-    for scope in scopes:
-        key = _version_key(scope)
-        try:
-            cache.incr(key)
-        except ValueError:
-            # Missing counter: a fresh value, larger than any it ever had.
-            if not cache.add(key, _fresh_version(), timeout=None):
-                cache.incr(key)
-
-
-def _flush_pending() -> bool:
-    """Deliver bumps that failed earlier in this process. True when none is left."""
-    if not health.pending_bumps:
-        return True
-    with health.lock:
-        pending = set(health.pending_bumps)
-    try:
-        _bump_now(pending)
-    except Exception as exc:  # noqa: BLE001 - any cache failure
-        health.failed("bump retry", exc)
-        return False
-    with health.lock:
-        health.pending_bumps -= pending
-    return True
+    """Current version of every scope (plus the global generation), creating
+    missing counters. Raises on cache failure (callers answer from the database)."""
+    _ensure_healthy()
+    names = sorted(set(scopes) | {GENERATION_SCOPE})
+    values = backend().versions([VERSION_PREFIX + s for s in names])
+    return dict(zip(names, values))
 
 
 def bump_now(scopes: Iterable[str]) -> None:
-    scopes = set(scopes)
+    """Invalidate ``scopes`` now (one INCR each). Never raises: an undeliverable bump
+    is kept and re-delivered (module docstring)."""
+    scopes = {s for s in scopes if s}
     if not scopes:
         return
     try:
-        _bump_now(scopes)
-        health.recovered()
-    except Exception as exc:  # noqa: BLE001
-        with health.lock:
-            health.pending_bumps |= scopes
-        health.failed("bump", exc)
+        if not health.healthy():
+            with health.lock:
+                health.pending_bumps |= scopes
+            _ensure_healthy()
+            return
+        backend().bump([VERSION_PREFIX + s for s in sorted(scopes)])
+    except Exception as exc:  # noqa: BLE001 - any cache failure
+        health.failed("bump", exc, scopes)
 
 
 def bump(*scopes: str) -> None:
@@ -150,29 +497,31 @@ def bump(*scopes: str) -> None:
         transaction.on_commit(lambda: bump_now(scopes))
 
 
-# --- the response cache --------------------------------------------------------
+# --- the response cache ---------------------------------------------------------------
 
-def _response_key(view_name: str, request, versions: dict[str, int], caller: str) -> str:
+def _response_key(endpoint: str, request, versions: dict[str, int], caller: str) -> str:
     query = sorted(request.query_params.lists())
     raw = repr((request.path, query, caller, sorted(versions.items())))
     digest = hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
-    return f"{RESPONSE_PREFIX}{view_name}:{digest}"
+    return f"{RESPONSE_PREFIX}{endpoint}:{digest}"
 
 
 def _wait_for(key: str):
     deadline = time.monotonic() + STAMPEDE_WAIT_SECONDS
+    b = backend()
     while time.monotonic() < deadline:
         time.sleep(STAMPEDE_POLL_SECONDS)
-        value = cache.get(key)
+        value = b.get(key)
         if value is not None:
             return value
     return None
 
 
-def _set_status(view, request, response, status: str):
-    request._request.cache_status = status
-    response["X-Cache"] = status.upper() if status != "bypass" else "MISS"
-    CACHE_REQUESTS.labels(view.__class__.__name__, status).inc()
+def _set_status(endpoint: str, request, response, status: str):
+    # Server-Timing and X-Cache speak hit|miss (API.md); metrics tell bypass apart.
+    request._request.cache_status = "hit" if status == "hit" else "miss"
+    response["X-Cache"] = "HIT" if status == "hit" else "MISS"
+    CACHE_REQUESTS.labels(endpoint, status).inc()
 
 
 def _json_renderer_accepted(request) -> bool:
@@ -180,13 +529,15 @@ def _json_renderer_accepted(request) -> bool:
     return renderer is not None and renderer.format == "json"
 
 
-def serve_cached(view, request, build: Callable, scopes: Iterable[str], private: bool):
+def serve_cached(view, request, build: Callable, scopes: Iterable[str], private: bool, endpoint: str = ""):
     """Serve ``build()``'s response from the cache when an entry exists for the
     current versions of ``scopes``; otherwise build it and store it. Permission
-    checks have already run (this is called from the handler, after ``initial``)."""
+    checks have already run (this is called from the handler, after ``initial``);
+    a private entry is keyed by the caller and also depends on ``user:<id>``, so a
+    change to the caller (role, staff flag) retires it."""
     from rest_framework.response import Response
 
-    view_name = view.__class__.__name__
+    endpoint = endpoint or view.__class__.__name__
     if not _json_renderer_accepted(request):
         return build()
     scopes = set(scopes)
@@ -195,62 +546,64 @@ def serve_cached(view, request, build: Callable, scopes: Iterable[str], private:
         user = request.user
         caller = f"user:{user.pk}" if user.is_authenticated else "anon"
         if user.is_authenticated:
-            # Any change to the caller (role, staff flag) retires their private entries.
             scopes.add(f"user:{user.pk}")
+    lock_key = None
     try:
-        if not _flush_pending():
-            raise RuntimeError("undelivered invalidations")
         versions = get_versions(scopes)
-        key = _response_key(view_name, request, versions, caller)
-        fragment = cache.get(key)
-        lock_key = None
+        key = _response_key(endpoint, request, versions, caller)
+        fragment, locked = backend().lookup(key, LOCK_PREFIX + key, endpoint)
         if fragment is None:
-            lock_key = LOCK_PREFIX + key
-            if not cache.add(lock_key, 1, timeout=STAMPEDE_LOCK_SECONDS):
+            if locked:
+                lock_key = LOCK_PREFIX + key
+            else:
                 # Someone else is rebuilding this entry: wait for it briefly.
                 fragment = _wait_for(key)
-                lock_key = None
-        health.recovered()
     except Exception as exc:  # noqa: BLE001 - cache down: answer from the database
-        health.failed("read", exc)
+        if not isinstance(exc, CacheUnavailable):
+            health.failed("read", exc)
         response = build()
-        _set_status(view, request, response, "bypass")
+        _set_status(endpoint, request, response, "bypass")
         return response
 
     if fragment is not None:
         response = Response()
-        response.cached_fragment = fragment
-        _set_status(view, request, response, "hit")
+        response.cached_fragment = bytes(fragment)
+        _set_status(endpoint, request, response, "hit")
         return response
 
-    response = build()
-    _set_status(view, request, response, "miss")
-    if response.status_code == 200:
-        ttl = settings.RESPONSE_CACHE_TTL
+    try:
+        response = build()
+    except BaseException:
+        _unlock(lock_key)
+        raise
+    _set_status(endpoint, request, response, "miss")
+    ttl = settings.RESPONSE_CACHE_TTL
+    cacheable = response.status_code == 200 and getattr(response, "envelope_message", None) is None
 
-        def store(rendered):
-            fragment = getattr(rendered, "rendered_fragment", None)
-            try:
-                if fragment is not None:
-                    cache.set(key, fragment, timeout=ttl)
-                if lock_key:
-                    cache.delete(lock_key)
-            except Exception as exc:  # noqa: BLE001
-                health.failed("write", exc)
-
-        response.add_post_render_callback(store)
-    elif lock_key:
+    def store(rendered):
+        value = getattr(rendered, "rendered_fragment", None) if cacheable else None
         try:
-            cache.delete(lock_key)
+            backend().store(key, value, ttl, lock_key, endpoint)
+        except Exception as exc:  # noqa: BLE001
+            health.failed("write", exc)
+
+    response.add_post_render_callback(store)
+    return response
+
+
+def _unlock(lock_key):
+    if lock_key:
+        try:
+            backend().release(lock_key)
         except Exception as exc:  # noqa: BLE001
             health.failed("unlock", exc)
-    return response
 
 
 def cached_response(scopes: Callable[..., Iterable[str]], *, private: bool = False):
     """Decorates a view handler (``list``, ``retrieve``, an ``@action``):
     ``scopes(view, request, **kwargs)`` names what the response depends on;
-    ``private=True`` keys the entry by caller."""
+    ``private=True`` keys the entry by caller. Metrics and keys name the endpoint
+    ``<ViewClass>.<handler>``."""
 
     def decorate(handler):
         @wraps(handler)
@@ -261,6 +614,7 @@ def cached_response(scopes: Callable[..., Iterable[str]], *, private: bool = Fal
                 lambda: handler(view, request, *args, **kwargs),
                 scopes(view, request, **kwargs),
                 private,
+                endpoint=f"{view.__class__.__name__}.{handler.__name__}",
             )
 
         return wrapper

@@ -7,9 +7,11 @@ signal bumps them in ``transaction.on_commit`` (see ``core.cache.bump``):
 
 - ``post_save`` and ``post_delete`` (cascaded deletes send one per row, because a
   receiver is connected, Django does not fast-delete these models);
-- ``m2m_changed`` on every many-to-many of a tracked model, every action: both
-  the instance's scopes and those of each related object that is tracked too;
-  for ``clear``, the related ids are read in ``pre_clear``.
+- ``m2m_changed`` on every many-to-many of a tracked model, every action (add,
+  remove, clear; from either side): both the instance's scopes and those of each
+  related object that is tracked too (minus the side registered with
+  ``shows_reverse_m2m=False``); for ``clear``, the related ids are read in
+  ``pre_clear``.
 
 Writes that skip signals (``update()``, ``bulk_create``, ``bulk_update``) must call
 ``core.cache.bump`` with the same scopes: the service that makes them does.
@@ -24,11 +26,23 @@ from .cache import bump
 
 ScopesFn = Callable[[object], Iterable[str]]
 _registry: dict[type, ScopesFn] = {}
+# Models whose representations do not show their *reverse* many-to-manys (a Skill
+# does not list its jobs): linking a job to a skill then bumps the job's scopes only.
+_hides_reverse_m2m: set[type] = set()
 
 
-def track(model: type, scopes_fn: ScopesFn) -> None:
-    """Bump ``scopes_fn(instance)`` whenever an instance of ``model`` changes."""
+def track(model: type, scopes_fn: ScopesFn, *, shows_reverse_m2m: bool = True) -> None:
+    """Bump ``scopes_fn(instance)`` whenever an instance of ``model`` changes.
+
+    ``shows_reverse_m2m=False`` says that no representation of ``model`` shows the
+    many-to-manys declared on *other* models that point at it, so adding or
+    removing such a link does not need ``model``'s scopes (without it, tagging a
+    job with a skill would also retire every list that depends on ``skills``)."""
     _registry[model] = scopes_fn
+    if shows_reverse_m2m:
+        _hides_reverse_m2m.discard(model)
+    else:
+        _hides_reverse_m2m.add(model)
     post_save.connect(_on_save, sender=model, dispatch_uid=f"cache-save-{model._meta.label}")
     post_delete.connect(_on_delete, sender=model, dispatch_uid=f"cache-delete-{model._meta.label}")
     for field in model._meta.many_to_many:
@@ -56,17 +70,23 @@ def _on_delete(sender, instance, **kwargs):
 
 
 def _on_m2m(sender, instance, action, reverse, model, pk_set, **kwargs):
+    # ``reverse`` is False when the change is made from the model that declares
+    # the field (job.skills.add(skill)): then ``instance`` is the forward side and
+    # ``model`` the reverse side; and the other way round.
+    instance_needed = not (reverse and type(instance) in _hides_reverse_m2m)
+    related_needed = model in _registry and not (not reverse and model in _hides_reverse_m2m)
     if action == "pre_clear":
         # post_clear gets no pk_set: remember what is about to be unlinked.
-        accessor = _accessor(sender, instance, reverse)
-        instance._cache_cleared_pks = set(accessor.values_list("pk", flat=True)) if accessor else set()
+        if related_needed:
+            accessor = _accessor(sender, instance, reverse)
+            instance._cache_cleared_pks = set(accessor.values_list("pk", flat=True)) if accessor else set()
         return
     if not action.startswith("post_"):
         return
-    scopes = scopes_for(instance)
+    scopes = scopes_for(instance) if instance_needed else set()
     if action == "post_clear":
         pk_set = getattr(instance, "_cache_cleared_pks", set())
-    if pk_set and model in _registry:
+    if pk_set and related_needed:
         for obj in model._default_manager.filter(pk__in=pk_set):
             scopes |= scopes_for(obj)
     bump(*scopes)

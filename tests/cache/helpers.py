@@ -1,0 +1,42 @@
+"""Shared helpers for the cache-layer tests (owned with tests/cache/test_core_cache.py)."""
+import time
+
+import pytest
+
+from core import cache as cache_layer
+
+
+def wait_healthy(timeout: float = 3.0) -> None:
+    """Wait until this process trusts the cache again (probe thread recovered)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cache_layer.health.healthy():
+            return
+        time.sleep(0.02)
+    raise AssertionError("the cache layer did not recover")
+
+
+def reset_health() -> None:
+    """Forget any outage a previous test left behind (its probe thread stops by itself)."""
+    health = cache_layer.health
+    with health.lock:
+        health.failing = False
+        health.fence_needed = False
+        health.pending_bumps.clear()
+
+
+@pytest.fixture
+def healthy_cache():
+    reset_health()
+    yield
+    reset_health()
+
+
+def version(scope: str) -> int:
+    return cache_layer.get_versions([scope])[scope]
+
+
+def get_json(client, url, **extra):
+    response = client.get(url, **extra)
+    body = response.json() if response.content else None
+    return response, body
