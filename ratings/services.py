@@ -67,7 +67,10 @@ def review_create(*, reviewer, job: int, reviewed: int, rating: int, comment: st
         # Lock the reviewed user's row before writing: concurrent reviews of one user
         # add to rating_sum one after the other, and a second review of the same
         # direction waits here, then hits the unique constraint (409).
-        reviewed_user = User.objects.select_for_update().filter(pk=reviewed).first()
+        # NO KEY UPDATE, not UPDATE: the review's foreign keys take KEY SHARE locks on
+        # both users at commit; with FOR UPDATE, A reviewing B while B reviews A
+        # deadlocks (each holds the row the other's FK check needs).
+        reviewed_user = User.objects.select_for_update(no_key=True).filter(pk=reviewed).first()
         if reviewed_user is None:
             raise ValidationError({"reviewed": ["No user has this id."]})
         review = Review(
