@@ -1,9 +1,11 @@
 """Cache scopes of the accounts app, and what a change to its models touches.
 
 Scopes: ``users`` (every list that shows a user's name or rating: job,
-application, payment and review lists), ``user:<id>`` (that user's profile and
-``/users/me/``), ``skills`` (the skill list, and every list that shows skill
-names), ``categories`` lives in jobs.
+application, payment and review lists), ``user:<id>`` (that user's public profile
+``/users/<id>/`` and their ``/users/me/``; a profile edit, its skills included,
+bumps only this), ``skills`` (the skill list, and every representation that shows
+skill names: profiles and job lists; bumped when a skill itself is created,
+renamed or deleted). ``categories`` lives in jobs.
 """
 from core.signals import track
 
@@ -45,6 +47,9 @@ def skill_list_scopes(view, request, **kwargs):
 
 track(User, user_scopes)
 track(Profile, profile_scopes)
-track(Skill, skill_scopes)
+# No Skill representation lists the profiles or jobs that have it: linking a
+# profile or a job to a skill bumps that profile's / job's scopes, not ``skills``
+# (which would retire every skill list, profile and job list at once).
+track(Skill, skill_scopes, shows_reverse_m2m=False)
 # OTPs are never cached; tracked so that a test can prove every model is covered.
 track(EmailOTP, lambda otp: [])

@@ -22,10 +22,8 @@ from django.utils.text import slugify
 from rest_framework import exceptions
 from rest_framework.authtoken.models import Token
 
-from core.cache import bump
 from core.envelope import Conflict, ServiceUnavailable
 
-from .cache import user_scope
 from .models import EmailOTP, Profile, Role, Skill, User
 
 logger = logging.getLogger("shiftboard.accounts")
@@ -233,17 +231,7 @@ def update_me(
 
 
 def _replace_profile_skills(profile: Profile, skills: Sequence[Skill]) -> None:
-    """Set the profile's skills through the link table directly. ``profile.skills.set``
-    would send m2m_changed, whose receiver also bumps the scopes of every skill
-    added or removed, i.e. the global ``skills`` scope, retiring every cached skill,
-    job list and profile; only this user's profile actually changed."""
-    through = Profile.skills.through
-    wanted = {s.pk for s in skills}
-    current = set(through.objects.filter(profile=profile).values_list("skill_id", flat=True))
-    if current == wanted:
-        return
-    through.objects.filter(profile=profile, skill_id__in=current - wanted).delete()
-    through.objects.bulk_create(
-        [through(profile=profile, skill_id=pk) for pk in wanted - current], ignore_conflicts=True
-    )
-    bump(user_scope(profile.user_id))
+    """Set the profile's skills (only the difference is written). m2m_changed
+    bumps ``user:<id>`` only: Skill is tracked with ``shows_reverse_m2m=False``
+    (accounts/cache.py), so the global ``skills`` scope is left alone."""
+    profile.skills.set(skills)
