@@ -490,6 +490,12 @@ class TestMe:
         error(anon.get(ME), 401, "not_authenticated")
         error(anon.patch(ME, {"first_name": "X"}, format="json"), 401, "not_authenticated")
 
+    def test_deactivated_user_with_a_token_is_401(self, as_worker, worker_user):
+        assert as_worker.get(ME).status_code == 200
+        User.objects.filter(pk=worker_user.pk).update(is_active=False)
+        error(as_worker.get(ME), 401, "not_authenticated")
+        error(as_worker.patch(ME, {"first_name": "X"}, format="json"), 401, "not_authenticated")
+
     def test_bad_token_is_401(self, anon):
         anon.credentials(HTTP_AUTHORIZATION="Token nope")
         error(anon.get(ME), 401, "not_authenticated")

@@ -180,3 +180,18 @@ def test_registration_then_login_see_fresh_me(anon):
     assert warm(client, ME)["role"] == "client"
     assert client.patch(ME, {"first_name": "Frida"}, format="json").status_code == 200
     assert fresh(client, ME)["first_name"] == "Frida"
+
+
+def test_skill_linked_from_the_skill_side_shows_in_the_profile(anon):
+    """The admin (or a script) may link from the skill side: the profile still
+    sees it, and the skill list is not retired for it."""
+    skill = SkillFactory(name="Drywall")
+    user = WorkerUserFactory()
+    warm(anon, SKILLS_URL)
+    assert warm(anon, user_url(user))["profile"]["skills"] == []
+    skill.profiles.add(user.profile)
+    assert fresh(anon, user_url(user))["profile"]["skills"] == ["Drywall"]
+    assert anon.get(SKILLS_URL)["X-Cache"] == "HIT"
+    skill.delete()
+    assert fresh(anon, user_url(user))["profile"]["skills"] == []
+    assert fresh(anon, SKILLS_URL) == []
