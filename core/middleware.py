@@ -87,9 +87,11 @@ class ServerTimingMiddleware:
                 w.__exit__(None, None, None)
         total_ms = (time.perf_counter() - start) * 1000
         parts = [f'db;dur={counter.duration * 1000:.2f};desc="{counter.count} queries"']
-        cache_status = getattr(request, "cache_status", None)
-        if cache_status:
-            parts.append(f'cache;desc="{cache_status}"')
+        # "hit" only when the response cache served it; anything built by a view
+        # (uncached endpoints and writes included) is a "miss", so the header
+        # always has API.md's three parts.
+        cache_status = "hit" if getattr(request, "cache_status", None) == "hit" else "miss"
+        parts.append(f'cache;desc="{cache_status}"')
         parts.append(f"app;dur={total_ms:.2f}")
         response["Server-Timing"] = ", ".join(parts)
         request.query_count = counter.count
