@@ -48,5 +48,21 @@ serve: install
 	mkdir -p $(PROMETHEUS_MULTIPROC_DIR) && rm -f $(PROMETHEUS_MULTIPROC_DIR)/*.db
 	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi --workers $${WEB_CONCURRENCY:-2} --bind 0.0.0.0:$(PORT) --access-logfile -
 
+# The benchmark (bench/, report in bench/results/<date>/): needs PostgreSQL and Redis at the
+# hosts of DATABASE_URL / REDIS_URL (defaults: this machine's), but uses only its own database
+# shiftboard_bench and Redis db 8 (BENCH_DB_NAME, BENCH_REDIS_DB). Bench-only packages go into
+# .venv from bench/requirements.txt; wrk from Debian's packages. Add 1,000,000 jobs with
+# `make bench BENCH_FLAGS=--huge`.
+BENCH_FLAGS ?=
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } \
+		|| echo "wrk could not be installed: the bench falls back to its Python load driver"
+	$(PY) -m bench.run $(BENCH_FLAGS)
+
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

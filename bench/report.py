@@ -1,0 +1,549 @@
+"""The report of one bench run: CSV beside the raw JSON, PNG plots (matplotlib, Agg),
+report.md with tables, ratios computed within the run and the targets' verdicts,
+and the README's Performance section (between its bench markers), all from the
+run's own results.json."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+README_START = "<!-- bench:start (written by `make bench` from the latest report; do not edit by hand) -->"
+README_END = "<!-- bench:end -->"
+
+VARIANT_LABELS = {
+    ("shiftboard", "hit"): "Shiftboard (cache hit)",
+    ("shiftboard", "cold"): "Shiftboard (cache miss)",
+    ("naive", "warm"): "(a) naive DRF",
+    ("tuned", "warm"): "(b) DRF + select_related",
+    ("cachalot", "warm"): "(c) naive DRF + cachalot",
+    ("floor", "floor"): "floor (fixed bytes)",
+}
+MIX_LABELS = {"shiftboard": "Shiftboard", "naive": "(a) naive DRF", "tuned": "(b) DRF + select_related",
+              "cachalot": "(c) naive DRF + cachalot", "driver_ceiling": "driver against the floor"}
+ENDPOINT_LABELS = {
+    "job_list": "job list", "job_detail": "job detail", "profile": "public profile",
+    "reviews": "reviews of a user", "payments": "a user's payments", "saved": "saved jobs", "floor": "floor",
+}
+COLORS = {"shiftboard": "#1b7837", "naive": "#d6604d", "tuned": "#4393c3", "cachalot": "#b2abd2",
+          "floor": "#555555"}
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _ratio(a, b):
+    return (a / b) if a is not None and b else None
+
+
+def _x(value):
+    return "n/a" if value is None else f"{value:.2f}×"
+
+
+def _wrk(results, size):
+    return results["sizes"][str(size)].get("wrk", [])
+
+
+def _find(rows, endpoint, variant, mode):
+    for r in rows:
+        if r["endpoint"] == endpoint and r["variant"] == variant and r["mode"] == mode:
+            return r
+    return None
+
+
+def _sizes(results):
+    return [int(s) for s in results["sizes"]]
+
+
+# --- CSV -------------------------------------------------------------------------
+
+def write_csvs(results, out: Path):
+    raw = out / "raw"
+    rows = [r for s in _sizes(results) for r in _wrk(results, s)]
+    if rows:
+        with open(raw / "wrk.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    with open(raw / "queries.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["size", "endpoint", "variant", "status", "queries_first", "queries_repeat", "app_ms_first",
+                    "app_ms_repeat", "bytes"])
+        for s in _sizes(results):
+            for p in results["sizes"][str(s)].get("probes", []):
+                w.writerow([s, p["endpoint"], p["variant"], "/".join(map(str, p["status"])),
+                            max(p["queries_first"], default=None), max(p["queries_repeat"], default=None),
+                            p["app_ms_first"], p["app_ms_repeat"], p["bytes"]])
+    mixes = results.get("mix") or {}
+    if mixes:
+        with open(raw / "mix.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["variant", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "writes", "errors",
+                        "write_failed", "hit_ratio", "stale", "checked"])
+            for v, m in mixes.items():
+                w.writerow([v, m["rps"], m["p50_ms"], m["p95_ms"], m["p99_ms"], m["requests"], m["writes"],
+                            m["errors"], m["write_failed"], m["hit_ratio"], m["stale"], m["checked"]])
+
+
+# --- plots -------------------------------------------------------------------------
+
+def plot_throughput(results, out: Path) -> str:
+    main = results["meta"]["main_size"]
+    rows = _wrk(results, main)
+    endpoints = [e for e in ENDPOINT_LABELS if e != "floor" and any(r["endpoint"] == e for r in rows)]
+    cases = [k for k in VARIANT_LABELS if k[0] != "floor"]
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.8 / len(cases)
+    for i, (variant, mode) in enumerate(cases):
+        values = [(_find(rows, e, variant, mode) or {}).get("rps", 0) for e in endpoints]
+        color = COLORS[variant]
+        ax.bar([x + i * width for x in range(len(endpoints))], values, width, label=VARIANT_LABELS[(variant, mode)],
+               color=color, alpha=0.55 if mode == "cold" else 1.0, hatch="//" if mode == "cold" else None)
+    floor = _find(rows, "floor", "floor", "floor")
+    if floor:
+        ax.axhline(floor["rps"], color=COLORS["floor"], linestyle="--", label=f"floor ({floor['rps']:.0f} req/s)")
+    ax.set_xticks([x + width * (len(cases) - 1) / 2 for x in range(len(endpoints))])
+    ax.set_xticklabels([ENDPOINT_LABELS[e] for e in endpoints])
+    ax.set_ylabel("requests/s (wrk, higher is better)")
+    ax.set_title(f"Throughput per endpoint and variant, {main:,} jobs")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "throughput.png", dpi=80)
+    plt.close(fig)
+    return "throughput.png"
+
+
+def plot_latency(results, out: Path) -> str:
+    main = results["meta"]["main_size"]
+    rows = _wrk(results, main)
+    cases = [k for k in VARIANT_LABELS]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax = axes[0]
+    labels, p50, p95, p99 = [], [], [], []
+    for variant, mode in cases:
+        endpoint = "floor" if variant == "floor" else "job_list"
+        r = _find(rows, endpoint, variant, mode)
+        if r:
+            labels.append(VARIANT_LABELS[(variant, mode)].replace(" (", "\n("))
+            p50.append(r["p50_ms"])
+            p95.append(r["p95_ms"])
+            p99.append(r["p99_ms"])
+    xs = range(len(labels))
+    for j, (vals, name) in enumerate(((p50, "p50"), (p95, "p95"), (p99, "p99"))):
+        ax.bar([x + j * 0.27 for x in xs], vals, 0.27, label=name)
+    ax.set_xticks([x + 0.27 for x in xs])
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms (log scale, lower is better)")
+    ax.set_title(f"Job list latency under wrk load, {main:,} jobs")
+    ax.legend()
+    ax = axes[1]
+    mixes = {k: v for k, v in (results.get("mix") or {}).items()}
+    if mixes:
+        names = list(mixes)
+        for j, key in enumerate(("p50_ms", "p95_ms", "p99_ms")):
+            ax.bar([x + j * 0.27 for x in range(len(names))], [mixes[n][key] or 0 for n in names], 0.27,
+                   label=key[:3])
+        ax.set_xticks([x + 0.27 for x in range(len(names))])
+        ax.set_xticklabels([MIX_LABELS[n].replace(" (", "\n(").replace("driver ", "driver\n") for n in names],
+                           fontsize=7)
+        ax.set_yscale("log")
+        ax.set_title("The mix (95% reads, 5% writes): latency")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=80)
+    plt.close(fig)
+    return "latency.png"
+
+
+def plot_queries(results, out: Path) -> str:
+    sizes = _sizes(results)
+    endpoints = [e for e in ENDPOINT_LABELS if e != "floor"]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True)
+    for ax, endpoint in zip(axes.flat, endpoints):
+        for variant in ("shiftboard", "naive", "tuned", "cachalot"):
+            ys = []
+            for s in sizes:
+                probe = next((p for p in results["sizes"][str(s)].get("probes", [])
+                              if p["endpoint"] == endpoint and p["variant"] == variant), None)
+                ys.append(max(probe["queries_first"]) if probe and probe["queries_first"] else None)
+            ax.plot(sizes, ys, marker="o", label=f"{variant} (first request)", color=COLORS[variant])
+        ax.set_xscale("log")
+        ax.set_title(ENDPOINT_LABELS[endpoint])
+        ax.set_ylabel("queries per request")
+    axes.flat[0].legend(fontsize=7)
+    for ax in axes[1]:
+        ax.set_xlabel("jobs in the database")
+    fig.suptitle("Queries per request against data size (Shiftboard: a cache miss)")
+    fig.tight_layout()
+    fig.savefig(out / "queries.png", dpi=80)
+    plt.close(fig)
+    return "queries.png"
+
+
+def plot_latency_vs_size(results, out: Path) -> str:
+    sizes = _sizes(results)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (variant, mode), label in VARIANT_LABELS.items():
+        endpoint = "floor" if variant == "floor" else "job_list"
+        ys = [(_find(_wrk(results, s), endpoint, variant, mode) or {}).get("p50_ms") for s in sizes]
+        ax.plot(sizes, ys, marker="o", label=label, color=COLORS[variant], linestyle="--" if mode == "cold" else "-")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("jobs in the database")
+    ax.set_ylabel("p50 latency, ms (wrk, log scale)")
+    ax.set_title("Job list p50 latency against data size")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "latency_vs_size.png", dpi=80)
+    plt.close(fig)
+    return "latency_vs_size.png"
+
+
+def plot_mix(results, out: Path) -> str | None:
+    mixes = results.get("mix") or {}
+    if not mixes:
+        return None
+    names = list(mixes)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.bar([MIX_LABELS[n].replace(" (", "\n(") for n in names], [mixes[n]["rps"] for n in names],
+           color=[COLORS.get(n, "#555555") for n in names])
+    ax.set_ylabel("requests/s")
+    ax.set_title("The mix: 95% reads, 5% writes (Python driver, 8 processes)")
+    plt.xticks(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "mix.png", dpi=80)
+    plt.close(fig)
+    return "mix.png"
+
+
+# --- targets -----------------------------------------------------------------------
+
+def targets(results) -> list[dict]:
+    main = results["meta"]["main_size"]
+    rows = _wrk(results, main)
+    sizes = _sizes(results)
+    out = []
+
+    def add(name, measured, ok, detail):
+        out.append({"target": name, "measured": measured, "met": ok, "detail": detail})
+
+    hit = _find(rows, "job_list", "shiftboard", "hit")
+    floor = _find(rows, "floor", "floor", "floor")
+    r = _ratio(hit and hit["rps"], floor and floor["rps"])
+    add("cached public GET ≥ 0.8× the floor's throughput (job list, cache hit)", _x(r),
+        r is not None and r >= 0.8,
+        f"{_fmt(hit and hit['rps'])} vs {_fmt(floor and floor['rps'])} req/s at {main:,} jobs")
+
+    cold = _find(rows, "job_list", "shiftboard", "cold")
+    tuned = _find(rows, "job_list", "tuned", "warm")
+    r = _ratio(cold and cold["rps"], tuned and tuned["rps"])
+    add("cold job list ≥ 3× baseline (b)", _x(r), r is not None and r >= 3,
+        f"{_fmt(cold and cold['rps'])} (every request a miss) vs {_fmt(tuned and tuned['rps'])} req/s")
+
+    mixes = results.get("mix") or {}
+    sb, naive, cach = mixes.get("shiftboard"), mixes.get("naive"), mixes.get("cachalot")
+    r = _ratio(sb and sb["rps"], naive and naive["rps"])
+    add("mix ≥ 10× baseline (a)", _x(r), r is not None and r >= 10,
+        f"{_fmt(sb and sb['rps'])} vs {_fmt(naive and naive['rps'])} req/s")
+    r = _ratio(sb and sb["rps"], cach and cach["rps"])
+    add("mix ≥ 5× baseline (c)", _x(r), r is not None and r >= 5,
+        f"{_fmt(sb and sb['rps'])} vs {_fmt(cach and cach['rps'])} req/s")
+    hr = sb and sb["hit_ratio"]
+    add("mix hit ratio ≥ 90%", "n/a" if hr is None else f"{hr:.1%}", hr is not None and hr >= 0.9,
+        f"{sb['hits'] if sb else 0} hits, {sb['misses'] if sb else 0} misses (X-Cache)")
+    stale = sum(m["stale"] for k, m in mixes.items() if k != "driver_ceiling") if mixes else None
+    checked = sum(m["checked"] for k, m in mixes.items() if k != "driver_ceiling") if mixes else 0
+    add("0 stale reads in the mix", "n/a" if stale is None else f"{stale} of {checked} read-backs",
+        stale == 0 and checked > 0 and (sb or {}).get("stale") == 0,
+        f"Shiftboard: {sb['stale'] if sb else 'n/a'} of {sb['checked'] if sb else 0}")
+
+    flat, detail = True, []
+    for endpoint in ENDPOINT_LABELS:
+        if endpoint == "floor":
+            continue
+        counts = []
+        for s in sizes:
+            p = next((p for p in results["sizes"][str(s)].get("probes", [])
+                      if p["endpoint"] == endpoint and p["variant"] == "shiftboard"), None)
+            counts.append(max(p["queries_first"]) if p and p["queries_first"] else None)
+        ok = len(set(counts)) == 1 and counts[0] is not None
+        flat &= ok
+        detail.append(f"{ENDPOINT_LABELS[endpoint]} {'/'.join(_fmt(c) for c in counts)}")
+    add("queries per request flat across data sizes (Shiftboard, miss)", "flat" if flat else "not flat", flat,
+        "; ".join(detail))
+
+    small, large = min(sizes), 100_000 if 100_000 in sizes else max(sizes)
+    a = _find(_wrk(results, small), "job_list", "shiftboard", "cold")
+    b = _find(_wrk(results, large), "job_list", "shiftboard", "cold")
+    r = _ratio(b and b["p50_ms"], a and a["p50_ms"])
+    ha = _find(_wrk(results, small), "job_list", "shiftboard", "hit")
+    hb = _find(_wrk(results, large), "job_list", "shiftboard", "hit")
+    add(f"job list p50 at {large:,} ≤ 1.5× p50 at {small:,} (cache miss)", _x(r), r is not None and r <= 1.5,
+        f"miss {_fmt(a and a['p50_ms'], 2)} → {_fmt(b and b['p50_ms'], 2)} ms; "
+        f"hit {_fmt(ha and ha['p50_ms'], 2)} → {_fmt(hb and hb['p50_ms'], 2)} ms")
+    return out
+
+
+def diagnostics(results) -> list[str]:
+    """Facts from the run that bear on a missed target (computed, not written by hand)."""
+    notes = []
+    mixes = results.get("mix") or {}
+    sb, ceiling = mixes.get("shiftboard"), mixes.get("driver_ceiling")
+    if sb and ceiling and ceiling["rps"]:
+        share = sb["rps"] / ceiling["rps"]
+        notes.append(
+            f"The mix driver (Python, {results['meta']['mix_processes']} processes on the same "
+            f"{results['meta']['cpus']} cores as the server) reaches {ceiling['rps']:.0f} req/s against the floor; "
+            f"Shiftboard's mix ran at {share:.0%} of that ceiling"
+            + (", so the driver, not the server, bounds the mix figure." if share > 0.7 else ".")
+        )
+    if sb:
+        kinds = sb["by_kind"]
+        parts = [f"{k} {v['n']} × {v['mean_ms']:.1f} ms" for k, v in sorted(kinds.items()) if v["mean_ms"]]
+        notes.append("Shiftboard mix, requests by kind (count × mean latency): " + ", ".join(parts) + ".")
+        if sb["write_failed"]:
+            notes.append(f"Shiftboard mix: {sb['write_failed']} writes failed: "
+                         + "; ".join(f"{k} {s}: {t[:80]}" for k, s, t in sb["write_fail_detail"][:3]))
+    for v, m in mixes.items():
+        if m.get("stale_detail"):
+            notes.append(f"Stale reads in {MIX_LABELS[v]}: " + "; ".join(f"{k}: {w}" for k, w in m["stale_detail"][:3]))
+    return notes
+
+
+# --- report.md ---------------------------------------------------------------------
+
+def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
+    meta = results["meta"]
+    main = meta["main_size"]
+    rows = _wrk(results, main)
+    L = []
+    L.append(f"# Shiftboard benchmark — {out.name}\n")
+    L.append(
+        f"Run by `make bench` (`python -m bench.run`) at {meta['started']} on commit `{meta['commit']}`: "
+        f"{meta['cpus']} CPUs ({meta['cpu']}), Python {meta['python']}, {meta['wrk']}. "
+        f"Whole run: {meta['elapsed_s']:.0f} s. Load average before the run: "
+        f"{', '.join(f'{x:.2f}' for x in meta['load_before'])}.\n"
+    )
+    L.append(
+        "Server: gunicorn, 2 sync workers, `DEBUG=0`, `PERF_HEADERS=1`, PostgreSQL "
+        f"(`{meta['database']}`), Redis (db {meta['redis_db'].lstrip('/')}), bench settings `bench.settings` "
+        "(Shiftboard's settings + django-cachalot, active only under /bench/cachalot/). "
+        + (f"Load: wrk, {meta['threads']} threads, {meta['connections']} connections, "
+           if meta.get("load_driver", "wrk") == "wrk" else
+           f"Load: **wrk was missing: the bench's Python driver** ({meta['connections']} processes), ")
+        + f"{meta['duration_s']:.0f} s a run, loopback; the mix: the bench's Python driver, "
+        f"{meta['mix_processes']} processes, {meta['mix_duration_s']:.0f} s per variant. "
+        "Every number below was measured in this run; ratios are within the run.\n"
+    )
+    if meta.get("reuse_data"):
+        L.append("**Development run: the data was not re-seeded (`--reuse-data`).**\n")
+    L.append("## Targets\n")
+    L.append("| target | measured | verdict | detail |\n|---|---|---|---|")
+    for t in tgt:
+        L.append(f"| {t['target']} | {t['measured']} | {'met' if t['met'] else '**MISSED**'} | {t['detail']} |")
+    notes = diagnostics(results)
+    if notes:
+        L.append("\n" + "\n".join(f"- {n}" for n in notes))
+    L.append("\n## Data\n")
+    L.append("| jobs (requested) | jobs | users | applications | payments | reviews | saved jobs | seed time |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for s in _sizes(results):
+        e = results["sizes"][str(s)]
+        c = e.get("counts", {})
+        seed = "reused" if e.get("seed_s") is None else f"{e['seed_s']:.1f} s"
+        L.append(f"| {s:,} | {_fmt(c.get('jobs'))} | {_fmt(c.get('users'))} | {_fmt(c.get('applications'))} | "
+                 f"{_fmt(c.get('payments'))} | {_fmt(c.get('reviews'))} | {_fmt(c.get('saved_jobs'))} | {seed} |")
+    if results["sizes"][str(main)].get("counts", {}).get("jobs_after_mix_fixtures"):
+        L.append(f"\nBefore the mix, {results['sizes'][str(main)]['counts']['jobs_after_mix_fixtures'] - results['sizes'][str(main)]['counts']['jobs']:,} "
+                 f"jobs (with their applications) were added at {main:,} for the mix's writes (bench/prepare.py).")
+
+    L.append(f"\n## Throughput and latency per endpoint ({main:,} jobs)\n")
+    L.append(f"![throughput]({plots['throughput']})\n")
+    L.append("| endpoint | variant | req/s | p50 ms | p95 ms | p99 ms | errors | X-Cache hits/misses |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        hm = f"{r['hits']}/{r['misses']}" if r["variant"] == "shiftboard" else ""
+        L.append(f"| {ENDPOINT_LABELS[r['endpoint']]} | {VARIANT_LABELS[(r['variant'], r['mode'])]} | "
+                 f"{r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {hm} |")
+    L.append("\nRatios (requests/s, within this run):\n")
+    L.append("| endpoint | hit ÷ (a) | hit ÷ (b) | hit ÷ (c) | miss ÷ (a) | miss ÷ (b) | miss ÷ (c) | hit ÷ floor |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    floor = _find(rows, "floor", "floor", "floor")
+    for endpoint in ENDPOINT_LABELS:
+        hit = _find(rows, endpoint, "shiftboard", "hit")
+        if not hit:
+            continue
+        cold = _find(rows, endpoint, "shiftboard", "cold")
+        base = {v: _find(rows, endpoint, v, "warm") for v in ("naive", "tuned", "cachalot")}
+        cells = [_x(_ratio(hit["rps"], base[v] and base[v]["rps"])) for v in base]
+        cells += [_x(_ratio(cold and cold["rps"], base[v] and base[v]["rps"])) for v in base]
+        cells.append(_x(_ratio(hit["rps"], floor and floor["rps"])))
+        L.append(f"| {ENDPOINT_LABELS[endpoint]} | " + " | ".join(cells) + " |")
+    L.append(f"\nThe floor returns {results['sizes'][str(main)].get('job_list_bytes', 0):,} fixed bytes, the size of "
+             "Shiftboard's job list page; (a), (b), (c) are measured after one warm-up pass over their URLs.\n")
+    L.append(f"![latency]({plots['latency']})\n")
+
+    mixes = results.get("mix") or {}
+    if mixes:
+        L.append(f"## The mix ({main:,} jobs)\n")
+        L.append("95% reads over the six endpoints (popular pages and ids first; tokens on private reads and on "
+                 "half of the public ones), 5% writes through Shiftboard's write endpoints for every variant "
+                 "(apply, accept, pay, review, edit job, in turn). After each write the affected resource is read "
+                 "back on another connection through the variant's own read endpoint; a read that does not show "
+                 "the write is a stale read.\n")
+        if plots.get("mix"):
+            L.append(f"![mix]({plots['mix']})\n")
+        L.append("| variant | req/s | p50 ms | p95 ms | p99 ms | requests | writes | errors | failed writes | "
+                 "hit ratio | stale reads |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for v, m in mixes.items():
+            hr = "n/a" if m["hit_ratio"] is None else f"{m['hit_ratio']:.1%}"
+            stale = "n/a" if v == "driver_ceiling" else f"{m['stale']} of {m['checked']}"
+            L.append(f"| {MIX_LABELS[v]} | {m['rps']:,.1f} | {m['p50_ms']:.2f} | {m['p95_ms']:.2f} | "
+                     f"{m['p99_ms']:.2f} | {m['requests']:,} | {m['writes']:,} | {m['errors']} | "
+                     f"{m['write_failed']} | {hr} | {stale} |")
+        sb = mixes.get("shiftboard")
+        if sb:
+            L.append("\nRatios: " + ", ".join(
+                f"Shiftboard ÷ {MIX_LABELS[v]} {_x(_ratio(sb['rps'], mixes[v]['rps']))}"
+                for v in ("naive", "tuned", "cachalot") if v in mixes) + ".\n")
+
+    L.append("## Queries per request and server-side time\n")
+    L.append(f"![queries]({plots['queries']})\n")
+    L.append("From each response's `Server-Timing` header (every variant goes through the same middleware). "
+             "*first*: Shiftboard a cache miss (a unique query string), cachalot its first sight of the queries; "
+             "*repeat*: the same request again (Shiftboard a hit). Server time is `app;dur`, median of 5.\n")
+    for s in _sizes(results):
+        L.append(f"**{s:,} jobs**\n")
+        L.append("| endpoint | variant | queries first | queries repeat | server ms first | server ms repeat | status |")
+        L.append("|---|---|---|---|---|---|---|")
+        for p in results["sizes"][str(s)].get("probes", []):
+            qf = max(p["queries_first"], default=None)
+            qr = max(p["queries_repeat"], default=None)
+            L.append(f"| {ENDPOINT_LABELS[p['endpoint']]} | {p['variant']} | {_fmt(qf)} | {_fmt(qr)} | "
+                     f"{_fmt(p['app_ms_first'], 2)} | {_fmt(p['app_ms_repeat'], 2)} | "
+                     f"{'/'.join(map(str, p['status']))} |")
+        L.append("")
+    L.append("## Latency against data size\n")
+    L.append(f"![latency vs size]({plots['latency_vs_size']})\n")
+    L.append("| jobs | " + " | ".join(VARIANT_LABELS.values()) + " |")
+    L.append("|---|" + "---|" * len(VARIANT_LABELS))
+    for s in _sizes(results):
+        cells = []
+        for (variant, mode) in VARIANT_LABELS:
+            r = _find(_wrk(results, s), "floor" if variant == "floor" else "job_list", variant, mode)
+            cells.append("n/a" if not r else f"{r['p50_ms']:.2f} ms / {r['rps']:,.0f} req/s")
+        L.append(f"| {s:,} | " + " | ".join(cells) + " |")
+    L.append("\n(job list, p50 / requests/s under wrk)\n")
+
+    L.append("## Fairness checks\n")
+    shapes = results.get("shapes") or []
+    if shapes:
+        same = [s for s in shapes if s["same"]]
+        L.append(f"Same fields as Shiftboard (first item of each endpoint, top level and one nested level): "
+                 f"{len(same)} of {len(shapes)} endpoint × baseline pairs.")
+        for s in shapes:
+            if not s["same"]:
+                L.append(f"- {ENDPOINT_LABELS[s['endpoint']]} / {s['variant']}: missing {s['missing']}, "
+                         f"extra {s['extra']}")
+        L.append("")
+    iso = results.get("isolation") or []
+    if iso:
+        ok = all(r["same"] for r in iso)
+        L.append("Cachalot switched off outside /bench/cachalot/: Shiftboard's queries (miss, hit) on the bench "
+                 "server and on a server with plain `config.settings.base`: "
+                 + ("identical for every endpoint" if ok else "**different**") + " — "
+                 + "; ".join(f"{ENDPOINT_LABELS[r['endpoint']]} {r['bench']} vs {r['plain']}" for r in iso) + ".\n")
+    L.append("The mix's writers are a few hundred users writing fast, so the bench raises the per-user write "
+             "throttles (`THROTTLE_APPLICATIONS`, `THROTTLE_PAYMENTS`, `THROTTLE_REVIEWS`) for its server; the "
+             "throttle checks still run. Raw data: [raw/results.json](raw/results.json), "
+             "[raw/wrk.csv](raw/wrk.csv), [raw/queries.csv](raw/queries.csv)"
+             + (", [raw/mix.csv](raw/mix.csv)" if mixes else "") + ".\n")
+    text = "\n".join(L)
+    (out / "report.md").write_text(text)
+    return text
+
+
+def readme_section(results, out: Path, tgt: list[dict]) -> str:
+    rel = out.relative_to(ROOT)
+    main = results["meta"]["main_size"]
+    rows = _wrk(results, main)
+    mixes = results.get("mix") or {}
+    L = [README_START, "", f"From the latest `make bench` report, [{rel}/report.md]({rel}/report.md) "
+         f"({results['meta']['cpus']} cores, gunicorn 2 workers, PostgreSQL + Redis, {main:,} jobs; "
+         "ratios of requests/s measured within that run):", ""]
+    hit, cold = _find(rows, "job_list", "shiftboard", "hit"), _find(rows, "job_list", "shiftboard", "cold")
+    floor = _find(rows, "floor", "floor", "floor")
+    L.append("| job list | ÷ (a) naive DRF | ÷ (b) DRF + select_related | ÷ (c) naive DRF + cachalot | ÷ floor |")
+    L.append("|---|---|---|---|---|")
+    for label, r in (("Shiftboard, cache hit", hit), ("Shiftboard, cache miss", cold)):
+        if r:
+            cells = [_x(_ratio(r["rps"], (_find(rows, "job_list", v, "warm") or {}).get("rps")))
+                     for v in ("naive", "tuned", "cachalot")]
+            cells.append(_x(_ratio(r["rps"], floor and floor["rps"])))
+            L.append(f"| {label} | " + " | ".join(cells) + " |")
+    if mixes.get("shiftboard"):
+        sb = mixes["shiftboard"]
+        cells = [_x(_ratio(sb["rps"], mixes[v]["rps"])) if v in mixes else "n/a" for v in ("naive", "tuned", "cachalot")]
+        L.append(f"| the mix (95% reads, 5% writes) | " + " | ".join(cells) + " | |")
+        hr = "n/a" if sb["hit_ratio"] is None else f"{sb['hit_ratio']:.1%}"
+        L.append("")
+        L.append(f"In the mix: cache hit ratio {hr}, {sb['stale']} stale reads in {sb['checked']} read-backs after writes.")
+    L.append("")
+    L.append("Targets: " + "; ".join(f"{t['target']}: {t['measured']} ({'met' if t['met'] else 'missed'})"
+                                      for t in tgt) + ".")
+    L.append("")
+    L.append(" ".join(f"![{name}]({rel}/{name}.png)" for name in
+                      ("throughput", "latency", "queries", "latency_vs_size")))
+    L.append("")
+    L.append(README_END)
+    return "\n".join(L)
+
+
+def rewrite_readme(section: str) -> None:
+    text = README.read_text()
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda m: section, text)
+    else:
+        text = text.rstrip("\n") + "\n\n## Performance\n\n" + section + "\n"
+    README.write_text(text)
+
+
+def write(results: dict, out: Path, update_readme: bool = True) -> None:
+    write_csvs(results, out)
+    plots = {
+        "throughput": plot_throughput(results, out),
+        "latency": plot_latency(results, out),
+        "queries": plot_queries(results, out),
+        "latency_vs_size": plot_latency_vs_size(results, out),
+        "mix": plot_mix(results, out),
+    }
+    tgt = targets(results)
+    results["targets"] = tgt
+    (out / "raw" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    write_markdown(results, out, plots, tgt)
+    if update_readme:
+        rewrite_readme(readme_section(results, out, tgt))
+
+
+if __name__ == "__main__":
+    import sys
+
+    directory = Path(sys.argv[1])
+    write(json.loads((directory / "raw" / "results.json").read_text()), directory,
+          update_readme="--no-readme" not in sys.argv)

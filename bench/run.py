@@ -1,0 +1,457 @@
+"""`make bench`: one run of the benchmark, end to end.
+
+For each data size (1,000, 10,000 and 100,000 jobs; 1,000,000 with ``--huge``):
+seed with ``manage.py seed --jobs N --flush``, serve with gunicorn (2 workers,
+production settings, bench URL configuration), then measure from separate
+processes: queries per request and server-side time for every endpoint and
+variant, throughput and latency with wrk, and at the main size (100,000) every
+endpoint x variant and the realistic mix. Writes bench/results/<date>/ (raw JSON
+and CSV, PNG plots, report.md) and the README's Performance section.
+
+Databases: PostgreSQL at the host of DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/postgres) but always in the bench's own database
+``shiftboard_bench`` (BENCH_DB_NAME), created here if missing; Redis at the host of
+REDIS_URL (default redis://127.0.0.1:6379) but always in db 8 (BENCH_REDIS_DB),
+the only one it flushes. Nothing else is touched.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+from . import load, mix
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_SIZES = [1_000, 10_000, 100_000]
+HUGE_SIZE = 1_000_000
+
+VARIANTS = {
+    "shiftboard": "/api/v1/",
+    "naive": "/bench/naive/",
+    "tuned": "/bench/tuned/",
+    "cachalot": "/bench/cachalot/",
+}
+ENDPOINTS = ["job_list", "job_detail", "profile", "reviews", "payments", "saved"]
+ENDPOINT_LABELS = {
+    "job_list": "job list", "job_detail": "job detail", "profile": "public profile",
+    "reviews": "reviews of a user", "payments": "a user's payments", "saved": "saved jobs",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --- where the bench's data lives ----------------------------------------------------
+
+def bench_database_url() -> str:
+    raw = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+    url = urllib.parse.urlsplit(raw)
+    if url.scheme not in ("postgres", "postgresql", "pgsql"):
+        sys.exit(f"make bench needs PostgreSQL: DATABASE_URL is {url.scheme}://…")
+    name = os.environ.get("BENCH_DB_NAME", "shiftboard_bench")
+    return urllib.parse.urlunsplit((url.scheme, url.netloc, f"/{name}", url.query, ""))
+
+
+def bench_redis_url() -> str:
+    raw = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
+    url = urllib.parse.urlsplit(raw)
+    db = int(os.environ.get("BENCH_REDIS_DB", "8"))
+    return urllib.parse.urlunsplit((url.scheme, url.netloc, f"/{db}", "", ""))
+
+
+def ensure_database(db_url: str) -> None:
+    """Creates the bench database if missing (never drops or touches another one)."""
+    import psycopg
+
+    url = urllib.parse.urlsplit(db_url)
+    name = url.path.lstrip("/")
+    admin = urllib.parse.urlunsplit(("postgresql", url.netloc, "/postgres", url.query, ""))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            log(f"creating database {name}")
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def flush_redis(redis_url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+# --- processes ------------------------------------------------------------------
+
+def server_env(db_url: str, redis_url: str, settings: str = "bench.settings") -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("ROOT_URLCONF",)}
+    env.update(
+        DJANGO_SETTINGS_MODULE=settings,
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        SECRET_KEY=BENCH_SECRET,
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="127.0.0.1",
+        PERF_HEADERS="1",
+        DEBUG_TOOLBAR="0",
+        LOG_LEVEL="ERROR",
+        PYTHONWARNINGS="ignore:No directory at",  # whitenoise: the bench serves no static files
+        PYTHONPATH=str(ROOT),
+        # The mix's writers are few users writing fast: the per-user write throttles
+        # (60/hour) would answer 429 to most of them. Raised for the bench only.
+        THROTTLE_APPLICATIONS="1000000/hour",
+        THROTTLE_PAYMENTS="1000000/hour",
+        THROTTLE_REVIEWS="1000000/hour",
+    )
+    return env
+
+
+BENCH_SECRET = "bench-" + secrets.token_urlsafe(48)
+
+
+def manage(env: dict, *args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - start
+
+
+class Server:
+    """gunicorn as `make serve` runs it (config/gunicorn.py, 2 sync workers,
+    Prometheus in multiprocess mode), on loopback, without the access log."""
+
+    def __init__(self, env: dict, port: int, logfile: Path, workers: int = 2):
+        self.port = port
+        self.metrics_dir = tempfile.mkdtemp(prefix="shiftboard-bench-prom-")
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.proc = subprocess.Popen(
+            [str(gunicorn), "-c", "config/gunicorn.py", "config.wsgi", "--workers", str(workers),
+             "--bind", f"127.0.0.1:{port}", "--error-logfile", str(logfile), "--log-level", "warning",
+             "--timeout", "60"],
+            cwd=ROOT, env={**env, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}, start_new_session=True,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                probe = load.Probe("127.0.0.1", port)
+                status = probe.request("GET", "/api/v1/health/")["status"]
+                probe.close()
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not start on port {port}; see {logfile}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def free_port(preferred: int) -> int:
+    for port in [preferred, *range(preferred + 2, preferred + 60, 2)]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                with socket.socket() as s2:
+                    s2.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port for the bench server")
+
+
+# --- what is requested -------------------------------------------------------------
+
+def endpoint_requests(endpoint: str, prefix: str, targets: dict, n: int = 50) -> list[load.Req]:
+    if endpoint == "job_list":
+        return [load.Req(f"{prefix}jobs/?page={p}") for p in range(1, 6)]
+    if endpoint == "job_detail":
+        return [load.Req(f"{prefix}jobs/{i}/") for i in targets["jobs"][:n]]
+    if endpoint == "profile":
+        return [load.Req(f"{prefix}users/{i}/") for i in targets["profiles"][:n]]
+    if endpoint == "reviews":
+        return [load.Req(f"{prefix}users/{i}/reviews/") for i in targets["reviewed"][:n]]
+    if endpoint == "payments":
+        return [load.Req(f"{prefix}users/{uid}/payments/", tok) for uid, tok in targets["payment_users"][:n]]
+    if endpoint == "saved":
+        return [load.Req(f"{prefix}users/me/saved-jobs/", tok) for uid, tok in targets["saved_users"][:n]]
+    raise ValueError(endpoint)
+
+
+def _with_buster(path: str, tag: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}_b={tag}"
+
+
+def probe_queries(port: int, targets: dict, per_endpoint: int = 5) -> list[dict]:
+    """Queries per request and server-side time, from Server-Timing, for a first
+    request (Shiftboard: a MISS, made unique with a query parameter; cachalot: its
+    first sight of those queries, the bench's Redis db being fresh) and the same
+    request repeated (Shiftboard: a HIT)."""
+    rows = []
+    probe = load.Probe("127.0.0.1", port)
+    for endpoint in ENDPOINTS:
+        for variant, prefix in VARIANTS.items():
+            firsts, repeats = [], []
+            for i, req in enumerate(endpoint_requests(endpoint, prefix, targets)[:per_endpoint]):
+                path = _with_buster(req.path, f"p{i}{secrets.token_hex(4)}") if variant == "shiftboard" else req.path
+                firsts.append(probe.request("GET", path, req.token))
+                repeats.append(probe.request("GET", path, req.token))
+            rows.append({
+                "endpoint": endpoint, "variant": variant,
+                "status": sorted({r["status"] for r in firsts + repeats}),
+                "queries_first": [r["queries"] for r in firsts],
+                "queries_repeat": [r["queries"] for r in repeats],
+                "x_cache_first": [r["x_cache"] for r in firsts],
+                "x_cache_repeat": [r["x_cache"] for r in repeats],
+                "app_ms_first": load.median(r["app_ms"] for r in firsts),
+                "app_ms_repeat": load.median(r["app_ms"] for r in repeats),
+                "bytes": load.median(len(r["body"]) for r in firsts),
+            })
+    probe.close()
+    return rows
+
+
+def _shape(obj, depth=0) -> set[str]:
+    keys = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            keys.add(k)
+            if depth == 0 and isinstance(v, dict):
+                keys |= {f"{k}.{sub}" for sub in _shape(v, 1)}
+    return keys
+
+
+def compare_shapes(port: int, targets: dict) -> list[dict]:
+    """Same fields? The first item of each endpoint, Shiftboard against each baseline."""
+    probe = load.Probe("127.0.0.1", port)
+    rows = []
+    for endpoint in ENDPOINTS:
+        shapes = {}
+        for variant, prefix in VARIANTS.items():
+            req = endpoint_requests(endpoint, prefix, targets)[0]
+            item = mix.payload(probe.request("GET", req.path, req.token)["body"])
+            if isinstance(item, list):
+                item = item[0] if item else {}
+            shapes[variant] = _shape(item)
+        for variant in ("naive", "tuned", "cachalot"):
+            rows.append({
+                "endpoint": endpoint, "variant": variant,
+                "missing": sorted(shapes["shiftboard"] - shapes[variant]),
+                "extra": sorted(shapes[variant] - shapes["shiftboard"]),
+                "same": shapes["shiftboard"] == shapes[variant],
+            })
+    probe.close()
+    return rows
+
+
+def warm(port: int, reqs: list[load.Req]) -> None:
+    probe = load.Probe("127.0.0.1", port)
+    for r in reqs:
+        probe.request("GET", r.path, r.token)
+    probe.close()
+
+
+def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict:
+    if mode != "cold":
+        warm(port, reqs)
+    if load.have_wrk():
+        res = load.run_wrk(f"http://127.0.0.1:{port}", reqs, duration=args.duration,
+                           connections=args.connections, threads=args.threads, bust=(mode == "cold"))
+    else:  # no wrk (apt-get failed): the Python driver, one process per connection
+        res = mix.run_mix("127.0.0.1", port, prefix="", targets={}, pools={}, duration=args.duration,
+                          processes=args.connections, fixed=[(r.path, r.token) for r in reqs],
+                          bust=(mode == "cold"))
+        res.update(errors_status=res["errors"], no_header=res["requests"] - res["hits"] - res["misses"])
+    row = {"size": size, "endpoint": endpoint, "variant": variant, "mode": mode}
+    row.update({k: res[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "requests", "errors", "errors_status",
+                                    "hits", "misses", "no_header")})
+    log(f"  {size:>7} {endpoint:<10} {variant:<10} {mode:<5} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:7.2f} ms"
+        f"  p99 {row['p99_ms']:7.2f} ms  errors {row['errors']}")
+    return row
+
+
+def variant_modes(variant: str) -> list[str]:
+    return ["hit", "cold"] if variant == "shiftboard" else ["warm"]
+
+
+def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: dict, main: bool) -> None:
+    env = server_env(db_url, redis_url)
+    entry = results["sizes"].setdefault(str(size), {})
+    if args.reuse_data:
+        log(f"size {size}: reusing the data already in the bench database (--reuse-data)")
+        entry["seed_s"] = None
+    else:
+        log(f"size {size}: seeding (manage.py seed --jobs {size} --flush)")
+        entry["seed_s"] = manage(env, "seed", "--jobs", str(size), "--flush")
+        log(f"  seeded in {entry['seed_s']:.1f} s")
+    actors = out / "raw" / f"actors_{size}.json"
+    prep = [sys.executable, "-m", "bench.prepare", str(actors)]
+    if main and not args.no_mix:
+        prep += ["--mix-slices", str(len(VARIANTS)), "--mix-per-slice", str(args.mix_per_slice)]
+    subprocess.run(prep, cwd=ROOT, env=env, check=True)
+    actor_data = json.loads(actors.read_text())
+    actors.unlink()  # tokens: not kept in the results
+    targets = actor_data["targets"]
+    entry["counts"] = actor_data["counts"]
+    flush_redis(redis_url)
+
+    port = free_port(args.port)
+    server = Server(env, port, out / "raw" / f"gunicorn_{size}.log")
+    try:
+        entry["probes"] = probe_queries(port, targets)
+        if "isolation" not in results:
+            results["isolation"] = check_cachalot_isolation(db_url, redis_url, port, targets, out)
+            results["shapes"] = compare_shapes(port, targets)
+        page = load.Probe("127.0.0.1", port).request("GET", "/api/v1/jobs/?page=1")
+        entry["job_list_bytes"] = len(page["body"])
+        floor = [load.Req(f"/bench/floor/?bytes={entry['job_list_bytes']}")]
+        rows = entry["wrk"] = []
+        endpoints = ENDPOINTS if main else ["job_list"]
+        for endpoint in endpoints:
+            for variant, prefix in VARIANTS.items():
+                reqs = endpoint_requests(endpoint, prefix, targets)
+                for mode in variant_modes(variant):
+                    rows.append(wrk_case(port, size, endpoint, variant, mode, reqs, args))
+        rows.append(wrk_case(port, size, "floor", "floor", "floor", floor, args))
+        if main and not args.no_mix:
+            results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args)
+    finally:
+        server.stop()
+
+
+def check_cachalot_isolation(db_url, redis_url, bench_port, targets, out) -> list[dict]:
+    """Shiftboard's query counts on the bench server (cachalot installed, disabled
+    outside /bench/cachalot/) against a server on plain config.settings.base."""
+    env = server_env(db_url, redis_url, settings="config.settings.base")
+    port = bench_port + 1
+    plain = Server(env, port, out / "raw" / "gunicorn_plain.log", workers=1)
+    rows = []
+    try:
+        for endpoint in ENDPOINTS:
+            req = endpoint_requests(endpoint, VARIANTS["shiftboard"], targets)[0]
+            counts = {}
+            for name, p in (("bench", bench_port), ("plain", port)):
+                probe = load.Probe("127.0.0.1", p)
+                path = _with_buster(req.path, f"iso{secrets.token_hex(6)}")
+                first = probe.request("GET", path, req.token)
+                again = probe.request("GET", path, req.token)
+                counts[name] = [first["queries"], again["queries"]]
+                probe.close()
+            rows.append({"endpoint": endpoint, "bench": counts["bench"], "plain": counts["plain"],
+                         "same": counts["bench"] == counts["plain"]})
+    finally:
+        plain.stop()
+    return rows
+
+
+def run_mixes(port, targets, slices, floor_path, args) -> dict:
+    out = {}
+    for i, (variant, prefix) in enumerate(VARIANTS.items()):
+        res = mix.run_mix("127.0.0.1", port, prefix=prefix, targets=targets, pools=slices[i],
+                          duration=args.mix_duration, processes=args.mix_processes)
+        out[variant] = res
+        hr = f"{res['hit_ratio']:.1%}" if res["hit_ratio"] is not None else "n/a"
+        log(f"  mix {variant:<10} {res['rps']:8.1f} req/s  p50 {res['p50_ms']:7.2f} ms  p99 {res['p99_ms']:7.2f} ms"
+            f"  errors {res['errors']}  hit ratio {hr}  stale {res['stale']}/{res['checked']}")
+    res = mix.run_mix("127.0.0.1", port, prefix="", targets=targets, pools={}, duration=args.mix_duration,
+                      processes=args.mix_processes, fixed=[(floor_path, None)])
+    out["driver_ceiling"] = res
+    log(f"  mix driver against the floor: {res['rps']:8.1f} req/s (the driver's own ceiling)")
+    return out
+
+
+def machine_info() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    wrk_version = []
+    if load.have_wrk():
+        wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" Copyright")[:1]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+        "load_before": os.getloadavg(), "wrk": wrk_version[0] if wrk_version else "",
+        "commit": commit.stdout.strip(),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--huge", action="store_true", help="also 1,000,000 jobs")
+    parser.add_argument("--sizes", help="comma-separated job counts (default 1000,10000,100000)")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mix-duration", type=float, default=8.0)
+    parser.add_argument("--mix-processes", type=int, default=8)
+    parser.add_argument("--mix-per-slice", type=int, default=150)
+    parser.add_argument("--no-mix", action="store_true")
+    parser.add_argument("--reuse-data", action="store_true", help="skip seeding (development only)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")))
+    parser.add_argument("--out", help="results directory (default bench/results/<date>)")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's Performance section")
+    args = parser.parse_args(argv)
+
+    if not load.have_wrk():
+        log("wrk is not installed: per-endpoint load uses the bench's Python driver (a lower ceiling)")
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(DEFAULT_SIZES)
+    if args.huge and HUGE_SIZE not in sizes:
+        sizes.append(HUGE_SIZE)
+    main_size = max(s for s in sizes if s != HUGE_SIZE or len(sizes) == 1)
+    out = Path(args.out) if args.out else RESULTS / datetime.date.today().isoformat()
+    (out / "raw").mkdir(parents=True, exist_ok=True)
+
+    db_url, redis_url = bench_database_url(), bench_redis_url()
+    started = time.perf_counter()
+    results = {"meta": {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sizes": sizes, "main_size": main_size, "duration_s": args.duration,
+        "connections": args.connections, "threads": args.threads, "mix_duration_s": args.mix_duration,
+        "mix_processes": args.mix_processes, "gunicorn_workers": 2,
+        "load_driver": "wrk" if load.have_wrk() else "python", "reuse_data": args.reuse_data,
+        "database": urllib.parse.urlsplit(db_url).path.lstrip("/"), "redis_db": urllib.parse.urlsplit(redis_url).path,
+        **machine_info(),
+    }, "sizes": {}}
+    log(f"database {results['meta']['database']}, redis db {results['meta']['redis_db']}, sizes {sizes}")
+    ensure_database(db_url)
+    manage(server_env(db_url, redis_url), "migrate", "--noinput", "-v0")
+    for size in sizes:
+        run_size(size, args, db_url, redis_url, out, results, main=(size == main_size))
+    results["meta"]["elapsed_s"] = time.perf_counter() - started
+    (out / "raw" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    from . import report
+
+    report.write(results, out, update_readme=not args.no_readme)
+    log(f"done in {results['meta']['elapsed_s']:.0f} s: {out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()

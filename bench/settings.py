@@ -1,0 +1,21 @@
+"""Bench-only settings: Shiftboard's own settings (config.settings.base, read from
+the environment exactly as in production) plus django-cachalot and the baselines,
+with the bench URL configuration. Used only by `make bench`."""
+from config.settings.base import *  # noqa: F401,F403
+from config.settings.base import CACHES, INSTALLED_APPS, MIDDLEWARE
+
+INSTALLED_APPS = [*INSTALLED_APPS, "cachalot"]
+
+# Cachalot is global once installed: this middleware (outermost, so it also covers
+# the token lookup) disables it for every request outside /bench/cachalot/.
+MIDDLEWARE = ["bench.middleware.CachalotOnlyUnderPrefixMiddleware", *MIDDLEWARE]
+
+ROOT_URLCONF = "bench.urls"
+
+# Cachalot's entries live beside Shiftboard's, under their own key prefix, so the
+# two caches never share keys.
+CACHES = {**CACHES, "cachalot": {**CACHES["default"], "KEY_PREFIX": "cachalot"}}
+if CACHES["cachalot"]["BACKEND"].endswith("LocMemCache"):
+    CACHES["cachalot"]["LOCATION"] = "bench-cachalot"
+CACHALOT_CACHE = "cachalot"
+CACHALOT_TIMEOUT = 300
