@@ -5,6 +5,7 @@ import math
 from datetime import datetime, timezone
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
@@ -40,6 +41,14 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """413: the body is over DATA_UPLOAD_MAX_MEMORY_SIZE (Django refuses to read it)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -250,6 +259,8 @@ def envelope_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, InvalidPage):
         exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     # Imported here: rest_framework.views reads DEFAULT_RENDERER_CLASSES (this module)
     # at import time, so a module-level import is circular when this module loads first.
     from rest_framework.views import exception_handler as drf_exception_handler

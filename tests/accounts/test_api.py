@@ -193,6 +193,13 @@ class TestRegister:
         assert set(overrides) & set(body["details"])
         assert not User.objects.exists()
 
+    def test_body_over_the_upload_limit_is_413_not_500(self, anon, settings):
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+        payload = json.dumps(register_body(first_name="n" * 20_000))
+        body = error(raw_post(anon, REGISTER, payload), 413, "validation_error")
+        assert "too large" in body["message"]
+        assert not User.objects.exists()
+
     def test_lone_surrogate_is_400(self, anon):
         payload = json.dumps(register_body()).replace('"Nora"', '"No\\ud800ra"')
         body = error(raw_post(anon, REGISTER, payload), 400, "validation_error")
@@ -685,6 +692,11 @@ class TestMe:
 
     def test_integer_skill_that_names_no_skill_is_400(self, as_worker):
         error(as_worker.patch(ME, {"profile": {"skills": [12345]}}, format="json"), 400, "validation_error")
+
+    def test_body_over_the_upload_limit_is_413(self, as_worker, settings):
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+        payload = json.dumps({"profile": {"bio": "b" * 20_000}})
+        error(raw_patch(as_worker, ME, payload), 413, "validation_error")
 
     def test_lone_surrogate_is_400(self, as_worker):
         error(raw_patch(as_worker, ME, '{"first_name": "a\\udc00b"}'), 400, "validation_error")
