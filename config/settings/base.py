@@ -206,6 +206,10 @@ REST_FRAMEWORK = {
         "payments": env.str("THROTTLE_PAYMENTS", default="60/hour"),
         "reviews": env.str("THROTTLE_REVIEWS", default="60/hour"),
     },
+    # Proxies in front of the app whose X-Forwarded-For entries are trusted, for the
+    # per-IP throttles (login, register). 0: the socket address only; without it DRF
+    # would take a client-sent X-Forwarded-For and a client could pick its own IP.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -313,6 +313,15 @@ class TestLogin:
         assert body["correlation_id"] == response["X-Request-ID"]
         assert int(response["Retry-After"]) > 0
 
+    def test_a_forged_forwarded_for_does_not_escape_the_throttle(self, anon, worker_user, throttle_rate):
+        throttle_rate("login", "2/min")
+        statuses = [
+            anon.post(LOGIN, {"email": worker_user.email, "password": "guess-1"}, format="json",
+                      HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+            for n in range(3)
+        ]
+        assert statuses == [400, 400, 429]
+
     def test_a_stale_token_header_does_not_block_login(self, anon, worker_user):
         anon.credentials(HTTP_AUTHORIZATION="Token 0000000000000000000000000000000000000000")
         response = anon.post(LOGIN, {"email": worker_user.email, "password": FACTORY_PASSWORD}, format="json")
