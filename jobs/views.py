@@ -11,7 +11,7 @@ Who may do what on a job that exists:
 - A job's application list and an application are private: a caller who may not
   see them gets ``404``, the same as for an id that does not exist.
 """
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -230,8 +230,11 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
 @extend_schema_view(list=extend_schema(summary="The caller's applications (worker) or those to their jobs (client)"))
 class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Applications. List budget (MISS): token + COUNT + page = 3. accept/reject are
-    for the job's client, withdraw for the worker; anyone else gets 404."""
+    """Applications. The list is the caller's own applications (worker) and those to
+    the caller's jobs (client); staff see theirs only, like anyone (the private cache
+    entry of a list is retired by ``applications:user:<id>``, which only the two
+    parties' changes bump). List budget (MISS): token + COUNT + page = 3.
+    accept/reject are for the job's client, withdraw for the worker; anyone else 404."""
 
     serializer_class = ApplicationSerializer
     filterset_class = ApplicationFilter
