@@ -64,5 +64,16 @@ bench: $(VENV)/.bench-installed
 		|| echo "wrk could not be installed: the bench falls back to its Python load driver"
 	$(PY) -m bench.run $(BENCH_FLAGS)
 
+# Index proof (core/management/commands/explain_plans.py): loads EXPLAIN_JOBS jobs (default
+# 100,000) and proportional rows into its own database shiftboard_explain on the PostgreSQL
+# server of DATABASE_URL (default: this machine's), EXPLAINs every list the API serves and
+# fails on a sequential or full index scan of a big table. A few minutes; not part of `make
+# test`. EXPLAIN_FLAGS=--reuse keeps an already loaded database.
+EXPLAIN_JOBS ?= 100000
+EXPLAIN_FLAGS ?=
+explain: install
+	DEBUG=1 DEBUG_TOOLBAR=0 DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
+		$(PY) manage.py explain_plans --jobs $(EXPLAIN_JOBS) $(EXPLAIN_FLAGS)
+
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
