@@ -50,7 +50,7 @@ class JobFilter(django_filters.FilterSet):
 
     def filter_category(self, queryset, name, value):
         """A category id (digits) or slug."""
-        if value.isdigit():
+        if value.isascii() and value.isdigit():  # not "²", which isdigit() but int() refuses
             pk = int(value)
             return queryset.filter(category_id=pk) if pk <= MAX_DB_INT else queryset.none()
         return queryset.filter(category__slug=value)

@@ -5,6 +5,8 @@ Read serializers only touch what the named querysets already loaded
 (``select_related`` / ``prefetch_related``): they never query. The write
 serializers validate the body; the services in ``jobs.services`` make the writes.
 """
+import re
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -15,6 +17,9 @@ from accounts.serializers import UserLiteSerializer
 from .models import Application, Category, Job
 
 MAX_SKILLS_PER_JOB = 20
+# What a slug can be; anything else (a NUL byte included, which PostgreSQL refuses
+# in a query) names no category.
+SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
 
 
 class JobRefSerializer(serializers.ModelSerializer):
@@ -86,12 +91,12 @@ class CategoryRefField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, (int, str)):
             self.fail("invalid")
         lookup = {}
-        if isinstance(data, int) or (isinstance(data, str) and data.isdigit()):
+        if isinstance(data, int) or (isinstance(data, str) and data.isascii() and data.isdigit()):
             value = int(data)
             if not 1 <= value <= 2**63 - 1:
                 self.fail("does_not_exist", value=data)
             lookup = {"pk": value}
-        elif data and len(data) <= 100:
+        elif SLUG_RE.match(data):
             lookup = {"slug": data}
         else:
             self.fail("invalid")
@@ -134,7 +139,7 @@ class SkillsRefField(serializers.Field):
                 if not 1 <= item <= 2**63 - 1:
                     self.fail("unknown", values=item)
                 ids.add(item)
-            elif isinstance(item, str) and item.strip() and len(item) <= 64:
+            elif isinstance(item, str) and item.strip() and len(item) <= 64 and "\x00" not in item:
                 names.add(item.strip())
             else:
                 self.fail("invalid_item")

@@ -156,9 +156,16 @@ def test_job_list_invalid_query_is_400(anon, query, field):
     assert field in body["details"]
 
 
-def test_job_list_huge_category_id_is_empty_not_500(anon):
+@pytest.mark.parametrize("value", ["99999999999999999999", "²", "٣", "0", "-1", "%00"])
+def test_job_list_odd_category_values_are_empty_not_500(anon, value):
     JobFactory()
-    assert ok(anon.get("/api/v1/jobs/?category=99999999999999999999")) == []
+    assert ok(anon.get("/api/v1/jobs/", {"category": value})) == []
+
+
+@pytest.mark.parametrize("param", ["category", "skill", "city", "search", "status", "ordering"])
+def test_job_list_nul_byte_is_400_not_500(anon, param):
+    JobFactory()
+    err(anon.get("/api/v1/jobs/", {param: "a\x00b"}), 400, "validation_error")
 
 
 def test_job_list_pagination_clamp_and_past_end(anon):
@@ -236,6 +243,13 @@ def test_only_clients_create(who, status, code, anon, as_worker):
         ({"category": "no-such-category"}, "category"),
         ({"category": 99999999999999999999}, "category"),
         ({"category": {"id": 1}}, "category"),
+        ({"category": "²"}, "category"),
+        ({"category": True}, "category"),
+        ({"category": None}, "category"),
+        ({"category": "bad\x00slug"}, "category"),
+        ({"skills": ["nul\x00name"]}, "skills"),
+        ({"title": "nul\x00title"}, "title"),
+        ({"city": "nul\x00city"}, "city"),
         ({"skills": ["No such skill"]}, "skills"),
         ({"skills": [999999]}, "skills"),
         ({"skills": "Cooking"}, "skills"),
