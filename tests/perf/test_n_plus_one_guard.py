@@ -16,6 +16,8 @@ from tests.jobs.factories import JobFactory
 from tests.perf.n_plus_one_guard import NPlusOneFound, collect_n_plus_one, n_plus_one_guard
 
 ROOT = Path(__file__).resolve().parents[2]
+# zeal also warns about each deliberate N+1 below: expected here, not noise to show.
+pytestmark = pytest.mark.filterwarnings("ignore:N\\+1 detected:UserWarning")
 
 
 class ClientNamesNPlusOneView(APIView):
