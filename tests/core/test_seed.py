@@ -207,3 +207,14 @@ def test_copy_writer_and_bulk_create_writer_write_the_same_rows(db, monkeypatch)
     monkeypatch.setattr(seed_module, "_writer", seed_module.BulkCreateWriter)
     run_seed("--jobs", str(N_JOBS), "--flush")
     assert data_checksum() == with_copy
+
+
+def test_existing_skills_and_categories_are_reused(db):
+    barista = Skill.objects.create(name="Barista", slug="barista")
+    hospitality = Category.objects.create(name="Hospitality", slug="hospitality")
+    run_seed("--jobs", str(N_JOBS))
+    assert Skill.objects.filter(name="Barista").get() == barista
+    assert Category.objects.filter(name="Hospitality").get() == hospitality
+    assert Skill.objects.count() == len(seed_module.SKILLS)
+    assert Job.objects.filter(category=hospitality).exists()
+    assert User.objects.get(email="worker@shiftboard.local").profile.skills.filter(pk=barista.pk).exists()

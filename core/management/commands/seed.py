@@ -627,10 +627,8 @@ def write_plan(plan: Plan, *, password_hash: str) -> dict[str, list[int]]:
     Review = apps.get_model("ratings", "Review")
 
     with _writer([Job, Application, SavedJob, Payment, Review]) as w:
-        skill_ids = w.insert(Skill, ("name", "slug"), [(n, slugify(n)) for n in SKILLS], count=len(SKILLS))
-        category_ids = w.insert(
-            Category, ("name", "slug"), [(n, slugify(n)) for n, _, _ in CATEGORIES], count=len(CATEGORIES)
-        )
+        skill_ids = _named_rows(w, Skill, SKILLS)
+        category_ids = _named_rows(w, Category, [name for name, _, _ in CATEGORIES])
         user_ids = w.insert(
             User,
             (
@@ -710,6 +708,16 @@ def write_plan(plan: Plan, *, password_hash: str) -> dict[str, list[int]]:
             ((user_ids[u], job_ids[j], created) for u, j, created in plan.saved),
         )
     return {"users": user_ids, "jobs": job_ids}
+
+
+def _named_rows(writer, model, names) -> list[int]:
+    """Ids of the skills / categories called ``names``: existing ones (made in the
+    admin before any job) are reused, the others inserted."""
+    ids = dict(model.objects.filter(name__in=names).values_list("name", "pk"))
+    missing = [name for name in names if name not in ids]
+    created = writer.insert(model, ("name", "slug"), [(n, slugify(n)) for n in missing], count=len(missing))
+    ids.update(zip(missing, created))
+    return [ids[name] for name in names]
 
 
 def _payment_row(n, planned, plan, job_ids, user_ids) -> tuple:
