@@ -1,0 +1,244 @@
+"""Real servers for the cross-process cache tests: gunicorn serving this project
+(production settings: DEBUG off, Redis, PostgreSQL test database) and a private
+redis-server that a test may stop or pause. Plus a tiny HTTP client (stdlib)."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_url_db(url: str) -> str:
+    """The database part of a redis:// URL (``/6``), or ``/0``."""
+    path = url.rsplit("/", 1)
+    return "/" + path[1] if len(path) == 2 and path[1].isdigit() else "/0"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: dict | None
+    elapsed: float
+    request_id: str
+
+    @property
+    def data(self):
+        return (self.body or {}).get("data")
+
+    @property
+    def x_cache(self) -> str | None:
+        return self.headers.get("x-cache")
+
+
+class Gunicorn:
+    """``gunicorn config.wsgi`` on a free port with the given worker count. The
+    access log records each request's worker pid by request id, so a test can
+    tell which process answered."""
+
+    def __init__(self, *, workers: int, redis_url: str, key_prefix: str, extra_env: dict | None = None):
+        self.port = free_port()
+        self.workers = workers
+        self.dir = Path(tempfile.mkdtemp(prefix="sb-gunicorn-"))
+        self.access_log = self.dir / "access.log"
+        db = connection.settings_dict
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "DEBUG": "0",
+            "DEBUG_TOOLBAR": "0",
+            "SECRET_KEY": "gunicorn-test-secret-key-0123456789-abcdefghijklmnop",
+            "SECURE_SSL_REDIRECT": "0",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "PERF_HEADERS": "1",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "REDIS_URL": redis_url,
+            "CACHE_KEY_PREFIX": key_prefix,
+            "PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",
+            "THROTTLE_APPLICATIONS": "100000/hour",
+            "THROTTLE_PAYMENTS": "100000/hour",
+            "THROTTLE_REVIEWS": "100000/hour",
+            "LOG_LEVEL": "WARNING",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.dir),
+            **(extra_env or {}),
+        }
+        if db.get("PASSWORD"):
+            env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
+        self.env = env
+        self.stderr = open(self.dir / "stderr.log", "wb")
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "config.wsgi",
+                "-c", str(ROOT / "config" / "gunicorn.py"),
+                "--workers", str(workers),
+                "--bind", f"127.0.0.1:{self.port}",
+                "--timeout", "30",
+                "--no-control-socket",  # the default path is shared by every gunicorn on the machine
+                "--access-logfile", str(self.access_log),
+                "--access-logformat", "%(p)s %({x-request-id}o)s",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr,
+        )
+        self.api = Api(self.port)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_tail()}")
+            try:
+                if self.api.get("/api/v1/health/").status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer on :{self.port}: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        self.stderr.flush()
+        return (self.dir / "stderr.log").read_text(errors="replace")[-3000:]
+
+    def worker_pids_by_request(self) -> dict[str, int]:
+        pids = {}
+        if self.access_log.exists():
+            for line in self.access_log.read_text().splitlines():
+                parts = line.split()  # "<pid> request-id" (gunicorn writes the pid as <1234>)
+                if len(parts) == 2 and parts[0].strip("<>").isdigit():
+                    pids[parts[1]] = int(parts[0].strip("<>"))
+        return pids
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Api:
+    """One new TCP connection per request (gunicorn's sync workers close it anyway,
+    and a new connection may land on any worker)."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def request(self, method: str, path: str, *, token: str | None = None, body=None, headers=None) -> Response:
+        request_id = uuid.uuid4().hex
+        all_headers = {"X-Request-ID": request_id, "Accept": "application/json", "Host": "127.0.0.1"}
+        if token:
+            all_headers["Authorization"] = f"Token {token}"
+        payload = None
+        if body is not None:
+            payload = json.dumps(body)
+            all_headers["Content-Type"] = "application/json"
+        all_headers.update(headers or {})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        start = time.perf_counter()
+        try:
+            conn.request(method, path, body=payload, headers=all_headers)
+            raw = conn.getresponse()
+            content = raw.read()
+            elapsed = time.perf_counter() - start
+            response_headers = {k.lower(): v for k, v in raw.getheaders()}
+            status = raw.status
+        finally:
+            conn.close()
+        parsed = json.loads(content) if content else None
+        return Response(status, response_headers, parsed, elapsed, request_id)
+
+    def get(self, path: str, **kw) -> Response:
+        return self.request("GET", path, **kw)
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server (no persistence) that a test may stop, restart or pause."""
+
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.cli("PING") == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server on :{self.port} did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            ["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, timeout=10
+        )
+        return result.stdout.strip()
+
+    def pause(self, milliseconds: int) -> None:
+        assert self.cli("CLIENT", "PAUSE", str(milliseconds), "ALL") == "OK"
+
+    def unpause(self) -> None:
+        assert self.cli("CLIENT", "UNPAUSE") == "OK"
+
+
+def delete_prefix(redis_url: str, prefix: str) -> None:
+    """Test clean-up: remove this run's keys (SCAN, test-only) from a shared Redis."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        batch = []
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                client.delete(*batch)
+                batch = []
+        if batch:
+            client.delete(*batch)
+    finally:
+        client.close()

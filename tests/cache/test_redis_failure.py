@@ -1,0 +1,280 @@
+"""Redis stopped or hanging (``CLIENT PAUSE``): every cached endpoint still answers
+correctly from the database within its normal time plus the socket timeout, and
+after Redis comes back nothing stale is served -- across processes.
+
+Each test starts its OWN redis-server on a free port (no persistence) and stops or
+pauses only that one; the shared Redis is never touched. Skipped with a reason
+when redis-server is not installed (it is on CI machines).
+
+The cross-process tests run three gunicorn masters (1 worker each) against the
+PostgreSQL test database and the private Redis: P1 writes, P2 reads during the
+outage, P3 reads only before and after it (it never notices the outage, so only
+the in-flight bump and P1's re-delivery can keep it from serving stale entries;
+see the core/cache.py docstring).
+"""
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+import pytest
+from django.test import override_settings
+
+from core import cache as cache_layer
+from jobs.models import Application, ApplicationStatus, Job, JobStatus
+from payments.models import Payment
+from ratings.models import Review
+from tests.cache.helpers import healthy_cache, reset_health, wait_healthy  # noqa: F401
+from tests.cache.servers import Gunicorn, RedisServer
+from tests.cache.world import World
+
+API = "/api/v1"
+# settings: 0.2 s connect and read timeouts; a request may meet a few of them
+# (throttle, versions, bump) before the cache layer stops trying.
+MAX_SECONDS = 1.5
+
+needs_redis_server = pytest.mark.skipif(
+    not RedisServer.available(), reason="redis-server/redis-cli not on PATH (installed on CI machines)"
+)
+pytestmark = [needs_redis_server]
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer()
+    server.start()
+    yield server
+    try:
+        server.cli("CLIENT", "UNPAUSE")
+    finally:
+        server.stop()
+
+
+# --- in this process --------------------------------------------------------------
+
+
+def _caches_for(server: RedisServer):
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": server.url,
+            "KEY_PREFIX": f"fail{uuid.uuid4().hex[:8]}",
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 0.2,
+                "SOCKET_TIMEOUT": 0.2,
+                "CONNECTION_POOL_KWARGS": {"max_connections": 50, "retry_on_timeout": False},
+            },
+        }
+    }
+
+
+@pytest.mark.usefixtures("healthy_cache")
+def test_a_bump_sent_during_a_pause_runs_when_redis_resumes(redis_server):
+    """Mechanism 1: the bump's connection stays open through the pause, so Redis
+    runs the INCR when it resumes -- then the probe's re-delivery bumps again."""
+    with override_settings(CACHES=_caches_for(redis_server)):
+        before = cache_layer.get_versions(["paused"])["paused"]
+        redis_server.pause(1500)
+        started = time.monotonic()
+        cache_layer.bump_now({"paused"})  # times out, never raises
+        assert time.monotonic() - started < MAX_SECONDS
+        assert "paused" in cache_layer.health.pending_bumps
+        redis_server.unpause()
+        wait_healthy()
+        after = cache_layer.get_versions(["paused"])["paused"]
+        # +1 from the bump kept in flight, +1 from the re-delivery of the pending one.
+        assert after == before + 2
+    reset_health()
+
+
+@pytest.mark.usefixtures("healthy_cache")
+def test_stopped_redis_fails_fast_and_the_outage_is_logged_once(redis_server, caplog):
+    import logging
+
+    with override_settings(CACHES=_caches_for(redis_server)):
+        cache_layer.get_versions(["a"])
+        redis_server.stop()
+        with caplog.at_level(logging.WARNING, logger="shiftboard.cache"):
+            for _ in range(20):
+                started = time.monotonic()
+                with pytest.raises(Exception):
+                    cache_layer.get_versions(["a"])
+                cache_layer.bump_now({"a"})
+                assert time.monotonic() - started < MAX_SECONDS
+            redis_server.start()  # same port, empty (no persistence)
+            wait_healthy()
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum("cache unavailable" in m for m in messages) == 1, messages
+        assert sum("available again" in m for m in messages) == 1, messages
+    reset_health()
+
+
+# --- across processes (gunicorn) ------------------------------------------------------
+
+
+@pytest.fixture
+def trio(transactional_db, redis_server):
+    """P1 (writes), P2 (reads during the outage), P3 (reads only around it)."""
+    prefix = f"fail{uuid.uuid4().hex[:8]}"
+    servers = [Gunicorn(workers=1, redis_url=redis_server.url, key_prefix=prefix) for _ in range(3)]
+    try:
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _cached_gets(world: World) -> list[tuple[str, int | None]]:
+    """One request per cached GET endpoint of API.md."""
+    client, worker, staff = world.clients[0], world.workers[0], world.staff
+    job = Job.objects.filter(client=client).first()
+    payment = Payment.objects.filter(payer=client).first()
+    return [
+        (f"{API}/jobs/", None),
+        (f"{API}/jobs/{job.pk}/", None),
+        (f"{API}/jobs/{job.pk}/applications/", client.pk),
+        (f"{API}/categories/", None),
+        (f"{API}/skills/", None),
+        (f"{API}/applications/", worker.pk),
+        (f"{API}/applications/", client.pk),
+        (f"{API}/users/me/", worker.pk),
+        (f"{API}/users/me/balance/", client.pk),
+        (f"{API}/users/me/saved-jobs/", worker.pk),
+        (f"{API}/users/{worker.pk}/", None),
+        (f"{API}/users/{worker.pk}/reviews/", None),
+        (f"{API}/users/{client.pk}/reviews-given/", None),
+        (f"{API}/users/{client.pk}/payments/", client.pk),
+        (f"{API}/users/{client.pk}/payments/", staff.pk),
+        (f"{API}/payments/", client.pk),
+        (f"{API}/payments/{payment.pk}/", client.pk),
+        (f"{API}/reviews/", None),
+    ]
+
+
+def _world_with_everything() -> World:
+    world = World(random.Random(5))
+    app = Application.objects.select_related("job").filter(job__client=world.clients[0]).first()
+    Application.objects.filter(pk=app.pk).update(status=ApplicationStatus.ACCEPTED)
+    Job.objects.filter(pk=app.job_id).update(status=JobStatus.COMPLETED)
+    Payment.objects.create(
+        payer_id=app.job.client_id, recipient_id=app.worker_id, job=app.job, amount="12.00", currency="EUR",
+        reference=uuid.uuid4().hex, idempotency_key=uuid.uuid4().hex, request_fingerprint="x",
+    )
+    Review.objects.create(job=app.job, reviewer_id=app.job.client_id, reviewed_id=app.worker_id, rating=4)
+    return world
+
+
+def _get(server, world, path, user_id, **kw):
+    return server.api.get(path, token=world.tok(user_id) if user_id else None, **kw)
+
+
+def _warm(servers, world, gets):
+    truth = {}
+    for path, user_id in gets:
+        for server in servers:
+            for _ in range(2):
+                response = _get(server, world, path, user_id)
+                assert response.status == 200, (path, response.status, response.body)
+            assert response.x_cache == "HIT", path
+        truth[(path, user_id)] = response.data
+    return truth
+
+
+def _log_count(server: Gunicorn, text: str) -> int:
+    server.stderr.flush()
+    return (server.dir / "stderr.log").read_text(errors="replace").count(text)
+
+
+@pytest.mark.postgres
+def test_redis_stopped_every_endpoint_answers_from_the_database(trio, redis_server):
+    p1, p2, p3 = trio
+    world = _world_with_everything()
+    gets = _cached_gets(world)
+    truth = _warm([p2, p3], world, gets)
+    job = Job.objects.filter(status=JobStatus.OPEN, client=world.clients[0]).first()
+
+    redis_server.stop()
+    for path, user_id in gets:
+        response = _get(p2, world, path, user_id)
+        assert response.status == 200, (path, response.status)
+        assert response.data == truth[(path, user_id)], path
+        assert response.x_cache in (None, "MISS")
+        assert response.elapsed < MAX_SECONDS, (path, response.elapsed)
+    health = p2.api.get(f"{API}/health/")
+    assert health.status == 200 and health.data == {"database": "ok", "cache": "unavailable"}
+
+    # Writes keep working (throttles fail open), and reads show them at once.
+    title = f"During outage {uuid.uuid4().hex[:6]}"
+    edit = p1.api.request("PATCH", f"{API}/jobs/{job.pk}/", token=world.tok(job.client_id), body={"title": title})
+    assert edit.status == 200 and edit.elapsed < MAX_SECONDS
+    worker = next(w for w in world.workers if not Application.objects.filter(job=job, worker=w).exists())
+    apply = p1.api.request("POST", f"{API}/jobs/{job.pk}/apply/", token=world.tok(worker.pk), body={})
+    assert apply.status == 201 and apply.elapsed < MAX_SECONDS, (apply.status, apply.elapsed)
+    during = p2.api.get(f"{API}/jobs/{job.pk}/")
+    assert during.data["title"] == title and during.elapsed < MAX_SECONDS
+
+    redis_server.start()  # same port, empty: no persistence
+    for server in (p3, p2, p1):
+        response = server.api.get(f"{API}/jobs/{job.pk}/")
+        assert response.status == 200 and response.data["title"] == title
+        assert response.data["applications_count"] == during.data["applications_count"]
+    # P2 logged this outage once, however many requests met it.
+    assert _log_count(p2, "shiftboard.cache: cache unavailable") == 1, p2.log_tail()
+
+
+@pytest.mark.postgres
+def test_redis_paused_no_stale_read_after_it_resumes(trio, redis_server):
+    p1, p2, p3 = trio
+    world = _world_with_everything()
+    job = Job.objects.filter(status=JobStatus.OPEN, client=world.clients[0]).first()
+    client_user = world.clients[0]
+    reads = [
+        (f"{API}/jobs/{job.pk}/", None),
+        (f"{API}/jobs/?client={client_user.pk}", None),
+        (f"{API}/users/me/", client_user.pk),
+        (f"{API}/users/{client_user.pk}/", None),
+    ]
+    gets = _cached_gets(world)
+    _warm([p2, p3], world, reads + gets)
+
+    redis_server.pause(5000)
+    try:
+        title = f"During pause {uuid.uuid4().hex[:6]}"
+        name = f"Paused{uuid.uuid4().hex[:6]}"
+        for method, path, body in (
+            ("PATCH", f"{API}/jobs/{job.pk}/", {"title": title}),
+            ("PATCH", f"{API}/users/me/", {"first_name": name}),
+        ):
+            response = p1.api.request(method, path, token=world.tok(client_user.pk), body=body)
+            assert response.status == 200 and response.elapsed < MAX_SECONDS, (path, response.elapsed)
+        # P2 reads during the pause: every cached endpoint, from the database, in time.
+        for path, user_id in gets + reads:
+            response = _get(p2, world, path, user_id)
+            assert response.status == 200 and response.elapsed < MAX_SECONDS, (path, response.status, response.elapsed)
+        assert _get(p2, world, f"{API}/jobs/{job.pk}/", None).data["title"] == title
+    finally:
+        redis_server.unpause()
+
+    # At once after the pause, in the process that saw it (P2) and in one that
+    # did not (P3): the new title and name, never the entries from before.
+    stale = []
+    for _ in range(5):
+        for server in (p3, p2):
+            for path, user_id in reads:
+                data = _get(server, world, path, user_id).data
+                shown = data if isinstance(data, list) else [data]
+                text = repr(shown)
+                if (path.startswith(f"{API}/jobs/") and title not in text) or (
+                    path.startswith(f"{API}/users/") and name not in text
+                ):
+                    stale.append((server.port, path))
+    assert stale == []
+    # And the cache works again (the fenced entries are rebuilt, then hit).
+    response = p3.api.get(f"{API}/jobs/{job.pk}/")
+    assert response.x_cache == "HIT" and response.data["title"] == title
+    health = p2.api.get(f"{API}/health/")
+    assert health.data["cache"] == "ok"
