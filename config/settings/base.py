@@ -196,8 +196,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
-        "login": env.str("THROTTLE_LOGIN", default="10/min"),
-        "register": env.str("THROTTLE_REGISTER", default="20/hour"),
+        "login": env.str("THROTTLE_LOGIN", default="20/min"),
+        "register": env.str("THROTTLE_REGISTER", default="60/min"),
         "otp": env.str("THROTTLE_OTP", default="5/min"),
         # Code checks, per user; separate from "otp" (code requests) so that the
         # 5-wrong-tries lock, not the throttle, is what a guessing client meets first.
