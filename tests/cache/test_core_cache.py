@@ -365,3 +365,29 @@ def test_outage_fence_retires_every_entry_from_before_the_outage(switch):
     assert version(cache_layer.GENERATION_SCOPE) > generation
     assert client.get("/t/thing/?scope=untouched")["X-Cache"] == "MISS"
     assert client.get("/t/thing/?scope=untouched")["X-Cache"] == "HIT"
+
+
+def test_cache_stats_command_prints_hit_ratio_and_live_keys():
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    cache_layer.backend().reset_stats()
+    client = APIClient()
+    for _ in range(4):
+        client.get("/t/thing/?scope=job:41&scope=job:42")  # 1 miss, 3 hits
+    client.get("/t/thing/?scope=jobs")  # 1 miss
+    out = StringIO()
+    call_command("cache_stats", "--json", stdout=out)
+    stats = json.loads(out.getvalue())
+    assert (stats["lookups"], stats["hits"], stats["misses"]) == (5, 3, 2)
+    assert stats["hit_ratio"] == 0.6
+    assert stats["endpoints"]["ThingView.get"]["hit_ratio"] == 0.6
+    assert stats["version_counters"]["job:<id>"] == 2 and stats["version_counters"]["jobs"] == 1
+    assert stats["responses"]["ThingView.get"] == 2
+    text = StringIO()
+    call_command("cache_stats", "--reset", stdout=text)
+    assert "hit ratio: 60.0% (3 hits, 2 misses)" in text.getvalue()
+    assert "job:<id>" in text.getvalue()
+    assert cache_layer.backend().stats() == {}
