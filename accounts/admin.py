@@ -100,6 +100,7 @@ class EmailOTPAdmin(admin.ModelAdmin):
     list_display = ("id", "user", "created_at", "expires_at", "attempts", "used_at")
     list_select_related = ("user",)
     list_filter = ("used_at",)
+    ordering = ("-id",)  # the primary key's index; -created_at is indexed per user only
     search_fields = ("user__email",)
     autocomplete_fields = ("user",)
     readonly_fields = ("user", "code_hash", "created_at")

@@ -93,6 +93,9 @@ class ApplicationAdminForm(forms.ModelForm):
 @admin.register(Application)
 class ApplicationAdmin(admin.ModelAdmin):
     form = ApplicationAdminForm
+    # Newest first by the primary key's index: the model's -created_at has no
+    # index of its own on this table (a sort of every row per page otherwise).
+    ordering = ("-id",)
     list_display = ("id", "job", "worker", "status", "created_at")
     list_select_related = ("job", "worker")
     list_filter = ("status",)
@@ -126,6 +129,7 @@ class ApplicationAdmin(admin.ModelAdmin):
 
 @admin.register(SavedJob)
 class SavedJobAdmin(admin.ModelAdmin):
+    ordering = ("-id",)  # the primary key's index (see ApplicationAdmin)
     list_display = ("id", "user", "job", "created_at")
     list_select_related = ("user", "job")
     search_fields = ("user__email", "job__title")

@@ -8,6 +8,8 @@ from .models import Payment
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
+    # Newest first by the primary key's index: -created_at is indexed only per payer/recipient.
+    ordering = ("-id",)
     list_display = ("reference", "job", "payer", "recipient", "amount", "currency", "status", "created_at")
     list_select_related = ("job", "payer", "recipient")
     list_filter = ("status", "currency")

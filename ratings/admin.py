@@ -34,6 +34,8 @@ def recount_ratings(user_ids: list[int]) -> None:
 
 @admin.register(Review)
 class ReviewAdmin(admin.ModelAdmin):
+    # Newest first by the primary key's index: -created_at is indexed only per user.
+    ordering = ("-id",)
     list_display = ("id", "job", "reviewer", "reviewed", "rating", "created_at")
     list_select_related = ("job", "reviewer", "reviewed")
     list_filter = ("rating",)
