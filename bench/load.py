@@ -118,10 +118,13 @@ def run_wrk(base_url: str, reqs: list[Req], *, duration: float, connections: int
     data = json.loads(match.group(1))
     seconds = data["duration_us"] / 1e6
     errors = sum(data[k] for k in data if k.startswith("errors_"))
+    done = data["requests"] > 0  # no request finished within the run: no latency to report
     data.update(
         rps=data["requests"] / seconds if seconds else 0.0,
         errors=errors,
-        p50_ms=data["p50_us"] / 1000, p95_ms=data["p95_us"] / 1000, p99_ms=data["p99_us"] / 1000,
+        p50_ms=data["p50_us"] / 1000 if done else None,
+        p95_ms=data["p95_us"] / 1000 if done else None,
+        p99_ms=data["p99_us"] / 1000 if done else None,
     )
     return data
 
@@ -165,6 +168,7 @@ class Probe:
             "status": resp.status,
             "body": raw,
             "queries": int(q.group(2)) if q else None,
+            "db_ms": float(q.group(1)) if q else None,
             "app_ms": float(a.group(1)) if a else None,
             "x_cache": resp.getheader("X-Cache"),
         }

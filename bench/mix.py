@@ -97,6 +97,7 @@ def _read_path(kind, prefix, targets, rnd):
 class Worker:
     def __init__(self, index, host, port, prefix, api, targets, pools, fixed=None, bust=False):
         self.rnd = random.Random(1000 + index)
+        self.index = index
         self.main = Conn(host, port)
         self.verify = Conn(host, port)
         self.prefix, self.api, self.targets, self.pools = prefix, api, targets, pools
@@ -110,7 +111,7 @@ class Worker:
         s = self.stats
         s["requests"] += 1
         self.lat.append(ms)
-        k = s["by_kind"].setdefault(kind, {"n": 0, "errors": 0, "ms": 0.0})
+        k = s["by_kind"].setdefault(kind, {"n": 0, "errors": 0, "ms": 0.0, "hits": 0, "misses": 0})
         k["n"] += 1
         k["ms"] += ms
         if status not in ok_statuses:
@@ -118,8 +119,10 @@ class Worker:
             k["errors"] += 1
         if xcache == "HIT":
             s["hits"] += 1
+            k["hits"] += 1
         elif xcache == "MISS":
             s["misses"] += 1
+            k["misses"] += 1
 
     def read(self, kind, conn=None, path=None, token=None):
         if path is None:
@@ -197,7 +200,7 @@ class Worker:
     def run(self, deadline):
         kinds = [k for k, _ in READ_WEIGHTS]
         weights = [w for _, w in READ_WEIGHTS]
-        n_writes = 0
+        n_writes = self.index  # each process starts its round of write kinds at another kind
         while time.perf_counter() < deadline:
             if self.fixed:
                 path, token = self.rnd.choice(self.fixed)
@@ -253,8 +256,8 @@ def run_mix(host, port, *, prefix, targets, pools, duration, processes, api="/ap
                     "write_failed", "pool_exhausted"):
             total[key] += s[key]
         for kind, k in s["by_kind"].items():
-            t = total["by_kind"].setdefault(kind, {"n": 0, "errors": 0, "ms": 0.0})
-            for f in ("n", "errors", "ms"):
+            t = total["by_kind"].setdefault(kind, {"n": 0, "errors": 0, "ms": 0.0, "hits": 0, "misses": 0})
+            for f in ("n", "errors", "ms", "hits", "misses"):
                 t[f] += k[f]
         total["stale_detail"] += s["stale_detail"]
         total["write_fail_detail"] += s["write_fail_detail"]

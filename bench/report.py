@@ -27,6 +27,13 @@ VARIANT_LABELS = {
     ("cachalot", "warm"): "(c) naive DRF + cachalot",
     ("floor", "floor"): "floor (fixed bytes)",
 }
+SHORT_LABELS = {
+    ("shiftboard", "hit"): "Shiftboard\nhit", ("shiftboard", "cold"): "Shiftboard\nmiss",
+    ("naive", "warm"): "(a) naive", ("tuned", "warm"): "(b) tuned", ("cachalot", "warm"): "(c) cachalot",
+    ("floor", "floor"): "floor",
+}
+MIX_SHORT = {"shiftboard": "Shiftboard", "naive": "(a) naive", "tuned": "(b) tuned", "cachalot": "(c) cachalot",
+             "driver_ceiling": "driver vs\nfloor"}
 MIX_LABELS = {"shiftboard": "Shiftboard", "naive": "(a) naive DRF", "tuned": "(b) DRF + select_related",
               "cachalot": "(c) naive DRF + cachalot", "driver_ceiling": "driver against the floor"}
 ENDPOINT_LABELS = {
@@ -137,15 +144,15 @@ def plot_latency(results, out: Path) -> str:
         endpoint = "floor" if variant == "floor" else "job_list"
         r = _find(rows, endpoint, variant, mode)
         if r:
-            labels.append(VARIANT_LABELS[(variant, mode)].replace(" (", "\n("))
-            p50.append(r["p50_ms"])
-            p95.append(r["p95_ms"])
-            p99.append(r["p99_ms"])
+            labels.append(SHORT_LABELS[(variant, mode)])
+            p50.append(r["p50_ms"] or 0)
+            p95.append(r["p95_ms"] or 0)
+            p99.append(r["p99_ms"] or 0)
     xs = range(len(labels))
     for j, (vals, name) in enumerate(((p50, "p50"), (p95, "p95"), (p99, "p99"))):
         ax.bar([x + j * 0.27 for x in xs], vals, 0.27, label=name)
     ax.set_xticks([x + 0.27 for x in xs])
-    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xticklabels(labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("ms (log scale, lower is better)")
     ax.set_title(f"Job list latency under wrk load, {main:,} jobs")
@@ -158,8 +165,7 @@ def plot_latency(results, out: Path) -> str:
             ax.bar([x + j * 0.27 for x in range(len(names))], [mixes[n][key] or 0 for n in names], 0.27,
                    label=key[:3])
         ax.set_xticks([x + 0.27 for x in range(len(names))])
-        ax.set_xticklabels([MIX_LABELS[n].replace(" (", "\n(").replace("driver ", "driver\n") for n in names],
-                           fontsize=7)
+        ax.set_xticklabels([MIX_SHORT[n] for n in names], fontsize=8)
         ax.set_yscale("log")
         ax.set_title("The mix (95% reads, 5% writes): latency")
         ax.legend()
@@ -174,20 +180,27 @@ def plot_queries(results, out: Path) -> str:
     endpoints = [e for e in ENDPOINT_LABELS if e != "floor"]
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True)
     for ax, endpoint in zip(axes.flat, endpoints):
-        for variant in ("shiftboard", "naive", "tuned", "cachalot"):
+        lines = [("naive", "queries_first", "(a) naive", "-", "o", 1.5),
+                 ("cachalot", "queries_first", "(c) cachalot, first sight", "-", "s", 1.5),
+                 ("cachalot", "queries_repeat", "(c) cachalot, repeated", ":", "s", 1.5),
+                 ("tuned", "queries_first", "(b) tuned", "-", "^", 4),
+                 ("shiftboard", "queries_first", "Shiftboard, miss", "-", "o", 2),
+                 ("shiftboard", "queries_repeat", "Shiftboard, hit", "--", "o", 2)]
+        for variant, key, label, style, marker, width in lines:
             ys = []
             for s in sizes:
                 probe = next((p for p in results["sizes"][str(s)].get("probes", [])
                               if p["endpoint"] == endpoint and p["variant"] == variant), None)
-                ys.append(max(probe["queries_first"]) if probe and probe["queries_first"] else None)
-            ax.plot(sizes, ys, marker="o", label=f"{variant} (first request)", color=COLORS[variant])
+                ys.append(max(probe[key]) if probe and probe[key] and None not in probe[key] else None)
+            ax.plot(sizes, ys, marker=marker, label=label, color=COLORS[variant], linestyle=style,
+                    linewidth=width, alpha=0.6 if variant == "tuned" else 1.0)
         ax.set_xscale("log")
         ax.set_title(ENDPOINT_LABELS[endpoint])
         ax.set_ylabel("queries per request")
     axes.flat[0].legend(fontsize=7)
     for ax in axes[1]:
         ax.set_xlabel("jobs in the database")
-    fig.suptitle("Queries per request against data size (Shiftboard: a cache miss)")
+    fig.suptitle("Queries per request against data size")
     fig.tight_layout()
     fig.savefig(out / "queries.png", dpi=80)
     plt.close(fig)
@@ -219,11 +232,11 @@ def plot_mix(results, out: Path) -> str | None:
         return None
     names = list(mixes)
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.bar([MIX_LABELS[n].replace(" (", "\n(") for n in names], [mixes[n]["rps"] for n in names],
+    ax.bar([MIX_SHORT[n] for n in names], [mixes[n]["rps"] for n in names],
            color=[COLORS.get(n, "#555555") for n in names])
     ax.set_ylabel("requests/s")
     ax.set_title("The mix: 95% reads, 5% writes (Python driver, 8 processes)")
-    plt.xticks(fontsize=7)
+    plt.xticks(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "mix.png", dpi=80)
     plt.close(fig)
@@ -315,6 +328,27 @@ def diagnostics(results) -> list[str]:
         kinds = sb["by_kind"]
         parts = [f"{k} {v['n']} × {v['mean_ms']:.1f} ms" for k, v in sorted(kinds.items()) if v["mean_ms"]]
         notes.append("Shiftboard mix, requests by kind (count × mean latency): " + ", ".join(parts) + ".")
+        parts = [f"{k} {v.get('hits', 0)}/{v.get('hits', 0) + v.get('misses', 0)}"
+                 for k, v in sorted(kinds.items()) if v.get("hits", 0) + v.get("misses", 0)]
+        if parts:
+            notes.append("Shiftboard mix, cache hits per read kind (hits/lookups; read-backs after writes "
+                         "included): " + ", ".join(parts) + ".")
+    if sb and sb.get("scope_bumps"):
+        bumps = ", ".join(f"{k} ×{v}" for k, v in list(sb["scope_bumps"].items())[:10])
+        notes.append(f"Cache invalidations during Shiftboard's mix ({sb['writes']} writes), by scope: {bumps}. "
+                     "A bump of a global scope (`jobs`, `users`, `reviews`) retires every cached list that "
+                     "depends on it.")
+    main = results["meta"]["main_size"]
+    probes = results["sizes"][str(main)].get("probes", [])
+    sbp = next((p for p in probes if p["endpoint"] == "job_list" and p["variant"] == "shiftboard"), None)
+    tp = next((p for p in probes if p["endpoint"] == "job_list" and p["variant"] == "tuned"), None)
+    if sbp and tp and sbp.get("db_ms_first") is not None:
+        notes.append(
+            f"Job list at {main:,} jobs, server time of one request (Server-Timing, no load): Shiftboard miss "
+            f"{sbp['app_ms_first']:.1f} ms of which {sbp['db_ms_first']:.1f} ms in the database; (b) "
+            f"{tp['app_ms_first']:.1f} ms of which {tp['db_ms_first']:.1f} ms in the database; Shiftboard hit "
+            f"{sbp['app_ms_repeat']:.1f} ms."
+        )
         if sb["write_failed"]:
             notes.append(f"Shiftboard mix: {sb['write_failed']} writes failed: "
                          + "; ".join(f"{k} {s}: {t[:80]}" for k, s, t in sb["write_fail_detail"][:3]))
@@ -378,7 +412,8 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     for r in rows:
         hm = f"{r['hits']}/{r['misses']}" if r["variant"] == "shiftboard" else ""
         L.append(f"| {ENDPOINT_LABELS[r['endpoint']]} | {VARIANT_LABELS[(r['variant'], r['mode'])]} | "
-                 f"{r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {hm} |")
+                 f"{r['rps']:,.1f} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p95_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | "
+                 f"{r['errors']} | {hm} |")
     L.append("\nRatios (requests/s, within this run):\n")
     L.append("| endpoint | hit ÷ (a) | hit ÷ (b) | hit ÷ (c) | miss ÷ (a) | miss ÷ (b) | miss ÷ (c) | hit ÷ floor |")
     L.append("|---|---|---|---|---|---|---|---|")
@@ -400,7 +435,8 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     mixes = results.get("mix") or {}
     if mixes:
         L.append(f"## The mix ({main:,} jobs)\n")
-        L.append("95% reads over the six endpoints (popular pages and ids first; tokens on private reads and on "
+        L.append("95% reads over the six endpoints (job list pages 1-3 and the same 50 ids per endpoint as above, "
+                 "popular ones first; tokens on private reads and on "
                  "half of the public ones), 5% writes through Shiftboard's write endpoints for every variant "
                  "(apply, accept, pay, review, edit job, in turn). After each write the affected resource is read "
                  "back on another connection through the variant's own read endpoint; a read that does not show "
@@ -413,8 +449,8 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
         for v, m in mixes.items():
             hr = "n/a" if m["hit_ratio"] is None else f"{m['hit_ratio']:.1%}"
             stale = "n/a" if v == "driver_ceiling" else f"{m['stale']} of {m['checked']}"
-            L.append(f"| {MIX_LABELS[v]} | {m['rps']:,.1f} | {m['p50_ms']:.2f} | {m['p95_ms']:.2f} | "
-                     f"{m['p99_ms']:.2f} | {m['requests']:,} | {m['writes']:,} | {m['errors']} | "
+            L.append(f"| {MIX_LABELS[v]} | {m['rps']:,.1f} | {_fmt(m['p50_ms'], 2)} | {_fmt(m['p95_ms'], 2)} | "
+                     f"{_fmt(m['p99_ms'], 2)} | {m['requests']:,} | {m['writes']:,} | {m['errors']} | "
                      f"{m['write_failed']} | {hr} | {stale} |")
         sb = mixes.get("shiftboard")
         if sb:
@@ -429,13 +465,15 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
              "*repeat*: the same request again (Shiftboard a hit). Server time is `app;dur`, median of 5.\n")
     for s in _sizes(results):
         L.append(f"**{s:,} jobs**\n")
-        L.append("| endpoint | variant | queries first | queries repeat | server ms first | server ms repeat | status |")
+        L.append("| endpoint | variant | queries first | queries repeat | server ms first (db ms) | "
+                 "server ms repeat (db ms) | status |")
         L.append("|---|---|---|---|---|---|---|")
         for p in results["sizes"][str(s)].get("probes", []):
             qf = max(p["queries_first"], default=None)
             qr = max(p["queries_repeat"], default=None)
             L.append(f"| {ENDPOINT_LABELS[p['endpoint']]} | {p['variant']} | {_fmt(qf)} | {_fmt(qr)} | "
-                     f"{_fmt(p['app_ms_first'], 2)} | {_fmt(p['app_ms_repeat'], 2)} | "
+                     f"{_fmt(p['app_ms_first'], 2)} ({_fmt(p.get('db_ms_first'), 2)}) | "
+                     f"{_fmt(p['app_ms_repeat'], 2)} ({_fmt(p.get('db_ms_repeat'), 2)}) | "
                      f"{'/'.join(map(str, p['status']))} |")
         L.append("")
     L.append("## Latency against data size\n")
@@ -446,7 +484,7 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
         cells = []
         for (variant, mode) in VARIANT_LABELS:
             r = _find(_wrk(results, s), "floor" if variant == "floor" else "job_list", variant, mode)
-            cells.append("n/a" if not r else f"{r['p50_ms']:.2f} ms / {r['rps']:,.0f} req/s")
+            cells.append("n/a" if not r else f"{_fmt(r['p50_ms'], 2)} ms / {r['rps']:,.0f} req/s")
         L.append(f"| {s:,} | " + " | ".join(cells) + " |")
     L.append("\n(job list, p50 / requests/s under wrk)\n")
 
@@ -468,6 +506,9 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
                  "server and on a server with plain `config.settings.base`: "
                  + ("identical for every endpoint" if ok else "**different**") + " — "
                  + "; ".join(f"{ENDPOINT_LABELS[r['endpoint']]} {r['bench']} vs {r['plain']}" for r in iso) + ".\n")
+    L.append("Writes go through Shiftboard's write endpoints in every variant; since cachalot is installed "
+             "process-wide, every write also pays cachalot's table invalidation (a few Redis commands), in every "
+             "variant alike.\n")
     L.append("The mix's writers are a few hundred users writing fast, so the bench raises the per-user write "
              "throttles (`THROTTLE_APPLICATIONS`, `THROTTLE_PAYMENTS`, `THROTTLE_REVIEWS`) for its server; the "
              "throttle checks still run. Raw data: [raw/results.json](raw/results.json), "
@@ -483,14 +524,19 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
     main = results["meta"]["main_size"]
     rows = _wrk(results, main)
     mixes = results.get("mix") or {}
-    L = [README_START, "", f"From the latest `make bench` report, [{rel}/report.md]({rel}/report.md) "
+    L = [README_START, "", "`make bench` measures Shiftboard against three baselines a team would otherwise "
+         "ship — (a) naive DRF, (b) DRF with `select_related`/`prefetch_related`, (c) naive DRF with "
+         "django-cachalot — and a floor (a bare Django view), on the same data, server and load "
+         "(code in `bench/`; `make bench BENCH_FLAGS=--huge` adds 1,000,000 jobs).", "",
+         f"From the latest report, [{rel}/report.md]({rel}/report.md) "
          f"({results['meta']['cpus']} cores, gunicorn 2 workers, PostgreSQL + Redis, {main:,} jobs; "
          "ratios of requests/s measured within that run):", ""]
     hit, cold = _find(rows, "job_list", "shiftboard", "hit"), _find(rows, "job_list", "shiftboard", "cold")
     floor = _find(rows, "floor", "floor", "floor")
-    L.append("| job list | ÷ (a) naive DRF | ÷ (b) DRF + select_related | ÷ (c) naive DRF + cachalot | ÷ floor |")
+    L.append("| Shiftboard's requests/s ÷ | (a) naive DRF | (b) DRF + select_related | (c) naive DRF + cachalot "
+             "| floor |")
     L.append("|---|---|---|---|---|")
-    for label, r in (("Shiftboard, cache hit", hit), ("Shiftboard, cache miss", cold)):
+    for label, r in (("job list, cache hit", hit), ("job list, cache miss", cold)):
         if r:
             cells = [_x(_ratio(r["rps"], (_find(rows, "job_list", v, "warm") or {}).get("rps")))
                      for v in ("naive", "tuned", "cachalot")]
@@ -504,8 +550,10 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
         L.append("")
         L.append(f"In the mix: cache hit ratio {hr}, {sb['stale']} stale reads in {sb['checked']} read-backs after writes.")
     L.append("")
-    L.append("Targets: " + "; ".join(f"{t['target']}: {t['measured']} ({'met' if t['met'] else 'missed'})"
-                                      for t in tgt) + ".")
+    L.append("| target | measured | verdict |")
+    L.append("|---|---|---|")
+    for t in tgt:
+        L.append(f"| {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |")
     L.append("")
     L.append(" ".join(f"![{name}]({rel}/{name}.png)" for name in
                       ("throughput", "latency", "queries", "latency_vs_size")))

@@ -109,6 +109,7 @@ def server_env(db_url: str, redis_url: str, settings: str = "bench.settings") ->
         PERF_HEADERS="1",
         DEBUG_TOOLBAR="0",
         LOG_LEVEL="ERROR",
+        CACHE_KEY_PREFIX=CACHE_KEY_PREFIX,
         PYTHONWARNINGS="ignore:No directory at",  # whitenoise: the bench serves no static files
         PYTHONPATH=str(ROOT),
         # The mix's writers are few users writing fast: the per-user write throttles
@@ -121,6 +122,7 @@ def server_env(db_url: str, redis_url: str, settings: str = "bench.settings") ->
 
 
 BENCH_SECRET = "bench-" + secrets.token_urlsafe(48)
+CACHE_KEY_PREFIX = "sb"
 
 
 def manage(env: dict, *args: str) -> float:
@@ -185,7 +187,10 @@ def free_port(preferred: int) -> int:
 
 # --- what is requested -------------------------------------------------------------
 
-def endpoint_requests(endpoint: str, prefix: str, targets: dict, n: int = 50) -> list[load.Req]:
+MIX_IDS = 50  # ids per endpoint, in the per-endpoint runs and the mix
+
+
+def endpoint_requests(endpoint: str, prefix: str, targets: dict, n: int = MIX_IDS) -> list[load.Req]:
     if endpoint == "job_list":
         return [load.Req(f"{prefix}jobs/?page={p}") for p in range(1, 6)]
     if endpoint == "job_detail":
@@ -228,6 +233,8 @@ def probe_queries(port: int, targets: dict, per_endpoint: int = 5) -> list[dict]
                 "x_cache_repeat": [r["x_cache"] for r in repeats],
                 "app_ms_first": load.median(r["app_ms"] for r in firsts),
                 "app_ms_repeat": load.median(r["app_ms"] for r in repeats),
+                "db_ms_first": load.median(r["db_ms"] for r in firsts),
+                "db_ms_repeat": load.median(r["db_ms"] for r in repeats),
                 "bytes": load.median(len(r["body"]) for r in firsts),
             })
     probe.close()
@@ -275,8 +282,10 @@ def warm(port: int, reqs: list[load.Req]) -> None:
 
 
 def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict:
-    if mode != "cold":
-        warm(port, reqs)
+    if variant in ("shiftboard", "cachalot") and mode != "cold":
+        warm(port, reqs)  # a cache is measured warm: one pass over the run's URLs
+    elif mode != "cold":
+        warm(port, reqs[:5])  # the database's buffers (the uncached baselines)
     if load.have_wrk():
         res = load.run_wrk(f"http://127.0.0.1:{port}", reqs, duration=args.duration,
                            connections=args.connections, threads=args.threads, bust=(mode == "cold"))
@@ -288,8 +297,8 @@ def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict:
     row = {"size": size, "endpoint": endpoint, "variant": variant, "mode": mode}
     row.update({k: res[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "requests", "errors", "errors_status",
                                     "hits", "misses", "no_header")})
-    log(f"  {size:>7} {endpoint:<10} {variant:<10} {mode:<5} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:7.2f} ms"
-        f"  p99 {row['p99_ms']:7.2f} ms  errors {row['errors']}")
+    log(f"  {size:>7} {endpoint:<10} {variant:<10} {mode:<5} {row['rps']:8.1f} req/s  p50 {row['p50_ms'] or 0:7.2f} ms"
+        f"  p99 {row['p99_ms'] or 0:7.2f} ms  errors {row['errors']}")
     return row
 
 
@@ -328,16 +337,16 @@ def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: d
         page = load.Probe("127.0.0.1", port).request("GET", "/api/v1/jobs/?page=1")
         entry["job_list_bytes"] = len(page["body"])
         floor = [load.Req(f"/bench/floor/?bytes={entry['job_list_bytes']}")]
-        rows = entry["wrk"] = []
+        # The floor first, right before the job list it is compared with.
+        rows = entry["wrk"] = [wrk_case(port, size, "floor", "floor", "floor", floor, args)]
         endpoints = ENDPOINTS if main else ["job_list"]
         for endpoint in endpoints:
             for variant, prefix in VARIANTS.items():
                 reqs = endpoint_requests(endpoint, prefix, targets)
                 for mode in variant_modes(variant):
                     rows.append(wrk_case(port, size, endpoint, variant, mode, reqs, args))
-        rows.append(wrk_case(port, size, "floor", "floor", "floor", floor, args))
         if main and not args.no_mix:
-            results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args)
+            results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args, redis_url)
     finally:
         server.stop()
 
@@ -367,11 +376,54 @@ def check_cachalot_isolation(db_url, redis_url, bench_port, targets, out) -> lis
     return rows
 
 
-def run_mixes(port, targets, slices, floor_path, args) -> dict:
+def mix_read_requests(prefix: str, targets: dict) -> list[load.Req]:
+    """Every distinct read the mix can make (its warm-up pass for cached variants)."""
+    reqs = [load.Req(f"{prefix}jobs/?page={p}") for p in (1, 2, 3)]
+    for endpoint in ENDPOINTS[1:]:
+        reqs += endpoint_requests(endpoint, prefix, targets)
+    return reqs
+
+
+SCOPE_KEYS = f"{CACHE_KEY_PREFIX}:1:v:*"
+
+
+def scope_versions(redis_url: str) -> dict[str, int]:
+    """Every cache scope's version counter (Shiftboard's, in the bench's Redis db)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=SCOPE_KEYS, count=5000))
+    values = client.mget(keys) if keys else []
+    cut = len(SCOPE_KEYS) - 1
+    return {k.decode()[cut:]: int(v) for k, v in zip(keys, values) if v is not None and v.isdigit()}
+
+
+def scope_bumps(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Invalidations during a run, by scope family (``job:*``) or global scope (``jobs``)."""
+    bumps: dict[str, int] = {}
+    for scope, value in after.items():
+        n = value - before[scope] if scope in before else 0
+        if n > 0:
+            family = scope.rsplit(":", 1)[0] + ":*" if scope[-1].isdigit() else scope
+            bumps[family] = bumps.get(family, 0) + n
+    return dict(sorted(bumps.items(), key=lambda kv: -kv[1]))
+
+
+def mix_targets(targets: dict, n: int = MIX_IDS) -> dict:
+    """The mix reads the same ids as the per-endpoint runs (the first ``n`` of each)."""
+    return {k: v[:n] for k, v in targets.items()}
+
+
+def run_mixes(port, targets, slices, floor_path, args, redis_url) -> dict:
     out = {}
     for i, (variant, prefix) in enumerate(VARIANTS.items()):
-        res = mix.run_mix("127.0.0.1", port, prefix=prefix, targets=targets, pools=slices[i],
+        if variant in ("shiftboard", "cachalot"):
+            # A cache is measured warm: one pass over every URL the mix reads.
+            warm(port, mix_read_requests(prefix, targets))
+        before = scope_versions(redis_url)
+        res = mix.run_mix("127.0.0.1", port, prefix=prefix, targets=mix_targets(targets), pools=slices[i],
                           duration=args.mix_duration, processes=args.mix_processes)
+        res["scope_bumps"] = scope_bumps(before, scope_versions(redis_url))
         out[variant] = res
         hr = f"{res['hit_ratio']:.1%}" if res["hit_ratio"] is not None else "n/a"
         log(f"  mix {variant:<10} {res['rps']:8.1f} req/s  p50 {res['p50_ms']:7.2f} ms  p99 {res['p99_ms']:7.2f} ms"
@@ -445,6 +497,9 @@ def main(argv=None):
     manage(server_env(db_url, redis_url), "migrate", "--noinput", "-v0")
     for size in sizes:
         run_size(size, args, db_url, redis_url, out, results, main=(size == main_size))
+    for logfile in (out / "raw").glob("gunicorn_*.log"):
+        if logfile.stat().st_size == 0:
+            logfile.unlink()  # kept only when the server had something to say
     results["meta"]["elapsed_s"] = time.perf_counter() - started
     (out / "raw" / "results.json").write_text(json.dumps(results, indent=1, default=str))
     from . import report
