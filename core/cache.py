@@ -57,6 +57,10 @@ Stampedes. On a miss, the first request takes a short lock (``SET NX``) and
 builds; the others wait up to ``STAMPEDE_WAIT_SECONDS`` for its entry, then build
 themselves rather than fail.
 
+Redis Cluster: the Lua scripts touch several keys at once (a response's scope
+counters; entry, lock and stats), so a cluster would need hash tags putting them
+in one slot; Sentinel (one primary) works as is.
+
 Observability. Hit/miss/bypass per endpoint in the Prometheus counter
 ``shiftboard_response_cache_total`` and in ``request.cache_status`` (read by the
 Server-Timing middleware). Across processes the same counts are kept in one Redis

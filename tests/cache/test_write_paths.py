@@ -165,3 +165,32 @@ def test_every_signal_less_write_bumps_or_is_an_explained_exception():
     assert offenders == [], "writes that skip signals must bump their scopes:\n" + "\n".join(offenders)
     stale = set(EXCEPTIONS) - used_exceptions
     assert stale == set(), f"exceptions that match no write any more (remove them): {sorted(stale)}"
+
+
+# --- no key scans where requests run -----------------------------------------------
+
+KEY_SCANS = re.compile(r"delete_pattern\(|scan_iter\(|iter_keys\(|\bcache\.keys\(|[\"'](KEYS|SCAN)[\"']")
+# file -> why a key scan is acceptable there (never on a request or write path).
+SCAN_EXCEPTIONS = {
+    "core/cache.py": "scan_prefix(): used only by the cache_stats admin command",
+    "core/management/commands/seed.py": "seed --flush drops this deployment's keys once, before serving",
+}
+
+
+def test_no_key_scans_in_app_code():
+    """Invalidation is one INCR per scope: KEYS/SCAN/delete_pattern appear nowhere
+    a request or a write runs (ARCHITECTURE.md, the cache layer)."""
+    root = Path(settings.BASE_DIR)
+    found = {}
+    for top in (*SCANNED, "config"):
+        for path in sorted((root / top).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            if "/migrations/" in rel:
+                continue
+            hits = [n + 1 for n, line in enumerate(path.read_text().splitlines()) if KEY_SCANS.search(line)]
+            if hits:
+                found[rel] = hits
+    unexplained = {rel: lines for rel, lines in found.items() if rel not in SCAN_EXCEPTIONS}
+    assert unexplained == {}, f"key scans outside the listed admin paths: {unexplained}"
+    stale = set(SCAN_EXCEPTIONS) - set(found)
+    assert stale == set(), f"exceptions that match no scan any more (remove them): {sorted(stale)}"
