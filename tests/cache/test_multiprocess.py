@@ -100,6 +100,9 @@ def user_reads(user: User) -> list[tuple[str, int | None]]:
         job = Job.objects.filter(client=user).order_by("?").first()
         if job:
             reads.append((f"{API}/jobs/{job.pk}/", None))
+        # Saved-job lists show the client of each saved job.
+        for saver in SavedJob.objects.filter(job__client=user).values_list("user_id", flat=True).distinct()[:2]:
+            reads.append((f"{API}/users/me/saved-jobs/?per_page=100", saver))
     else:
         application = Application.objects.filter(worker=user).select_related("job").order_by("?").first()
         if application:
@@ -353,6 +356,8 @@ class Run:
             (f"{API}/users/{reviewed}/reviews/", None),
             (f"{API}/users/{reviewer}/reviews-given/", None),
             (f"{API}/users/{reviewed}/", None),
+            # The new rating shows wherever the reviewed user appears.
+            *user_reads(User.objects.get(pk=reviewed)),
         ]
         body = {"job": job.pk, "reviewed": reviewed, "rating": self.rng.randint(1, 5), "comment": "Fine."}
         return reads, self.write("POST", f"{API}/reviews/", reviewer, body, expect=(201,))
