@@ -342,13 +342,19 @@ def diagnostics(results) -> list[str]:
     probes = results["sizes"][str(main)].get("probes", [])
     sbp = next((p for p in probes if p["endpoint"] == "job_list" and p["variant"] == "shiftboard"), None)
     tp = next((p for p in probes if p["endpoint"] == "job_list" and p["variant"] == "tuned"), None)
+    fp = next((p for p in probes if p["endpoint"] == "floor"), None)
     if sbp and tp and sbp.get("db_ms_first") is not None:
         notes.append(
             f"Job list at {main:,} jobs, server time of one request (Server-Timing, no load): Shiftboard miss "
             f"{sbp['app_ms_first']:.1f} ms of which {sbp['db_ms_first']:.1f} ms in the database; (b) "
             f"{tp['app_ms_first']:.1f} ms of which {tp['db_ms_first']:.1f} ms in the database; Shiftboard hit "
-            f"{sbp['app_ms_repeat']:.1f} ms."
+            f"{sbp['app_ms_repeat']:.1f} ms"
+            + (f"; the floor {fp['app_ms_first']:.1f} ms." if fp and fp["app_ms_first"] is not None else ".")
         )
+    for v, m in mixes.items():
+        if m.get("pool_exhausted"):
+            notes.append(f"{MIX_LABELS[v]}: {m['pool_exhausted']} writes found their pool empty and were "
+                         "replaced by reads (raise --mix-per-slice).")
         if sb["write_failed"]:
             notes.append(f"Shiftboard mix: {sb['write_failed']} writes failed: "
                          + "; ".join(f"{k} {s}: {t[:80]}" for k, s, t in sb["write_fail_detail"][:3]))
@@ -368,7 +374,7 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     L.append(f"# Shiftboard benchmark — {out.name}\n")
     L.append(
         f"Run by `make bench` (`python -m bench.run`) at {meta['started']} on commit `{meta['commit']}`: "
-        f"{meta['cpus']} CPUs ({meta['cpu']}), Python {meta['python']}, {meta['wrk']}. "
+        f"{meta['cpus']} CPUs ({meta['cpu']}), Python {meta['python']}, {meta['wrk'] or 'no wrk'}. "
         f"Whole run: {meta['elapsed_s']:.0f} s. Load average before the run: "
         f"{', '.join(f'{x:.2f}' for x in meta['load_before'])}.\n"
     )

@@ -237,6 +237,14 @@ def probe_queries(port: int, targets: dict, per_endpoint: int = 5) -> list[dict]
                 "db_ms_repeat": load.median(r["db_ms"] for r in repeats),
                 "bytes": load.median(len(r["body"]) for r in firsts),
             })
+    floor = [probe.request("GET", f"/bench/floor/?bytes={rows[0]['bytes'] or 4096}") for _ in range(per_endpoint)]
+    rows.append({
+        "endpoint": "floor", "variant": "floor", "status": sorted({r["status"] for r in floor}),
+        "queries_first": [r["queries"] for r in floor], "queries_repeat": [r["queries"] for r in floor],
+        "x_cache_first": [], "x_cache_repeat": [],
+        "app_ms_first": load.median(r["app_ms"] for r in floor), "app_ms_repeat": load.median(r["app_ms"] for r in floor),
+        "db_ms_first": 0.0, "db_ms_repeat": 0.0, "bytes": load.median(len(r["body"]) for r in floor),
+    })
     probe.close()
     return rows
 
