@@ -405,6 +405,8 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
         e = results["sizes"][str(s)]
         c = e.get("counts", {})
         seed = "reused" if e.get("seed_s") is None else f"{e['seed_s']:.1f} s"
+        if e.get("vacuum_analyze_s") is not None:
+            seed += f" + VACUUM ANALYZE {e['vacuum_analyze_s']:.1f} s"
         L.append(f"| {s:,} | {_fmt(c.get('jobs'))} | {_fmt(c.get('users'))} | {_fmt(c.get('applications'))} | "
                  f"{_fmt(c.get('payments'))} | {_fmt(c.get('reviews'))} | {_fmt(c.get('saved_jobs'))} | {seed} |")
     if results["sizes"][str(main)].get("counts", {}).get("jobs_after_mix_fixtures"):
