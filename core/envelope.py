@@ -57,6 +57,16 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
+def is_unique_violation(exc) -> bool:
+    """Whether a database ``IntegrityError`` is a unique-constraint violation
+    (SQLSTATE 23505 on PostgreSQL; SQLite's message otherwise). Services use it to
+    turn a lost insert race into a 409 instead of a 500."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)  # psycopg
+    if sqlstate:
+        return sqlstate == "23505"
+    return "UNIQUE constraint failed" in str(exc)
+
+
 def _timestamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from core.envelope import Conflict, ServiceUnavailable
+from core.envelope import Conflict, ServiceUnavailable, is_unique_violation
 from jobs.models import Application, ApplicationStatus, Job
 
 from .gateway import GatewayError, get_gateway
@@ -43,13 +43,6 @@ def _replay(*, payer, idempotency_key: str, fingerprint: str) -> Payment | None:
     return existing
 
 
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)  # psycopg
-    if sqlstate:
-        return sqlstate == "23505"
-    return "UNIQUE constraint failed" in str(exc)
-
-
 def _integrity_error(exc: IntegrityError) -> Exception:
     """The API error for a constraint the database refused (the serializer normally
     catches these first; the database is the last word)."""
@@ -58,7 +51,7 @@ def _integrity_error(exc: IntegrityError) -> Exception:
         return ValidationError({"amount": ["Must be greater than 0."]})
     if "payment_not_to_self" in text:
         return ValidationError({"recipient": ["You cannot pay yourself."]})
-    if _is_unique_violation(exc):
+    if is_unique_violation(exc):
         return Conflict("The payment clashes with an existing one.")
     return ValidationError({"non_field_errors": ["The payment breaks a rule of the database."]})
 

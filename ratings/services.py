@@ -10,17 +10,10 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from accounts.cache import USERS, user_scope
 from core.cache import bump
-from core.envelope import Conflict
+from core.envelope import Conflict, is_unique_violation
 from jobs.models import Application, ApplicationStatus, Job, JobStatus
 
 from .models import Review
-
-
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)  # psycopg
-    if sqlstate:
-        return sqlstate == "23505"
-    return "UNIQUE constraint failed" in str(exc)
 
 
 def _integrity_error(exc: IntegrityError) -> Exception:
@@ -31,7 +24,7 @@ def _integrity_error(exc: IntegrityError) -> Exception:
         return ValidationError({"rating": ["Must be between 1 and 5."]})
     if "review_not_self" in text:
         return ValidationError({"reviewed": ["You cannot review yourself."]})
-    if _is_unique_violation(exc):
+    if is_unique_violation(exc):
         return Conflict("You have already reviewed this person for this job.")
     return ValidationError({"non_field_errors": ["The review breaks a rule of the database."]})
 
