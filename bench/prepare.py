@@ -15,7 +15,7 @@ import random
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 django.setup()
 
 from django.db.models import Count  # noqa: E402

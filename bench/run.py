@@ -328,19 +328,23 @@ def variant_modes(variant: str) -> list[str]:
 
 def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: dict, main: bool) -> None:
     env = server_env(db_url, redis_url)
+    # Seed and prepare run on Shiftboard's own settings: with cachalot installed, a
+    # script would read its query cache, which the seed's COPY does not invalidate.
+    plain_env = server_env(db_url, redis_url, settings="config.settings.base")
     entry = results["sizes"].setdefault(str(size), {})
     if args.reuse_data:
         log(f"size {size}: reusing the data already in the bench database (--reuse-data)")
         entry["seed_s"] = None
     else:
         log(f"size {size}: seeding (manage.py seed --jobs {size} --flush)")
-        entry["seed_s"] = manage(env, "seed", "--jobs", str(size), "--flush")
+        entry["seed_s"] = manage(plain_env, "seed", "--jobs", str(size), "--flush")
         log(f"  seeded in {entry['seed_s']:.1f} s")
     actors = out / "raw" / f"actors_{size}.json"
     prep = [sys.executable, "-m", "bench.prepare", str(actors)]
     if main and not args.no_mix:
         prep += ["--mix-slices", str(len(VARIANTS)), "--mix-per-slice", str(args.mix_per_slice)]
-    subprocess.run(prep, cwd=ROOT, env=env, check=True)
+    flush_redis(redis_url)
+    subprocess.run(prep, cwd=ROOT, env=plain_env, check=True)
     entry["vacuum_analyze_s"] = vacuum_analyze(db_url)
     actor_data = json.loads(actors.read_text())
     actors.unlink()  # tokens: not kept in the results
@@ -515,7 +519,7 @@ def main(argv=None):
     }, "sizes": {}}
     log(f"database {results['meta']['database']}, redis db {results['meta']['redis_db']}, sizes {sizes}")
     ensure_database(db_url)
-    manage(server_env(db_url, redis_url), "migrate", "--noinput", "-v0")
+    manage(server_env(db_url, redis_url, settings="config.settings.base"), "migrate", "--noinput", "-v0")
     for size in sizes:
         run_size(size, args, db_url, redis_url, out, results, main=(size == main_size))
     for logfile in (out / "raw").glob("gunicorn_*.log"):
