@@ -553,7 +553,7 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
     if mixes.get("shiftboard"):
         sb = mixes["shiftboard"]
         cells = [_x(_ratio(sb["rps"], mixes[v]["rps"])) if v in mixes else "n/a" for v in ("naive", "tuned", "cachalot")]
-        L.append(f"| the mix (95% reads, 5% writes) | " + " | ".join(cells) + " | |")
+        L.append("| the mix (95% reads, 5% writes) | " + " | ".join(cells) + " | |")
         hr = "n/a" if sb["hit_ratio"] is None else f"{sb['hit_ratio']:.1%}"
         L.append("")
         L.append(f"In the mix: cache hit ratio {hr}, {sb['stale']} stale reads in {sb['checked']} read-backs after writes.")

@@ -46,10 +46,6 @@ VARIANTS = {
     "cachalot": "/bench/cachalot/",
 }
 ENDPOINTS = ["job_list", "job_detail", "profile", "reviews", "payments", "saved"]
-ENDPOINT_LABELS = {
-    "job_list": "job list", "job_detail": "job detail", "profile": "public profile",
-    "reviews": "reviews of a user", "payments": "a user's payments", "saved": "saved jobs",
-}
 
 
 def log(msg: str) -> None:

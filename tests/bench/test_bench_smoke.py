@@ -7,7 +7,6 @@ import pytest
 from django.urls import reverse
 
 from bench import mix, run
-from bench.views import floor  # noqa: F401 - importable without the bench's packages
 from tests.accounts.factories import SkillFactory
 from tests.jobs.factories import JobFactory
 from tests.perf.n_plus_one_guard import NPlusOneFound, collect_n_plus_one
