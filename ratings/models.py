@@ -48,6 +48,8 @@ class Review(TimeStampedModel):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["reviewed", "-created_at"], name="review_received_newest"),
+            # GET /reviews/ unfiltered: without it, a sort of every review joined to jobs.
+            models.Index(fields=["-created_at", "-id"], name="review_newest"),
             models.Index(fields=["reviewer", "-created_at"], name="review_given_newest"),
         ]
         constraints = [
