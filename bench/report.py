@@ -375,7 +375,10 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     L.append(
         f"Run by `make bench` (`python -m bench.run`) at {meta['started']} on commit `{meta['commit']}`: "
         f"{meta['cpus']} CPUs ({meta['cpu']}), Python {meta['python']}, {meta['wrk'] or 'no wrk'}. "
-        f"Whole run: {meta['elapsed_s']:.0f} s. Load average before the run: "
+        + (f"**The work tree had uncommitted changes in {len(meta['uncommitted'])} files** "
+           f"({', '.join(meta['uncommitted'][:8])}{' …' if len(meta['uncommitted']) > 8 else ''}). "
+           if meta.get("uncommitted") else ("The work tree was clean. " if "uncommitted" in meta else ""))
+        + f"Whole run: {meta['elapsed_s']:.0f} s. Load average before the run: "
         f"{', '.join(f'{x:.2f}' for x in meta['load_before'])}.\n"
     )
     L.append(

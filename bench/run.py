@@ -469,10 +469,14 @@ def machine_info() -> dict:
     if load.have_wrk():
         wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" Copyright")[:1]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.splitlines()
+    # Code measured but not committed (the bench's own results and README excepted).
+    dirty = [line[3:] for line in status if not line[3:].startswith(("bench/results/", "README.md"))]
     return {
         "cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
         "load_before": os.getloadavg(), "wrk": wrk_version[0] if wrk_version else "",
-        "commit": commit.stdout.strip(),
+        "commit": commit.stdout.strip(), "uncommitted": dirty,
     }
 
 
