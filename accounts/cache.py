@@ -1,11 +1,18 @@
 """Cache scopes of the accounts app, and what a change to its models touches.
 
-Scopes: ``users`` (every list that shows a user's name or rating: job,
-application, payment and review lists), ``user:<id>`` (that user's public profile
-``/users/<id>/`` and their ``/users/me/``; a profile edit, its skills included,
-bumps only this), ``skills`` (the skill list, and every representation that shows
+Scopes: ``user:<id>`` (that user's public profile ``/users/<id>/`` and their
+``/users/me/``, and - as a *row scope* (core/cache.py) - every list or detail that
+shows the user-lite of that user: job, application, payment and review lists; a
+profile edit, its skills included, bumps only this), ``skills`` (the skill list, and every representation that shows
 skill names: profiles and job lists; bumped when a skill itself is created,
 renamed or deleted). ``categories`` lives in jobs.
+
+``users`` (USERS) no longer stands for "every list showing a user": those lists
+name the users they show as row scopes, so a new name or rating bumps
+``user:<id>`` only and retires just the entries that show that user. ``users``
+is now bumped only by the bulk writer (``manage.py seed``) and read only by the
+per-user lists addressable by an id that may have no user yet (reviews of a user,
+a user's payments), which seed can fill without any per-row bump.
 """
 from core.signals import track
 
@@ -20,8 +27,9 @@ def user_scope(user_id) -> str:
 
 
 def user_scopes(user: User):
-    # A new name or rating shows in every list that carries this user.
-    return [user_scope(user.pk), USERS]
+    # A new name or rating shows in every entry that carries this user: those
+    # entries hold ``user:<id>`` as a row scope (or as a coarse scope: profiles).
+    return [user_scope(user.pk)]
 
 
 def profile_scopes(profile: Profile):

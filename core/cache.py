@@ -13,6 +13,34 @@ Ordering that makes reads never stale (ARCHITECTURE.md):
   visible); a rolled-back transaction bumps nothing.
 A reader that raced a writer can then only store old data under the old version.
 
+Row scopes (why a write elsewhere does not retire a list). A response names two
+kinds of scopes. *Coarse* scopes (``scopes``) decide WHICH rows it shows and in
+what order (``jobs``: membership/order of job lists; ``reviews:received:7``);
+their versions are part of the key. *Row* scopes (``rows``) name the rows it
+shows (``job:42`` for a job on the page, ``user:7`` for a client shown in it);
+their versions are stored inside the entry (a header) and checked on every hit,
+in the same round trip as the GET (Lua: GET the entry, MGET its row counters,
+compare; the local-memory backend does the same in Python). A write that changes
+a shown row bumps its row scope after commit, so the entry fails the check; a
+write that changes membership or order (a new job, a status change that takes a
+job out of a filtered list, an edit of a field lists filter or order by, a
+delete) bumps the coarse scope. A write to a row NOT shown touches neither.
+
+The order on a miss, and why it is not stale: (1) read the coarse versions (the
+key), (2) run the cheap ids query (``page_rows``: the same filters, order and
+slice as the real page, only the id columns), (3) read the row versions of those
+rows, (4) run the real query and render, (5) store the fragment with the row
+versions read in (3). A writer bumps after its commit. If it bumps a row scope
+before (3), the real query (4) starts after its commit and sees it; if after
+(3), the entry carries the old version and fails its first check. A row that the
+real query shows but the ids query did not (a membership change committing
+between (2) and (4)) is covered by the coarse scope: that writer bumps it after
+its commit, which is after (1), so the key the entry was stored under is dead.
+A row scope that is also a coarse scope of the response stays coarse only.
+Names and ratings of users, counters of jobs, a job's title and status in a job
+ref are row data; category and skill names stay coarse (``categories``,
+``skills``: rare admin writes that would otherwise be a row per name).
+
 Missing counters. A counter that is missing (evicted, expired after
 ``VERSION_TTL`` of silence, Redis restarted empty) is created with a fresh value:
 the Redis server's clock in microseconds (``TIME``, inside the same Lua script, so
@@ -149,14 +177,51 @@ end
 return #KEYS
 """
 
-# The entry, or ('' and whether we took the rebuild lock). Counts the lookup.
+# The entry if it is still valid, or ('' and whether we took the rebuild lock).
+# An entry is "<header length>\n<header><fragment>", the header one line
+# "<version key>\t<version>" per row scope: the entry is valid only while every
+# row counter still has the version it had when the rows were read (a missing
+# counter never matches). ARGV[2]: the stats field ('' = do not count); ARGV[3]:
+# '1' to take the rebuild lock on a miss.
 _LOOKUP_LUA = """
-redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[2], 1) end
 local v = redis.call('GET', KEYS[1])
-if v then return {v, 0} end
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return {'', 1} end
+if v then
+  local nl = string.find(v, '\\n', 1, true)
+  local hlen = tonumber(string.sub(v, 1, nl - 1))
+  local ok = true
+  if hlen > 0 then
+    local header = string.sub(v, nl + 1, nl + hlen)
+    local keys, want = {}, {}
+    for k, ver in string.gmatch(header, '([^\\t\\n]+)\\t([^\\n]+)\\n') do
+      keys[#keys + 1] = k
+      want[#want + 1] = ver
+    end
+    local got = redis.call('MGET', unpack(keys))
+    for i = 1, #keys do
+      if got[i] ~= want[i] then ok = false break end
+    end
+  end
+  if ok then return {string.sub(v, nl + hlen + 1), 0} end
+end
+if ARGV[3] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return {'', 1} end
 return {'', 0}
 """
+
+
+def encode_entry(row_versions: dict[str, int], fragment: bytes) -> bytes:
+    """``row_versions``: version key (as the backend names it) -> version."""
+    header = "".join(f"{key}\t{version}\n" for key, version in sorted(row_versions.items())).encode()
+    return str(len(header)).encode() + b"\n" + header + fragment
+
+
+def decode_entry(value: bytes) -> tuple[dict[str, str], bytes]:
+    value = bytes(value)
+    nl = value.index(b"\n")
+    hlen = int(value[:nl])
+    header = value[nl + 1 : nl + 1 + hlen].decode()
+    rows = dict(line.split("\t") for line in header.splitlines())
+    return rows, value[nl + 1 + hlen :]
 
 
 class _RedisBackend:
@@ -213,12 +278,19 @@ class _RedisBackend:
     def ping(self) -> None:
         self._client().ping()
 
-    def lookup(self, entry_key: str, lock_key: str, stat: str):
+    def version_key(self, scope: str) -> str:
+        """The name of a scope's counter as an entry's header stores it (the Lua
+        lookup reads it directly, so it is the full Redis key)."""
+        return self._key(VERSION_PREFIX + scope)
+
+    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None):
+        """A valid entry's fragment (one round trip), else ``None`` and whether
+        the rebuild lock was taken (only when ``lock_key`` is given)."""
         client = self._client()
         script = self._script(client, _LOOKUP_LUA)
         value, locked = script(
-            keys=[self._key(entry_key), self._key(lock_key), self._key(STATS_KEY)],
-            args=[STAMPEDE_LOCK_SECONDS, stat + "|lookup"],
+            keys=[self._key(entry_key), self._key(lock_key or entry_key), self._key(STATS_KEY)],
+            args=[STAMPEDE_LOCK_SECONDS, (stat + "|lookup") if stat else "", "1" if lock_key else "0"],
             client=client,
         )
         return (value or None), bool(locked)
@@ -295,11 +367,20 @@ class _GenericBackend:
             stats[field] = stats.get(field, 0) + 1
             self.cache.set(STATS_KEY, stats, timeout=None)
 
-    def lookup(self, entry_key: str, lock_key: str, stat: str):
-        self._count(stat + "|lookup")
+    def version_key(self, scope: str) -> str:
+        return VERSION_PREFIX + scope
+
+    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None):
+        if stat:
+            self._count(stat + "|lookup")
         value = self.cache.get(entry_key)
         if value is not None:
-            return value, False
+            rows, fragment = decode_entry(value)
+            current = self.cache.get_many(list(rows)) if rows else {}
+            if all(str(current.get(key)) == version for key, version in rows.items()):
+                return fragment, False
+        if not lock_key:
+            return None, False
         return None, self.cache.add(lock_key, 1, timeout=STAMPEDE_LOCK_SECONDS)
 
     def get(self, key: str):
@@ -515,10 +596,67 @@ def _wait_for(key: str):
     b = backend()
     while time.monotonic() < deadline:
         time.sleep(STAMPEDE_POLL_SECONDS)
-        value = b.get(key)
+        value, _ = b.lookup(key, None, None)  # validated, like any read
         if value is not None:
             return value
     return None
+
+
+def row_versions(scopes: Iterable[str]) -> dict[str, int]:
+    """Current versions of row scopes, keyed by the backend's counter names (what
+    an entry's header stores). Missing counters are created."""
+    _ensure_healthy()
+    names = sorted(set(scopes))
+    if not names:
+        return {}
+    b = backend()
+    keys = [b.version_key(s) for s in names]
+    values = b.versions([VERSION_PREFIX + s for s in names])
+    return dict(zip(keys, values))
+
+
+def _rows_read_hook(request) -> None:
+    """Called on a miss after the row versions are read and before the response
+    is built (step 3 -> 4). Nothing in production; tests patch it to commit a
+    write exactly there."""
+
+
+def _before_store_hook(request) -> None:
+    """Called on a miss after the response is built and before it is stored.
+    Nothing in production; tests patch it to commit a write exactly there."""
+
+
+def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> list[str]:
+    """The row scopes of the page ``view`` will show from ``queryset``: the cheap
+    ids query (1 query: the same filters, order and slice as the page, only the
+    named columns, no joins). ``columns`` pairs a scope prefix with a column, e.g.
+    ``("job", "id"), ("user", "client_id")`` -> ``job:<id>``, ``user:<client_id>``
+    for every row of the page. A page number or size the paginator refuses gives
+    no rows (the build then answers the same 400 and nothing is stored).
+    ``paged=False``: every row of ``queryset`` (a detail: one row)."""
+    paginator = view.paginator if paged else None
+    request = view.request
+    if paginator is None:
+        offset, size = 0, None
+    else:
+        try:
+            size = paginator.get_page_size(request)
+            number = int(request.query_params.get(paginator.page_query_param, "1"))
+        except Exception:  # noqa: BLE001 - the build reports it
+            return []
+        if number < 1:
+            return []
+        offset = (number - 1) * size
+    names = list(dict.fromkeys(column for _, column in columns))
+    rows = queryset.prefetch_related(None).values_list(*names)
+    rows = rows[offset : offset + size] if size else rows[offset:]
+    out = set()
+    for row in rows:
+        values = dict(zip(names, row))
+        for prefix, column in columns:
+            if values[column] is not None:
+                out.add(f"{prefix}:{values[column]}")
+    return sorted(out)
 
 
 def _set_status(endpoint: str, request, response, status: str):
@@ -533,12 +671,25 @@ def _json_renderer_accepted(request) -> bool:
     return renderer is not None and renderer.format == "json"
 
 
-def serve_cached(view, request, build: Callable, scopes: Iterable[str], private: bool, endpoint: str = ""):
+def serve_cached(
+    view,
+    request,
+    build: Callable,
+    scopes: Iterable[str],
+    private: bool,
+    endpoint: str = "",
+    rows: Callable[[], Iterable[str]] | None = None,
+):
     """Serve ``build()``'s response from the cache when an entry exists for the
     current versions of ``scopes``; otherwise build it and store it. Permission
     checks have already run (this is called from the handler, after ``initial``);
     a private entry is keyed by the caller and also depends on ``user:<id>``, so a
-    change to the caller (role, staff flag) retires it."""
+    change to the caller (role, staff flag) retires it.
+
+    ``rows()`` (optional) runs the cheap ids query and names the row scopes of
+    what the response will show; on a miss it runs, then the row versions are
+    read, then the response is built and stored with them (module docstring,
+    "Row scopes")."""
     from rest_framework.response import Response
 
     endpoint = endpoint or view.__class__.__name__
@@ -569,6 +720,24 @@ def serve_cached(view, request, build: Callable, scopes: Iterable[str], private:
         _set_status(endpoint, request, response, "bypass")
         return response
 
+    row_map: dict[str, int] = {}
+    if fragment is None and rows is not None:
+        try:
+            row_scopes = set(rows()) - set(versions)
+        except BaseException:
+            _unlock(lock_key)
+            raise
+        try:
+            row_map = row_versions(row_scopes)
+        except Exception as exc:  # noqa: BLE001 - cache down: answer from the database
+            if not isinstance(exc, CacheUnavailable):
+                health.failed("read", exc)
+            lock_key = None
+            response = build()
+            _set_status(endpoint, request, response, "bypass")
+            return response
+        _rows_read_hook(request)
+
     if fragment is not None:
         response = Response()
         response.cached_fragment = bytes(fragment)
@@ -586,6 +755,9 @@ def serve_cached(view, request, build: Callable, scopes: Iterable[str], private:
 
     def store(rendered):
         value = getattr(rendered, "rendered_fragment", None) if cacheable else None
+        if value is not None:
+            _before_store_hook(request)
+            value = encode_entry(row_map, bytes(value))
         try:
             backend().store(key, value, ttl, lock_key, endpoint)
         except Exception as exc:  # noqa: BLE001
@@ -603,11 +775,19 @@ def _unlock(lock_key):
             health.failed("unlock", exc)
 
 
-def cached_response(scopes: Callable[..., Iterable[str]], *, private: bool = False):
+def cached_response(
+    scopes: Callable[..., Iterable[str]],
+    *,
+    private: bool = False,
+    rows: Callable[..., Iterable[str]] | None = None,
+):
     """Decorates a view handler (``list``, ``retrieve``, an ``@action``):
-    ``scopes(view, request, **kwargs)`` names what the response depends on;
-    ``private=True`` keys the entry by caller. Metrics and keys name the endpoint
-    ``<ViewClass>.<handler>``."""
+    ``scopes(view, request, **kwargs)`` names what decides which rows the response
+    shows and in what order (coarse scopes: part of the key); ``rows(view,
+    request, **kwargs)`` (optional) names the row scopes of the rows it shows
+    (validated on every hit); ``private=True`` keys the entry by caller. Metrics
+    and keys name the endpoint ``<ViewClass>.<handler>``. The wrapper carries
+    ``cache_meta`` (scopes, rows, private) for the anonymous fast path."""
 
     def decorate(handler):
         @wraps(handler)
@@ -619,8 +799,10 @@ def cached_response(scopes: Callable[..., Iterable[str]], *, private: bool = Fal
                 scopes(view, request, **kwargs),
                 private,
                 endpoint=f"{view.__class__.__name__}.{handler.__name__}",
+                rows=(lambda: rows(view, request, **kwargs)) if rows is not None else None,
             )
 
+        wrapper.cache_meta = {"scopes": scopes, "rows": rows, "private": private, "name": handler.__name__}
         return wrapper
 
     return decorate

@@ -1,16 +1,33 @@
 """Cache scopes of the jobs app, and what a change to its models touches.
 
-Scopes: ``jobs`` (every job list, saved-job lists included), ``job:<id>`` (a job's
-detail and its application list), ``categories``, ``applications:user:<id>``
-(the application list of a worker or of a job's client), ``saved:user:<id>``.
+Coarse scopes (part of a response's key: they decide which rows a response shows
+and in what order): ``jobs`` (membership and order of every public job list: any
+job save - create, edit, cancel, start, complete, a status change to ``filled`` -
+bumps it), ``job:<id>`` (a job's detail and the membership of its application
+list), ``categories``, ``skills`` (names shown in job representations),
+``applications:user:<id>`` (the application list of a worker or of a job's
+client), ``saved:user:<id>``.
+
+Row scopes (core/cache.py, "Row scopes"): a list names ``job:<id>`` for every job
+it shows (also as a job ref inside an application) and ``user:<id>`` for every
+user-lite it shows; an entry is served only while those counters are unchanged.
+So a new applications/accepted count (``job:<id>``) or a client's new name or
+rating (``user:<id>``) retires only the entries that show that job or user.
+
+Counter updates made with ``update()`` by the services bump their scopes
+themselves: ``job_counter_scopes`` when only a count changed (apply; accept that
+leaves the job open), ``job_scopes`` when the job's status changed too.
 """
-from accounts.cache import SKILLS, USERS
+from accounts.cache import SKILLS, user_scope
+from core.cache import page_rows
 from core.signals import track
 
 from .models import Application, Category, Job, SavedJob
 
 JOBS = "jobs"
 CATEGORIES = "categories"
+# Larger ids are no row (the path converter accepts any digits).
+MAX_ID = 2**63 - 1
 
 
 def job_scope(job_id) -> str:
@@ -26,7 +43,15 @@ def saved_scope(user_id) -> str:
 
 
 def job_scopes(job: Job):
+    """Any job save: membership/order of job lists may change (status, rate,
+    title...), and the job's own row."""
     return [JOBS, job_scope(job.pk)]
+
+
+def job_counter_scopes(job: Job):
+    """A counter of the job changed (``update()``), nothing that filters or orders a
+    job list: the entries that show the job, only."""
+    return [job_scope(job.pk)]
 
 
 def category_scopes(category: Category):
@@ -34,7 +59,7 @@ def category_scopes(category: Category):
 
 
 def application_scopes(app: Application):
-    # The job's counters, its application list, and both sides' application lists.
+    # The job's application list, and both sides' application lists.
     return [job_scope(app.job_id), applications_scope(app.worker_id), applications_scope(app.job.client_id)]
 
 
@@ -42,17 +67,37 @@ def saved_job_scopes(saved: SavedJob):
     return [saved_scope(saved.user_id)]
 
 
-# What each GET depends on (used by the views' @cached_response).
+# What each GET depends on (used by the views' @cached_response): coarse scopes,
+# then the row scopes of what it shows.
 def job_list_scopes(view, request, **kwargs):
-    return [JOBS, USERS, CATEGORIES, SKILLS]
+    return [JOBS, CATEGORIES, SKILLS]
+
+
+def job_list_rows(view, request, **kwargs):
+    """The jobs on the page and their clients (the view's own filters and order)."""
+    return page_rows(view, view.filter_queryset(view.get_queryset()), ("job", "id"), ("user", "client_id"))
 
 
 def job_detail_scopes(view, request, pk=None, **kwargs):
-    return [job_scope(pk), USERS, CATEGORIES, SKILLS]
+    return [job_scope(pk), CATEGORIES, SKILLS]
+
+
+def job_detail_rows(view, request, pk=None, **kwargs):
+    """The job's client (1 query on a miss; a job's client never changes)."""
+    if pk is None or int(pk) > MAX_ID:
+        return []
+    return [user_scope(client_id) for client_id in Job.objects.filter(pk=pk).values_list("client_id", flat=True)]
 
 
 def job_applications_scopes(view, request, pk=None, **kwargs):
-    return [job_scope(pk), USERS]
+    return [job_scope(pk)]
+
+
+def job_applications_rows(view, request, pk=None, **kwargs):
+    """The workers on the page (the job itself is the coarse ``job:<id>``)."""
+    if pk is None or int(pk) > MAX_ID:
+        return []
+    return page_rows(view, Application.objects.for_list().for_job(pk), ("user", "worker_id"))
 
 
 def category_list_scopes(view, request, **kwargs):
@@ -60,11 +105,21 @@ def category_list_scopes(view, request, **kwargs):
 
 
 def my_applications_scopes(view, request, **kwargs):
-    return [applications_scope(request.user.pk), JOBS, USERS]
+    return [applications_scope(request.user.pk)]
+
+
+def my_applications_rows(view, request, **kwargs):
+    """The jobs (refs) and workers on the page."""
+    return page_rows(view, view.filter_queryset(view.get_queryset()), ("job", "job_id"), ("user", "worker_id"))
 
 
 def saved_jobs_scopes(view, request, **kwargs):
-    return [saved_scope(request.user.pk), JOBS, USERS, CATEGORIES, SKILLS]
+    return [saved_scope(request.user.pk), CATEGORIES, SKILLS]
+
+
+def saved_jobs_rows(view, request, **kwargs):
+    """The saved jobs on the page and their clients."""
+    return page_rows(view, view.get_queryset(), ("job", "id"), ("user", "client_id"))
 
 
 track(Job, job_scopes)

@@ -19,12 +19,12 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from accounts.cache import USERS, user_scope
+from accounts.cache import user_scope
 from accounts.models import User
 from core.cache import bump
 from core.envelope import Conflict
 
-from .cache import job_scopes
+from .cache import job_counter_scopes, job_scopes
 from .models import Application, ApplicationStatus, Job, JobStatus, SavedJob
 
 EDITABLE_FIELDS = (
@@ -139,8 +139,8 @@ def job_complete(*, job: Job, by: User) -> Job:
     user_ids = {job.client_id, *worker_ids}
     # F() so a concurrent completion of another job can't lose an increment.
     User.objects.filter(pk__in=user_ids).update(completed_jobs=F("completed_jobs") + 1)
-    # update() skips signals: retire the users' cached profiles and the lists showing them.
-    bump(USERS, *(user_scope(pk) for pk in user_ids))
+    # update() skips signals: retire the users' cached profiles and the entries showing them.
+    bump(*(user_scope(pk) for pk in user_ids))
     return job
 
 
@@ -167,7 +167,7 @@ def application_create(*, job: Job, worker: User, cover_note: str = "") -> Appli
         raise Conflict("You have already applied to this job.") from exc
     # The counter lives on the job row so lists never count per row; F() under the lock.
     Job.objects.filter(pk=job.pk).update(applications_count=F("applications_count") + 1)
-    bump(*job_scopes(job))  # update() skips signals
+    bump(*job_counter_scopes(job))  # update() skips signals; a count only: job lists keep their rows
     return application
 
 
@@ -209,8 +209,11 @@ def application_accept(*, application: Application, by: User) -> Application:
             )
     except IntegrityError as exc:
         raise Conflict("This job already has all the workers it needs.") from exc
-    bump(*job_scopes(job))  # update() skips signals
+    status_before = job.status
     job.refresh_from_db(fields=["accepted_count", "status", "updated_at"])
+    # update() skips signals. Only a status change (now filled) moves the job in
+    # or out of filtered job lists; a count alone retires the entries showing it.
+    bump(*(job_scopes(job) if job.status != status_before else job_counter_scopes(job)))
     return application
 
 

@@ -25,10 +25,15 @@ from core.throttling import UserScopedThrottle
 from . import services
 from .cache import (
     category_list_scopes,
+    job_applications_rows,
     job_applications_scopes,
+    job_detail_rows,
     job_detail_scopes,
+    job_list_rows,
     job_list_scopes,
+    my_applications_rows,
     my_applications_scopes,
+    saved_jobs_rows,
     saved_jobs_scopes,
 )
 from .filters import ApplicationFilter, JobFilter
@@ -98,9 +103,11 @@ class CategoryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     destroy=extend_schema(summary="Cancel a job (owner)", responses={204: None}),
 )
 class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
-    """Jobs. Budgets (queries, MISS): list = COUNT + page + skills = 3 anonymous,
-    4 with a token; detail = row + skills = 2, 3 with a token; a job's applications
-    = token + job + COUNT + page = 4. A HIT of a public GET costs 0 (1 with a token).
+    """Jobs. Budgets (queries, MISS; "ids" is the row-scope query of the cache,
+    core/cache.py): list = ids + COUNT + page + skills = 4 anonymous, 5 with a
+    token; detail = ids + row + skills = 3, 4 with a token; a job's applications
+    = token + ids + job + COUNT + page = 5. A HIT of a public GET costs 0 (1 with a
+    token).
     """
 
     serializer_class = JobSerializer
@@ -148,12 +155,12 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         # Re-read: the answer shows the job as the next GET will (F() counters included).
         return Response(JobSerializer(Job.objects.reread(job)).data, status=status_code)
 
-    @cached_response(job_list_scopes)
+    @cached_response(job_list_scopes, rows=job_list_rows)
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(JobSerializer(page, many=True).data)
 
-    @cached_response(job_detail_scopes)
+    @cached_response(job_detail_scopes, rows=job_detail_rows)
     def retrieve(self, request, *args, **kwargs):
         return Response(JobSerializer(self.get_object()).data)
 
@@ -190,7 +197,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
     @extend_schema(summary="A job's applications (owner or staff)", responses=ApplicationSerializer(many=True))
     @action(detail=True, methods=["get"])
-    @cached_response(job_applications_scopes, private=True)
+    @cached_response(job_applications_scopes, rows=job_applications_rows, private=True)
     def applications(self, request, pk=None):
         """Newest first. 404 for anyone but the owner and staff (checked before the
         cache is read: an entry is keyed by caller and only stored for a 200)."""
@@ -233,7 +240,7 @@ class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.Ge
     """Applications. The list is the caller's own applications (worker) and those to
     the caller's jobs (client); staff see theirs only, like anyone (the private cache
     entry of a list is retired by ``applications:user:<id>``, which only the two
-    parties' changes bump). List budget (MISS): token + COUNT + page = 3.
+    parties' changes bump). List budget (MISS): token + ids + COUNT + page = 4.
     accept/reject are for the job's client, withdraw for the worker; anyone else 404."""
 
     serializer_class = ApplicationSerializer
@@ -249,7 +256,7 @@ class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.Ge
             return Application.objects.made_by(user)
         return Application.objects.for_list().visible_to(user)
 
-    @cached_response(my_applications_scopes, private=True)
+    @cached_response(my_applications_scopes, rows=my_applications_rows, private=True)
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -276,7 +283,7 @@ class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.Ge
 
 class SavedJobListView(ListAPIView):
     """GET /users/me/saved-jobs/: the caller's saved jobs, newest saved first.
-    Budget (MISS): token + COUNT + page + skills = 4."""
+    Budget (MISS): token + ids + COUNT + page + skills = 5."""
 
     serializer_class = SavedJobSerializer
     permission_classes = [IsAuthenticated]
@@ -286,6 +293,6 @@ class SavedJobListView(ListAPIView):
         return Job.objects.saved_by(self.request.user)
 
     @extend_schema(summary="The caller's saved jobs")
-    @cached_response(saved_jobs_scopes, private=True)
+    @cached_response(saved_jobs_scopes, rows=saved_jobs_rows, private=True)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

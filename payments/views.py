@@ -15,7 +15,15 @@ from core.cache import cached_response
 from core.throttling import UserScopedThrottle
 
 from . import services
-from .cache import balance_scopes, my_payments_scopes, payment_detail_scopes, user_payments_scopes
+from .cache import (
+    balance_scopes,
+    my_payments_rows,
+    my_payments_scopes,
+    payment_detail_rows,
+    payment_detail_scopes,
+    user_payments_rows,
+    user_payments_scopes,
+)
 from .models import Payment, PaymentStatus
 from .serializers import (
     IDEMPOTENCY_KEY_HEADER,
@@ -71,9 +79,9 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
     create_serializer_class = PaymentCreateSerializer
 
     @extend_schema(parameters=[STATUS_PARAM], responses=PaymentSerializer(many=True))
-    @cached_response(my_payments_scopes, private=True)
+    @cached_response(my_payments_scopes, rows=my_payments_rows, private=True)
     def list(self, request):
-        """Newest first. Budget: 3 queries (token, COUNT, page) whatever the size."""
+        """Newest first. Budget (MISS): 4 queries (token, ids, COUNT, page) whatever the size."""
         queryset = Payment.objects.involving(request.user).with_status(_status_filter(request)).for_list()
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(PaymentSerializer(page, many=True).data)
@@ -97,9 +105,9 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
         )
 
     @extend_schema(responses=PaymentSerializer)
-    @cached_response(payment_detail_scopes, private=True)
+    @cached_response(payment_detail_scopes, rows=payment_detail_rows, private=True)
     def retrieve(self, request, pk=None):
-        """Payer, recipient or staff; anyone else 404. Budget: 2 queries (token, row)."""
+        """Payer, recipient or staff; anyone else 404. Budget (MISS): 3 queries (token, ids, row)."""
         payment = get_object_or_404(Payment.objects.visible_to(request.user).for_detail(), pk=pk)
         return Response(PaymentSerializer(payment).data)
 
@@ -134,14 +142,14 @@ class SelfOrStaff(permissions.BasePermission):
 class UserPaymentListView(GenericAPIView):
     """``/users/{id}/payments/``: that user's payments as payer or recipient, newest
     first, for that user or staff. An id without any payment (or without a user)
-    is an empty list for staff. Budget: 3 queries (token, COUNT, page)."""
+    is an empty list for staff. Budget (MISS): 4 queries (token, ids, COUNT, page)."""
 
     serializer_class = PaymentSerializer
     permission_classes = [permissions.IsAuthenticated, SelfOrStaff]
     queryset = Payment.objects.none()
 
     @extend_schema(parameters=[STATUS_PARAM], responses=PaymentSerializer(many=True))
-    @cached_response(user_payments_scopes, private=True)
+    @cached_response(user_payments_scopes, rows=user_payments_rows, private=True)
     def get(self, request, pk):
         queryset = Payment.objects.involving(pk).with_status(_status_filter(request)).for_list()
         page = self.paginate_queryset(queryset)

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from accounts.cache import USERS, user_scope
+from accounts.cache import user_scope
 from core.cache import bump
 from core.envelope import Conflict, is_unique_violation
 from jobs.models import Application, ApplicationStatus, Job, JobStatus
@@ -80,7 +80,7 @@ def review_create(*, reviewer, job: int, reviewed: int, rating: int, comment: st
         User.objects.filter(pk=reviewed_user.pk).update(
             rating_sum=F("rating_sum") + rating, rating_count=F("rating_count") + 1
         )
-        bump(user_scope(reviewed_user.pk), USERS)
+        bump(user_scope(reviewed_user.pk))  # the entries showing this user, only
         # The row is locked, so these are the values just written (no re-read).
         reviewed_user.rating_sum += rating
         reviewed_user.rating_count += 1

@@ -10,7 +10,7 @@ from core.cache import cached_response
 from core.throttling import UserScopedThrottle
 
 from . import services
-from .cache import review_list_scopes
+from .cache import review_list_rows, review_list_scopes, user_review_list_rows, user_review_list_scopes
 from .models import Review
 from .serializers import ReviewCreateSerializer, ReviewListQuerySerializer, ReviewSerializer
 
@@ -36,9 +36,9 @@ class ReviewViewSet(viewsets.GenericViewSet):
         return [UserScopedThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(parameters=FILTER_PARAMS, responses=ReviewSerializer(many=True))
-    @cached_response(review_list_scopes, private=False)
+    @cached_response(review_list_scopes, rows=review_list_rows, private=False)
     def list(self, request):
-        """Invalid filter values are a 400. Budget: 2 queries (COUNT, page) + token when sent."""
+        """Invalid filter values are a 400. Budget (MISS): 3 queries (ids, COUNT, page) + token when sent."""
         query = ReviewListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         queryset = Review.objects.matching(**query.validated_data).for_list()
@@ -58,8 +58,8 @@ class ReviewViewSet(viewsets.GenericViewSet):
 
 class _UserReviewListView(GenericAPIView):
     """Base of the per-user review lists: public, newest first. An id without a user
-    is an empty list (no extra query to tell the two apart). Budget: 2 queries
-    (COUNT, page) + token when sent."""
+    is an empty list (no extra query to tell the two apart). Budget (MISS): 3
+    queries (ids, COUNT, page) + token when sent."""
 
     serializer_class = ReviewSerializer
     permission_classes = [permissions.AllowAny]
@@ -68,7 +68,7 @@ class _UserReviewListView(GenericAPIView):
     selector = "received_by"
 
     @extend_schema(responses=ReviewSerializer(many=True))
-    @cached_response(review_list_scopes, private=False)
+    @cached_response(user_review_list_scopes, rows=user_review_list_rows, private=False)
     def get(self, request, pk):
         reviews = getattr(Review.objects, self.selector)(pk)
         page = self.paginate_queryset(reviews.for_list())
