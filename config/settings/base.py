@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "core.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Anonymous public cache hits answered here, before sessions/auth/DRF (core/cache.py).
+    "core.cache.AnonymousHitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
