@@ -83,9 +83,10 @@ crashes during an outage that nobody else saw; the TTL bounds both.
 
 Fast path. ``AnonymousHitMiddleware`` (settings MIDDLEWARE, before sessions and
 auth) answers a HIT of a public AllowAny endpoint to an anonymous JSON GET
-without DRF: same key, same validated lookup, same bytes and headers; a miss is
-handed to the DRF path with its lookup (and rebuild lock) so nothing is looked
-up or counted twice.
+without DRF: same key, same validated lookup, same bytes and headers, and on
+Redis ONE round trip (``_FAST_LOOKUP_LUA``: coarse versions, the key's SHA-1,
+the validated GET and the rebuild lock); a miss is handed to the DRF path with
+its lookup (and rebuild lock) so nothing is looked up or counted twice.
 
 Stampedes. On a miss, the first request takes a short lock (``SET NX``) and
 builds; the others wait up to ``STAMPEDE_WAIT_SECONDS`` for its entry, then build
@@ -215,6 +216,59 @@ return {'', 0}
 """
 
 
+# The fast path's whole lookup in one round trip: the coarse versions (created
+# when missing, as _VERSIONS_LUA), the entry key from them (the same SHA-1 the
+# Python side computes in ``_response_key``), then _LOOKUP_LUA's validated GET
+# and rebuild lock. KEYS: stats, then the version counters (sorted by scope).
+# ARGV: lock seconds, stats field, version TTL, entry key prefix, lock key
+# prefix, key material. Returns {fragment or '', locked, versions}.
+_FAST_LOOKUP_LUA = """
+local values = {}
+for i = 2, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if not v then
+    local t = redis.call('TIME')
+    v = t[1] .. string.format('%06d', tonumber(t[2]))
+    redis.call('SET', KEYS[i], v, 'EX', ARGV[3])
+  end
+  values[i - 1] = v
+end
+local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+local v = redis.call('GET', ARGV[4] .. digest)
+if v then
+  local nl = string.find(v, '\\n', 1, true)
+  local hlen = tonumber(string.sub(v, 1, nl - 1))
+  local ok = true
+  if hlen > 0 then
+    local header = string.sub(v, nl + 1, nl + hlen)
+    local keys, want = {}, {}
+    for k, ver in string.gmatch(header, '([^\\t\\n]+)\\t([^\\n]+)\\n') do
+      keys[#keys + 1] = k
+      want[#want + 1] = ver
+    end
+    local got = redis.call('MGET', unpack(keys))
+    for i = 1, #keys do
+      if got[i] ~= want[i] then ok = false break end
+    end
+  end
+  if ok then return {string.sub(v, nl + hlen + 1), 0, values} end
+end
+if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values} end
+return {'', 0, values}
+"""
+
+
+def _key_material(request, caller: str, names: list[str]) -> str:
+    # A DRF request (query_params) or Django's (GET, the fast path): the same QueryDict.
+    params = request.query_params if hasattr(request, "query_params") else request.GET
+    return repr((request.path, sorted(params.lists()), caller, names))
+
+
+def _digest(material: str, values: list[str]) -> str:
+    return hashlib.sha1((material + "|" + ",".join(values)).encode()).hexdigest()
+
+
 def encode_entry(row_versions: dict[str, int], fragment: bytes) -> bytes:
     """``row_versions``: version key (as the backend names it) -> version."""
     header = "".join(f"{key}\t{version}\n" for key, version in sorted(row_versions.items())).encode()
@@ -288,6 +342,22 @@ class _RedisBackend:
         """The name of a scope's counter as an entry's header stores it (the Lua
         lookup reads it directly, so it is the full Redis key)."""
         return self._key(VERSION_PREFIX + scope)
+
+    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str):
+        """Versions, key and validated lookup (with the rebuild lock) in one round
+        trip. Returns (fragment or None, locked, versions, key)."""
+        prefix = RESPONSE_PREFIX + endpoint + ":"
+        entry_prefix, lock_prefix = self._key(prefix), self._key(LOCK_PREFIX + prefix)
+        if self._key(prefix + "x") != entry_prefix + "x":  # a custom KEY_FUNCTION
+            return _fast_lookup_in_steps(self, endpoint, material, names, stat)
+        client = self._client()
+        script = self._script(client, _FAST_LOOKUP_LUA)
+        keys = [self._key(STATS_KEY)] + [self._key(VERSION_PREFIX + n) for n in names]
+        args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material]
+        fragment, locked, values = script(keys=keys, args=args, client=client)
+        values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+        key = prefix + _digest(material, values)
+        return (fragment or None), bool(locked), dict(zip(names, map(int, values))), key
 
     def lookup(self, entry_key: str, lock_key: str | None, stat: str | None):
         """A valid entry's fragment (one round trip), else ``None`` and whether
@@ -376,6 +446,9 @@ class _GenericBackend:
     def version_key(self, scope: str) -> str:
         return VERSION_PREFIX + scope
 
+    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str):
+        return _fast_lookup_in_steps(self, endpoint, material, names, stat)
+
     def lookup(self, entry_key: str, lock_key: str | None, stat: str | None):
         if stat:
             self._count(stat + "|lookup")
@@ -419,6 +492,14 @@ class _GenericBackend:
         for key in list(store):
             if key.startswith(full):
                 yield key[strip:]
+
+
+def _fast_lookup_in_steps(b, endpoint: str, material: str, names: list[str], stat: str):
+    """``fast_lookup`` as two calls (versions, then the validated lookup)."""
+    versions = get_versions(names)
+    key = RESPONSE_PREFIX + endpoint + ":" + _digest(material, [str(versions[n]) for n in names])
+    fragment, locked = b.lookup(key, LOCK_PREFIX + key, stat)
+    return fragment, locked, versions, key
 
 
 _backend_instance = None
@@ -591,12 +672,11 @@ def bump(*scopes: str) -> None:
 # --- the response cache ---------------------------------------------------------------
 
 def _response_key(endpoint: str, request, versions: dict[str, int], caller: str) -> str:
-    # A DRF request (query_params) or Django's (GET, the fast path): the same QueryDict.
-    params = request.query_params if hasattr(request, "query_params") else request.GET
-    query = sorted(params.lists())
-    raw = repr((request.path, query, caller, sorted(versions.items())))
-    digest = hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
-    return f"{RESPONSE_PREFIX}{endpoint}:{digest}"
+    """The entry key: path, sorted query, caller, scope names and their versions
+    (the fast path's Lua computes the same SHA-1 from the same material)."""
+    names = sorted(versions)
+    material = _key_material(request, caller, names)
+    return f"{RESPONSE_PREFIX}{endpoint}:{_digest(material, [str(versions[n]) for n in names])}"
 
 
 def _wait_for(key: str):
@@ -989,10 +1069,11 @@ class AnonymousHitMiddleware:
         meta, endpoint = target["meta"], target["endpoint"]
         view = self._view(match, match.func.cls, request)
         scopes = set(meta["scopes"](view, request, **match.kwargs))
+        names = sorted(scopes | {GENERATION_SCOPE})
         try:
-            versions = get_versions(scopes)
-            key = _response_key(endpoint, request, versions, "public")
-            fragment, locked = backend().lookup(key, LOCK_PREFIX + key, endpoint)
+            fragment, locked, versions, key = backend().fast_lookup(
+                endpoint, _key_material(request, "public", names), names, endpoint
+            )
         except Exception as exc:  # noqa: BLE001 - the DRF path answers (and knows the cache is down)
             if not isinstance(exc, CacheUnavailable):
                 health.failed("read", exc)

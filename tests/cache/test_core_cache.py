@@ -201,6 +201,15 @@ def test_versions_are_read_before_the_database_query(monkeypatch):
         return execute(sql, params, many, context)
 
     monkeypatch.setattr(cache_layer, "get_versions", recording_versions)
+    # The anonymous fast path reads them in its one-round-trip lookup (Redis).
+    backend_cls = type(cache_layer.backend())
+    real_fast = backend_cls.fast_lookup
+
+    def recording_fast(self, *args, **kwargs):
+        events.append("versions")
+        return real_fast(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend_cls, "fast_lookup", recording_fast)
     from django.db import connection
 
     with connection.execute_wrapper(record_query):
