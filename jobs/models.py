@@ -79,10 +79,14 @@ class JobQuerySet(models.QuerySet):
 
 
 class Job(TimeStampedModel):
-    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs")
+    # No single-column index on the FKs below: job_client_newest / job_category_newest
+    # lead with them and serve every lookup (explain_plans checks it).
+    client = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs", db_index=False
+    )
     title = models.CharField(max_length=200)
     description = models.TextField(max_length=10000, blank=True)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="jobs")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="jobs", db_index=False)
     skills = models.ManyToManyField("accounts.Skill", related_name="jobs", blank=True)
     city = models.CharField(max_length=100)
     rate = models.DecimalField(max_digits=10, decimal_places=2)
@@ -178,8 +182,11 @@ class ApplicationQuerySet(models.QuerySet):
 
 
 class Application(TimeStampedModel):
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="applications")
-    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="applications")
+    # Covered by app_one_per_job_worker (job, worker) and app_worker_* (worker, ...).
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="applications", db_index=False)
+    worker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="applications", db_index=False
+    )
     status = models.CharField(max_length=10, choices=ApplicationStatus.choices, default=ApplicationStatus.PENDING)
     cover_note = models.TextField(max_length=2000, blank=True)
 
@@ -212,7 +219,10 @@ class SavedJobQuerySet(models.QuerySet):
 
 
 class SavedJob(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_jobs")
+    # Covered by saved_one_per_user_job (user, job).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_jobs", db_index=False
+    )
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="saved_by")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -68,9 +68,13 @@ class PaymentQuerySet(models.QuerySet):
 
 
 class Payment(TimeStampedModel):
-    payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments_made")
+    # No single-column FK indexes: payment_payer_newest and payment_recipient_newest
+    # lead with these columns.
+    payer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments_made", db_index=False
+    )
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments_received"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments_received", db_index=False
     )
     job = models.ForeignKey("jobs.Job", on_delete=models.PROTECT, related_name="payments")
     amount = models.DecimalField(max_digits=12, decimal_places=2)

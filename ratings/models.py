@@ -34,10 +34,13 @@ class ReviewQuerySet(models.QuerySet):
 
 
 class Review(TimeStampedModel):
-    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="reviews")
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews_given")
+    # Covered by review_once_per_direction (job, ...) and review_*_newest (user, created_at).
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="reviews", db_index=False)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews_given", db_index=False
+    )
     reviewed = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews_received"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews_received", db_index=False
     )
     rating = models.PositiveSmallIntegerField()
     comment = models.TextField(max_length=2000, blank=True)
