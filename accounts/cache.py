@@ -11,8 +11,9 @@ renamed or deleted). ``categories`` lives in jobs.
 name the users they show as row scopes, so a new name or rating bumps
 ``user:<id>`` only and retires just the entries that show that user. ``users``
 is now bumped only by the bulk writer (``manage.py seed``) and read only by the
-per-user lists addressable by an id that may have no user yet (reviews of a user,
-a user's payments), which seed can fill without any per-row bump.
+lists that seed can fill without any per-row or per-list bump: the per-user lists
+addressable by an id that may have no user yet (reviews of a user, a user's
+payments) and the plain job list (jobs.cache ``jobs:set``).
 """
 from core.signals import track
 

@@ -15,6 +15,9 @@ signal bumps them in ``transaction.on_commit`` (see ``core.cache.bump``):
 
 Writes that skip signals (``update()``, ``bulk_create``, ``bulk_update``) must call
 ``core.cache.bump`` with the same scopes: the service that makes them does.
+
+While ``scopes_fn`` runs, ``instance._cache_created`` says whether ``post_save``
+reported a new row, and ``instance._cache_deleted`` is set for ``post_delete``.
 """
 from __future__ import annotations
 
@@ -59,13 +62,20 @@ def scopes_for(instance) -> set[str]:
     return set(fn(instance)) if fn else set()
 
 
-def _on_save(sender, instance, raw=False, **kwargs):
+def _on_save(sender, instance, raw=False, created=False, **kwargs):
     if raw:  # fixtures: no cache to keep in step
         return
-    bump(*scopes_for(instance))
+    # A scopes function may tell a new row from a changed one (jobs.cache: only a
+    # new or deleted job changes the membership of the unfiltered job lists).
+    instance._cache_created = created
+    try:
+        bump(*scopes_for(instance))
+    finally:
+        instance._cache_created = False
 
 
 def _on_delete(sender, instance, **kwargs):
+    instance._cache_deleted = True
     bump(*scopes_for(instance))
 
 

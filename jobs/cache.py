@@ -1,9 +1,13 @@
 """Cache scopes of the jobs app, and what a change to its models touches.
 
 Coarse scopes (part of a response's key: they decide which rows a response shows
-and in what order): ``jobs`` (membership and order of every public job list: any
-job save - create, edit, cancel, start, complete, a status change to ``filled`` -
-bumps it), ``job:<id>`` (a job's detail and the membership of its application
+and in what order): ``jobs`` (membership and order of the filtered or re-ordered
+public job lists: any job save - create, edit, cancel, start, complete, a status
+change to ``filled`` - bumps it), ``jobs:set`` (membership of the PLAIN job list,
+no filter and the default newest-first order, whose rows and order change only
+when a job is created or deleted: only those bump it; ``created_at`` never
+changes. The plain list also reads ``users``, which the bulk writer ``seed`` bumps
+after creating jobs without signals), ``job:<id>`` (a job's detail and the membership of its application
 list), ``categories``, ``skills`` (names shown in job representations),
 ``applications:user:<id>`` (the application list of a worker or of a job's
 client), ``saved:user:<id>``.
@@ -18,14 +22,17 @@ Counter updates made with ``update()`` by the services bump their scopes
 themselves: ``job_counter_scopes`` when only a count changed (apply; accept that
 leaves the job open), ``job_scopes`` when the job's status changed too.
 """
-from accounts.cache import SKILLS, user_scope
+from accounts.cache import SKILLS, USERS, user_scope
 from core.cache import page_rows
 from core.signals import track
 
 from .models import Application, Category, Job, SavedJob
 
 JOBS = "jobs"
+JOB_SET = "jobs:set"
 CATEGORIES = "categories"
+# Query parameters that leave a job list "plain" (no filter, default order).
+PLAIN_LIST_PARAMS = frozenset({"page", "per_page"})
 # Larger ids are no row (the path converter accepts any digits).
 MAX_ID = 2**63 - 1
 
@@ -43,9 +50,13 @@ def saved_scope(user_id) -> str:
 
 
 def job_scopes(job: Job):
-    """Any job save: membership/order of job lists may change (status, rate,
-    title...), and the job's own row."""
-    return [JOBS, job_scope(job.pk)]
+    """Any job save: membership/order of filtered job lists may change (status,
+    rate, title...), and the job's own row; a new or deleted job also changes the
+    plain list (``core.signals`` sets ``_cache_created``/``_cache_deleted``)."""
+    scopes = [JOBS, job_scope(job.pk)]
+    if getattr(job, "_cache_created", False) or getattr(job, "_cache_deleted", False):
+        scopes.append(JOB_SET)
+    return scopes
 
 
 def job_counter_scopes(job: Job):
@@ -70,6 +81,12 @@ def saved_job_scopes(saved: SavedJob):
 # What each GET depends on (used by the views' @cached_response): coarse scopes,
 # then the row scopes of what it shows.
 def job_list_scopes(view, request, **kwargs):
+    """The plain list (only ``page``/``per_page``) hangs on ``jobs:set``: an edit
+    or a status change of a job leaves its membership and order alone (and
+    retires it through the row scope ``job:<id>`` when the job is on the page).
+    ``request.GET``: the same QueryDict on DRF's request and Django's."""
+    if set(request.GET) <= PLAIN_LIST_PARAMS:
+        return [JOB_SET, USERS, CATEGORIES, SKILLS]
     return [JOBS, CATEGORIES, SKILLS]
 
 

@@ -269,3 +269,42 @@ def test_entry_header_names_the_rows_shown(anon):
     rows, fragment = core_cache.decode_entry(b.get(names[0]))
     assert set(rows) == {b.version_key(f"job:{job.pk}"), b.version_key(f"user:{job.client_id}")}
     assert fragment.startswith(b'"data":')
+
+
+# --- the plain job list (jobs:set) ------------------------------------------------------
+
+
+def test_plain_job_list_survives_edits_of_jobs_not_shown_and_sees_new_jobs(anon):
+    old = JobFactory(status=JobStatus.OPEN)
+    shown = JobFactory(status=JobStatus.OPEN)
+    plain, filtered = "/api/v1/jobs/?per_page=1", "/api/v1/jobs/?status=open&per_page=1"
+    warm(anon, plain)
+    warm(anon, filtered)
+
+    # An edit and a status change of a job that is not on the page.
+    job_services.job_update(job=old, by=old.client, data={"title": "Edited"})
+    job_services.job_cancel(job=old, by=old.client)
+    get(anon, plain, "HIT")
+    get(anon, filtered, "MISS")  # filtered lists hang on ``jobs``
+
+    # A status change of the job shown: its row scope.
+    job_services.job_cancel(job=shown, by=shown.client)
+    assert get(anon, plain, "MISS")[0]["status"] == JobStatus.CANCELLED
+
+    # A new job (newest first: it takes the page).
+    new = JobFactory()
+    assert [row["id"] for row in get(anon, plain, "MISS")] == [new.pk]
+
+
+def test_plain_job_list_hangs_on_the_bulk_writers_scope():
+    """``manage.py seed`` creates jobs without signals and bumps the global scopes,
+    ``users`` among them (core/management/commands/seed.py GLOBAL_SCOPES)."""
+    from django.test import RequestFactory
+
+    from accounts.cache import USERS
+    from core.management.commands.seed import GLOBAL_SCOPES
+    from jobs.cache import JOB_SET, JOBS, job_list_scopes
+
+    plain = job_list_scopes(None, RequestFactory().get("/api/v1/jobs/?page=2&per_page=5"))
+    assert JOB_SET in plain and USERS in plain and USERS in GLOBAL_SCOPES
+    assert JOBS in job_list_scopes(None, RequestFactory().get("/api/v1/jobs/?ordering=rate"))
