@@ -37,12 +37,12 @@ class JobStatus(models.TextChoices):
 
 class JobQuerySet(models.QuerySet):
     def for_list(self):
-        """Job rows with category, client and skills: 1 query + 1 for skills (+1 COUNT
-        when paginated). Budget of GET /jobs/: 3 anonymous, 4 with a token."""
+        """Job rows with category, client and skills: 1 query + 1 for skills. The
+        endpoint budgets (plus COUNT, the cache's ids query, the token) are in jobs/views.py."""
         return self.select_related("category", "client").prefetch_related("skills")
 
     def for_detail(self):
-        """Same shape as a list row. Budget of GET /jobs/{id}/: 2 anonymous, 3 with a token."""
+        """Same shape as a list row: 1 query + 1 for skills."""
         return self.for_list()
 
     def reread(self, job):
@@ -65,7 +65,7 @@ class JobQuerySet(models.QuerySet):
 
     def saved_by(self, user):
         """``user``'s saved jobs in the list shape, newest saved first, with ``saved_at``.
-        Budget of GET /users/me/saved-jobs/: COUNT + page + skills + token = 4."""
+        1 query + 1 for skills; the endpoint's budget is in jobs/views.py."""
         return (
             self.for_list()
             .filter(saved_by__user=user)
