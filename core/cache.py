@@ -184,19 +184,15 @@ end
 return #KEYS
 """
 
-# The entry if it is still valid, or ('' and whether we took the rebuild lock).
-# An entry is "<header length>\n<header><fragment>", the header one line
-# "<version key>\t<version>" per row scope: the entry is valid only while every
-# row counter still has the version it had when the rows were read (a missing
-# counter never matches). ARGV[2]: the stats field ('' = do not count); ARGV[3]:
-# '1' to take the rebuild lock on a miss.
-_LOOKUP_LUA = """
-if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[2], 1) end
-local v = redis.call('GET', KEYS[1])
-if v then
+# Shared by both lookups. An entry is "<header length>\n<header><fragment>", the
+# header one line "<version key>\t<version>" per row scope: valid_entry returns the
+# fragment only while every row counter still has the version it had when the rows
+# were read (a missing counter never matches), else nil.
+_VALID_ENTRY_LUA = """
+local function valid_entry(v)
+  if not v then return nil end
   local nl = string.find(v, '\\n', 1, true)
   local hlen = tonumber(string.sub(v, 1, nl - 1))
-  local ok = true
   if hlen > 0 then
     local header = string.sub(v, nl + 1, nl + hlen)
     local keys, want = {}, {}
@@ -206,11 +202,21 @@ if v then
     end
     local got = redis.call('MGET', unpack(keys))
     for i = 1, #keys do
-      if got[i] ~= want[i] then ok = false break end
+      if got[i] ~= want[i] then return nil end
     end
   end
-  if ok then return {string.sub(v, nl + hlen + 1), 0} end
+  return string.sub(v, nl + hlen + 1)
 end
+"""
+
+
+# The entry if it is still valid, or ('' and whether we took the rebuild lock).
+# ARGV[2]: the stats field ('' = do not count); ARGV[3]: '1' to take the rebuild
+# lock on a miss.
+_LOOKUP_LUA = _VALID_ENTRY_LUA + """
+if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[2], 1) end
+local payload = valid_entry(redis.call('GET', KEYS[1]))
+if payload then return {payload, 0} end
 if ARGV[3] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return {'', 1} end
 return {'', 0}
 """
@@ -222,7 +228,7 @@ return {'', 0}
 # and rebuild lock. KEYS: stats, then the version counters (sorted by scope).
 # ARGV: lock seconds, stats field, version TTL, entry key prefix, lock key
 # prefix, key material. Returns {fragment or '', locked, versions}.
-_FAST_LOOKUP_LUA = """
+_FAST_LOOKUP_LUA = _VALID_ENTRY_LUA + """
 local values = {}
 for i = 2, #KEYS do
   local v = redis.call('GET', KEYS[i])
@@ -235,25 +241,8 @@ for i = 2, #KEYS do
 end
 local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-local v = redis.call('GET', ARGV[4] .. digest)
-if v then
-  local nl = string.find(v, '\\n', 1, true)
-  local hlen = tonumber(string.sub(v, 1, nl - 1))
-  local ok = true
-  if hlen > 0 then
-    local header = string.sub(v, nl + 1, nl + hlen)
-    local keys, want = {}, {}
-    for k, ver in string.gmatch(header, '([^\\t\\n]+)\\t([^\\n]+)\\n') do
-      keys[#keys + 1] = k
-      want[#want + 1] = ver
-    end
-    local got = redis.call('MGET', unpack(keys))
-    for i = 1, #keys do
-      if got[i] ~= want[i] then ok = false break end
-    end
-  end
-  if ok then return {string.sub(v, nl + hlen + 1), 0, values} end
-end
+local payload = valid_entry(redis.call('GET', ARGV[4] .. digest))
+if payload then return {payload, 0, values} end
 if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values} end
 return {'', 0, values}
 """
