@@ -40,3 +40,16 @@ def get_json(client, url, **extra):
     response = client.get(url, **extra)
     body = response.json() if response.content else None
     return response, body
+
+
+def fresh(caller, path):
+    """GET right after a write: must be a MISS (the write retired the entry)."""
+    response = caller.get(path)
+    assert response.status_code == 200, response.content
+    assert response["X-Cache"] == "MISS", "a write must retire the cached entry"
+    return response.json()["data"]
+
+
+def by_id(rows, pk):
+    """The row with id ``pk`` of a list payload."""
+    return next(row for row in rows if row["id"] == pk)

@@ -9,6 +9,7 @@ from accounts.cache import SKILLS, USERS
 from accounts.models import Skill, User
 from core.cache import get_versions
 from tests.accounts.factories import SkillFactory, WorkerUserFactory
+from tests.cache.helpers import fresh
 from tests.conftest import auth_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,13 +31,6 @@ def warm(caller, path):
     assert second["X-Cache"] == "HIT"
     assert second.json()["data"] == first.json()["data"]
     return second.json()["data"]
-
-
-def fresh(caller, path):
-    response = caller.get(path)
-    assert response.status_code == 200, response.content
-    assert response["X-Cache"] == "MISS", "a write must retire the cached entry"
-    return response.json()["data"]
 
 
 def test_public_user_miss_then_hit_without_queries(anon, django_assert_num_queries):

@@ -8,6 +8,7 @@ from accounts.cache import USERS, user_scope
 from core.cache import get_versions
 from jobs.models import JobStatus
 from tests.accounts.factories import ClientUserFactory, SkillFactory, StaffUserFactory, WorkerUserFactory
+from tests.cache.helpers import by_id, fresh
 from tests.conftest import auth_client
 from tests.jobs.factories import ApplicationFactory, CategoryFactory, JobFactory
 
@@ -23,17 +24,6 @@ def warm(caller, path):
     assert second["X-Cache"] == "HIT"
     assert second.json()["data"] == first.json()["data"]
     return second.json()["data"]
-
-
-def fresh(caller, path):
-    response = caller.get(path)
-    assert response.status_code == 200, response.content
-    assert response["X-Cache"] == "MISS", "a write must retire the cached entry"
-    return response.json()["data"]
-
-
-def by_id(rows, pk):
-    return next(row for row in rows if row["id"] == pk)
 
 
 def test_created_job_appears_in_list(anon):

@@ -16,6 +16,7 @@ from jobs import services as job_services
 from jobs.models import JobStatus
 from ratings import services as rating_services
 from tests.accounts.factories import ClientUserFactory, WorkerUserFactory
+from tests.cache.helpers import by_id
 from tests.conftest import auth_client
 from tests.jobs.factories import ApplicationFactory, JobFactory, SavedJobFactory
 from tests.payments.factories import PaymentFactory
@@ -38,10 +39,6 @@ def warm(caller, path):
 
 def rename(user, last_name):
     account_services.update_me(user=user, user_fields={"last_name": last_name}, profile_fields={})
-
-
-def by_id(rows, pk):
-    return next(row for row in rows if row["id"] == pk)
 
 
 def review_of(worker, rating=5):
