@@ -8,20 +8,29 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from . import replicas
 from .envelope import error_payload
 
 logger = logging.getLogger("shiftboard.health")
 
 
 class HealthView(APIView):
-    """``200 {database: ok, cache: ok|unavailable}``; ``503`` when the database is down."""
+    """``200 {database: ok, cache: ok|unavailable[, replicas: {alias: lag}]}``; ``503`` when
+    the database is down."""
 
     authentication_classes = []
     permission_classes = []
 
     @extend_schema(
         responses=inline_serializer(
-            "Health", {"database": serializers.CharField(), "cache": serializers.CharField()}
+            "Health",
+            {
+                "database": serializers.CharField(),
+                "cache": serializers.CharField(),
+                "replicas": serializers.DictField(
+                    required=False, help_text="Per read replica (when configured): status, lag_bytes, lag_seconds."
+                ),
+            },
         )
     )
     def get(self, request):
@@ -40,6 +49,9 @@ class HealthView(APIView):
         except Exception as exc:  # noqa: BLE001
             logger.warning("health: cache unavailable: %s", exc)
             result["cache"] = "unavailable"
+        if replicas.enabled():
+            # A replica's lag or outage is reported, never fatal: reads fall back to the primary.
+            result["replicas"] = replicas.lag_report()
         if result["database"] != "ok":
             payload = error_payload(503, "The database is unavailable.", result)
             return Response(payload, status=503)

@@ -1,7 +1,7 @@
 """Settings for every environment, read from environment variables once, here.
 
 Variables (names are part of the contract, see README):
-DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, PERF_HEADERS,
+DATABASE_URL, DATABASE_REPLICA_URLS, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, PERF_HEADERS,
 plus the deployment ones documented in the README (CSRF_TRUSTED_ORIGINS,
 SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS, ...). Production adds no behaviour of
 its own: it is these same settings with DEBUG unset.
@@ -112,9 +112,23 @@ _PROMETHEUS_DB_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }
-DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
-    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
-)
+# Read replicas (docs/scaling.md): DATABASE_REPLICA_URLS, comma-separated, one alias
+# each (replica_0, replica_1, ...). core.replicas.ReplicaRouter sends a read there only
+# when the replica has replayed every write the read must see; writes, locking reads
+# and reads in a transaction stay on the primary. A short connect timeout: a replica
+# that is down is skipped, never waited on for long (libpq's minimum is 2 s).
+for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[])):
+    _replica = environ.Env.db_url_config(_url)
+    _replica["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
+    _replica["CONN_HEALTH_CHECKS"] = True
+    _replica.setdefault("OPTIONS", {})["connect_timeout"] = env.int("REPLICA_CONNECT_TIMEOUT", default=2)
+    # Under the test runner a replica is the primary's test database.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_index}"] = _replica
+if len(DATABASES) > 1:
+    DATABASE_ROUTERS = ["core.replicas.ReplicaRouter"]
+for _alias in DATABASES:
+    DATABASES[_alias]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(DATABASES[_alias]["ENGINE"], DATABASES[_alias]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: Redis (shared by every process) when REDIS_URL is set, else local memory.
