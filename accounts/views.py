@@ -32,7 +32,7 @@ def _me(user) -> User:
 
 
 class RegisterView(GenericAPIView):
-    """POST /auth/register/: a new client or worker, with a token."""
+    """Register a new client or worker; the answer carries the new user's token."""
 
     # No authentication: a stale token header must not stop anyone registering.
     authentication_classes = []
@@ -40,7 +40,13 @@ class RegisterView(GenericAPIView):
     throttle_classes = [RegisterThrottle]
     serializer_class = RegisterSerializer
 
-    @extend_schema(request=RegisterSerializer, responses={201: AuthResultSerializer})
+    @extend_schema(
+        request=RegisterSerializer,
+        responses={
+            201: AuthResultSerializer,
+            409: OpenApiResponse(description="Conflict: an account with this e-mail address exists."),
+        },
+    )
     def post(self, request):
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -49,7 +55,7 @@ class RegisterView(GenericAPIView):
 
 
 class LoginView(GenericAPIView):
-    """POST /auth/login/: a token for e-mail and password."""
+    """A token for an e-mail address and password (rate-limited per IP address)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -65,7 +71,7 @@ class LoginView(GenericAPIView):
 
 
 class LogoutView(GenericAPIView):
-    """POST /auth/logout/: revoke the caller's token."""
+    """Revoke the caller's token: it no longer authenticates anyone."""
 
     permission_classes = [IsAuthenticated]
 
@@ -76,13 +82,19 @@ class LogoutView(GenericAPIView):
 
 
 class OTPRequestView(GenericAPIView):
-    """POST /auth/otp/request/: e-mail the caller a 6-digit code."""
+    """E-mail the caller a 6-digit code that verifies their e-mail address."""
 
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserScopedThrottle]
     throttle_scope = "otp"
 
-    @extend_schema(request=None, responses={202: OTPSentSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: OTPSentSerializer,
+            503: OpenApiResponse(description="The code could not be sent; try again later."),
+        },
+    )
     def post(self, request):
         otp = services.request_email_otp(user=request.user)
         response = Response(OTPSentSerializer(otp).data, status=status.HTTP_202_ACCEPTED)
@@ -91,7 +103,8 @@ class OTPRequestView(GenericAPIView):
 
 
 class OTPVerifyView(GenericAPIView):
-    """POST /auth/otp/verify/: check the code and mark the e-mail verified."""
+    """Check the e-mailed code and mark the caller's e-mail address verified. A
+    wrong code is a 400; after 5 wrong tries the code is locked (request a new one)."""
 
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserScopedThrottle]
@@ -107,7 +120,10 @@ class OTPVerifyView(GenericAPIView):
 
 
 class MeView(GenericAPIView):
-    """GET /users/me/ (budget 3: token, user with profile, skills) and PATCH."""
+    """The caller's own user: read it, or change names, phone and profile fields.
+    E-mail address, role, staff flag and ids cannot be changed here."""
+
+    # GET budget 3: token, user with profile, skills.
 
     permission_classes = [IsAuthenticated]
     serializer_class = MeSerializer
@@ -129,7 +145,9 @@ class MeView(GenericAPIView):
 
 
 class PublicUserView(RetrieveAPIView):
-    """GET /users/{id}/: a public profile (budget 2 anonymous: user with profile, skills)."""
+    """A user's public profile (never e-mail address or phone). Anyone may read it."""
+
+    # Budget 2 anonymous: user with profile, skills.
 
     permission_classes = [AllowAny]
     serializer_class = PublicUserSerializer
@@ -143,7 +161,9 @@ class PublicUserView(RetrieveAPIView):
 
 
 class SkillListView(ListAPIView):
-    """GET /skills/: every skill by name (budget 2 anonymous: COUNT and page)."""
+    """Every skill, by name. Anyone may read it."""
+
+    # Budget 2 anonymous: COUNT and page.
 
     permission_classes = [AllowAny]
     serializer_class = SkillSerializer

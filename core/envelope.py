@@ -1,4 +1,4 @@
-"""The API envelope (API.md "Envelope"): renderer, pagination and exception
+"""The API envelope (docs/API.md "Envelope"): renderer, pagination and exception
 handler. Every JSON response under /api/v1/ goes through these three."""
 import logging
 import math
@@ -204,41 +204,37 @@ class EnvelopePagination(PageNumberPagination):
                     "total_pages": max(1, math.ceil(total / per_page)) if total else 0,
                     "has_next": page.has_next(),
                     "has_prev": page.has_previous(),
-                    # Only on a capped count, so the usual shape stays API.md's.
+                    # Only on a capped count, so the usual shape stays the one docs/API.md shows.
                     **({"total_items_capped": True} if getattr(paginator, "capped", False) else {}),
                 },
             )
         )
 
-    def get_paginated_response_schema(self, schema):
-        return {
-            "type": "object",
-            "required": ["success", "data", "pagination"],
-            "properties": {
-                "success": {"type": "boolean"},
-                "data": schema,
-                "pagination": {
-                    "type": "object",
-                    "properties": {
-                        "page": {"type": "integer"},
-                        "per_page": {"type": "integer"},
-                        "total_items": {"type": "integer"},
-                        "total_pages": {"type": "integer"},
-                        "has_next": {"type": "boolean"},
-                        "has_prev": {"type": "boolean"},
-                        "total_items_capped": {
-                            "type": "boolean",
-                            "description": "Present (true) only when the list has more than "
-                            "total_items rows: counting stops at the cap and later pages are "
-                            "not served.",
-                        },
-                    },
-                },
-                "message": {"type": "string", "nullable": True},
-                "correlation_id": {"type": "string"},
-                "timestamp": {"type": "string", "format": "date-time"},
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.page_query_param,
+                "in": "query",
+                "required": False,
+                "description": "The page, from 1 (default 1). A page past the end is a 404.",
+                "schema": {"type": "integer"},
             },
-        }
+            {
+                "name": self.page_size_query_param,
+                "in": "query",
+                "required": False,
+                "description": f"Items per page, default {self.page_size}; more than "
+                f"{self.max_page_size} is taken as {self.max_page_size}, less than 1 is a 400.",
+                "schema": {"type": "integer"},
+            },
+        ]
+
+    def get_paginated_response_schema(self, schema):
+        # The OpenAPI description of the page envelope lives with the others in
+        # core.schema (imported here: core.schema imports this module).
+        from .schema import paginated_envelope_schema
+
+        return paginated_envelope_schema(schema)
 
 
 def _first_message(detail) -> str:

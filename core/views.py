@@ -3,7 +3,7 @@ import logging
 
 from django.core.cache import cache
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,23 +15,28 @@ logger = logging.getLogger("shiftboard.health")
 
 
 class HealthView(APIView):
-    """``200 {database: ok, cache: ok|unavailable[, replicas: {alias: lag}]}``; ``503`` when
-    the database is down."""
+    """Whether the service can answer: ``200`` with ``database: ok`` and ``cache:
+    ok`` (or ``unavailable``: the API still answers, only slower); ``503`` when the
+    database is down. With read replicas, ``replicas`` gives the lag of each. Anyone
+    may call it."""
 
     authentication_classes = []
     permission_classes = []
 
     @extend_schema(
-        responses=inline_serializer(
-            "Health",
-            {
-                "database": serializers.CharField(),
-                "cache": serializers.CharField(),
-                "replicas": serializers.DictField(
-                    required=False, help_text="Per read replica (when configured): status, lag_bytes, lag_seconds."
-                ),
-            },
-        )
+        responses={
+            200: inline_serializer(
+                "Health",
+                {
+                    "database": serializers.CharField(),
+                    "cache": serializers.CharField(),
+                    "replicas": serializers.DictField(
+                        required=False, help_text="Per read replica (when configured): status, lag_bytes, lag_seconds."
+                    ),
+                },
+            ),
+            503: OpenApiResponse(description="The database is unavailable (`details` says which service is down)."),
+        }
     )
     def get(self, request):
         result = {"database": "ok", "cache": "ok"}

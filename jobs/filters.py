@@ -7,12 +7,15 @@ Numbers are bounded so that no value can overflow a database integer.
 import django_filters
 from django import forms
 from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from .models import Application, ApplicationStatus, Job, JobStatus
 
 MAX_DB_INT = 2**63 - 1
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class BoundedIntegerFilter(django_filters.NumberFilter):
     """An exact integer id (``forms.IntegerField`` within the database's range)."""
 

@@ -37,7 +37,7 @@ class CategorySerializer(serializers.ModelSerializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
-    """The Job representation (API.md "Resources")."""
+    """A job (shift) as everyone sees it."""
 
     category = CategorySerializer(read_only=True)
     # Names from the prefetched skills (``JobQuerySet.for_list``): no query per row.
@@ -207,7 +207,7 @@ class JobWriteSerializer(serializers.ModelSerializer):
 
 
 class ApplicationSerializer(serializers.ModelSerializer):
-    """The Application representation (API.md "Resources")."""
+    """An application of a worker to a job."""
 
     job = JobRefSerializer(read_only=True)
     worker = UserLiteSerializer(read_only=True)

@@ -11,10 +11,10 @@ Who may do what on a job that exists:
 - A job's application list and an application are private: a caller who may not
   see them gets ``404``, the same as for an id that does not exist.
 """
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -37,7 +37,7 @@ from .cache import (
     saved_jobs_scopes,
 )
 from .filters import ApplicationFilter, JobFilter
-from .models import Application, Category, Job
+from .models import Application, ApplicationStatus, Category, Job
 from .serializers import (
     ApplicationSerializer,
     ApplyInputSerializer,
@@ -79,7 +79,9 @@ class ListOnlyFilterMixin:
 
 @extend_schema_view(list=extend_schema(summary="All categories"))
 class CategoryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """GET /categories/: anyone. Budget: COUNT + page = 2 (+1 with a token)."""
+    """Every job category, by name. Anyone may read it."""
+
+    # Budget: COUNT + page = 2 (+1 with a token).
 
     serializer_class = CategorySerializer
     permission_classes = [AllowAny]
@@ -93,22 +95,33 @@ class CategoryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return super().list(request, *args, **kwargs)
 
 
+def _conflict(when: str) -> OpenApiResponse:
+    return OpenApiResponse(description=f"Conflict: {when}")
+
+
 @extend_schema_view(
     list=extend_schema(summary="Jobs, newest first", responses=JobSerializer),
     create=extend_schema(summary="Post a job (clients)", request=JobWriteSerializer, responses={201: JobSerializer}),
     retrieve=extend_schema(summary="One job", responses=JobSerializer),
     partial_update=extend_schema(
-        summary="Edit a job while open (owner)", request=JobWriteSerializer, responses=JobSerializer
+        summary="Edit a job while open (owner)",
+        request=JobWriteSerializer,
+        responses={200: JobSerializer, 409: _conflict("the job is no longer open.")},
     ),
-    destroy=extend_schema(summary="Cancel a job (owner)", responses={204: None}),
+    destroy=extend_schema(
+        summary="Cancel a job (owner)",
+        responses={204: None, 409: _conflict("only an open or filled job can be cancelled.")},
+    ),
 )
 class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
-    """Jobs. Budgets (queries, MISS; "ids" is the row-scope query of the cache,
-    core/cache.py): list = ids + COUNT + page + skills = 4 anonymous, 5 with a
-    token; detail = ids + row + skills = 3, 4 with a token; a job's applications
-    = token + ids + job + COUNT + page = 5. A HIT of a public GET costs 0 (1 with a
-    token).
-    """
+    """Jobs (shifts). Anyone may read them; clients post them; only the client who
+    posted a job may edit, cancel, start or complete it (403 for anyone else).
+    Workers apply to open jobs."""
+
+    # Budgets (queries, MISS; "ids" is the row-scope query of the response cache):
+    # list = ids + COUNT + page + skills = 4 anonymous, 5 with a token; detail = ids
+    # + row + skills = 3, 4 with a token; a job's applications = token + ids + job +
+    # COUNT + page = 5. A HIT of a public GET costs 0 (1 with a token).
 
     serializer_class = JobSerializer
     filterset_class = JobFilter
@@ -157,21 +170,27 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
     @cached_response(job_list_scopes, rows=job_list_rows)
     def list(self, request, *args, **kwargs):
+        """Anyone. Newest first unless ``ordering`` says otherwise; the filters
+        combine (AND). An invalid filter value is a 400."""
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(JobSerializer(page, many=True).data)
 
     @cached_response(job_detail_scopes, rows=job_detail_rows)
     def retrieve(self, request, *args, **kwargs):
+        """Anyone."""
         return Response(JobSerializer(self.get_object()).data)
 
     def create(self, request, *args, **kwargs):
+        """Clients only (403 for workers). The caller is the job's client and the job
+        starts ``open``, whatever the body says."""
         serializer = JobWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = services.job_create(client=request.user, data=serializer.validated_data)
         return self._job_response(job, status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
-        """Owner only (403 for anyone else: jobs are public); only while open (409)."""
+        """Only the client who posted the job (403 for anyone else), and only while it
+        is open (409)."""
         job = self._owned_job()
         serializer = JobWriteSerializer(job, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -179,14 +198,20 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         return self._job_response(job)
 
     def destroy(self, request, *args, **kwargs):
-        """Cancels the job (owner; 403 for others); 409 unless open or filled."""
+        """Cancels the job (status ``cancelled``): only its client (403 for anyone
+        else), and only while it is open or filled (409)."""
         services.job_cancel(job=self._owned_job(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(summary="Apply to a job (workers)", request=ApplyInputSerializer, responses={201: ApplicationSerializer})
+    @extend_schema(
+        summary="Apply to a job (workers)",
+        request=ApplyInputSerializer,
+        responses={201: ApplicationSerializer, 409: _conflict("already applied, or the job is not open.")},
+    )
     @action(detail=True, methods=["post"])
     def apply(self, request, pk=None):
-        """Throttled per user (scope ``applications``). Twice or a job that is not open: 409."""
+        """Workers only. Applying twice, or to a job that is not open, is a 409.
+        Rate-limited per user (429)."""
         job = self.get_object()
         body = ApplyInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -195,25 +220,46 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         )
         return Response(ApplicationSerializer(application).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="A job's applications (owner or staff)", responses=ApplicationSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        summary="A job's applications (owner or staff)",
+        parameters=[
+            OpenApiParameter("status", str, enum=ApplicationStatus.values, description="Only applications in this status.")
+        ],
+        responses=ApplicationSerializer(many=True),
+    )
+    # No filter backends: the job filters are not this list's; ApplicationFilter is applied below.
+    @action(detail=True, methods=["get"], filter_backends=[])
     @cached_response(job_applications_scopes, rows=job_applications_rows, private=True)
     def applications(self, request, pk=None):
-        """Newest first. 404 for anyone but the owner and staff (checked before the
-        cache is read: an entry is keyed by caller and only stored for a 200)."""
+        """Newest first. Only the client who posted the job and staff see it: 404 for
+        anyone else."""
+        # The 404 is decided before the response cache is read: an entry is keyed by
+        # caller and only stored for a 200.
         job = self.get_object()
-        page = self.paginate_queryset(Application.objects.for_list().for_job(job))
+        filterset = ApplicationFilter(request.query_params, queryset=Application.objects.for_list().for_job(job))
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        page = self.paginate_queryset(filterset.qs)
         return self.get_paginated_response(ApplicationSerializer(page, many=True).data)
 
     @extend_schema(
-        summary="Save a job / forget a saved job",
+        methods=["POST"],
+        summary="Save a job for later",
+        description="201 the first time, 200 when it was already saved.",
         request=None,
-        responses={200: SaveResultSerializer, 201: SaveResultSerializer, 204: None},
+        responses={201: SaveResultSerializer, 200: SaveResultSerializer},
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        summary="Forget a saved job",
+        description="204 whether or not it was saved: the end state is the same.",
+        request=None,
+        responses={204: None},
     )
     @action(detail=True, methods=["post", "delete"], url_path="save")
     def save_job(self, request, pk=None):
-        """POST: 201 the first time, 200 after. DELETE: 204 whether or not it was saved
-        (idempotent: the end state is the same)."""
+        """Any signed-in user. POST: 201 the first time, 200 after. DELETE: 204
+        whether or not it was saved."""
         job = self.get_object()
         if request.method == "DELETE":
             services.job_unsave(job=job, user=request.user)
@@ -222,26 +268,39 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         data = SaveResultSerializer({"job": job, "saved_at": saved.created_at}).data
         return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(summary="Start a filled job (owner)", request=None, responses=JobSerializer)
+    @extend_schema(
+        summary="Start a filled job (owner)",
+        request=None,
+        responses={200: JobSerializer, 409: _conflict("the job is not filled.")},
+    )
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
-        """``filled`` -> ``in_progress``; 403 for non-owners, 409 from any other state."""
+        """``filled`` -> ``in_progress``, by the job's client (403 for anyone else);
+        409 from any other state."""
         return self._job_response(services.job_start(job=self._owned_job(), by=request.user))
 
-    @extend_schema(summary="Complete a job in progress (owner)", request=None, responses=JobSerializer)
+    @extend_schema(
+        summary="Complete a job in progress (owner)",
+        request=None,
+        responses={200: JobSerializer, 409: _conflict("the job is not in progress.")},
+    )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
-        """``in_progress`` -> ``completed``; 403 for non-owners, 409 from any other state."""
+        """``in_progress`` -> ``completed``, by the job's client (403 for anyone else);
+        409 from any other state."""
         return self._job_response(services.job_complete(job=self._owned_job(), by=request.user))
 
 
 @extend_schema_view(list=extend_schema(summary="The caller's applications (worker) or those to their jobs (client)"))
 class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Applications. The list is the caller's own applications (worker) and those to
-    the caller's jobs (client); staff see theirs only, like anyone (the private cache
-    entry of a list is retired by ``applications:user:<id>``, which only the two
-    parties' changes bump). List budget (MISS): token + ids + COUNT + page = 4.
-    accept/reject are for the job's client, withdraw for the worker; anyone else 404."""
+    """Applications, for signed-in users. The list holds the caller's own
+    applications (worker) or those to the caller's jobs (client), newest first.
+    Accept and reject are for the job's client, withdraw for the worker who applied;
+    for anyone else the application does not exist (404)."""
+
+    # Staff see their own list only, like anyone (the private cache entry of a list
+    # is retired by ``applications:user:<id>``, which only the two parties' changes
+    # bump). List budget (MISS): token + ids + COUNT + page = 4.
 
     serializer_class = ApplicationSerializer
     filterset_class = ApplicationFilter
@@ -264,26 +323,42 @@ class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.Ge
         application = service(application=self.get_object(), by=self.request.user)
         return Response(ApplicationSerializer(application).data)
 
-    @extend_schema(summary="Accept a pending application (job owner)", request=None, responses=ApplicationSerializer)
+    @extend_schema(
+        summary="Accept a pending application (job owner)",
+        request=None,
+        responses={200: ApplicationSerializer, 409: _conflict("the application is not pending, or the job is not open or already full.")},
+    )
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
-        """409 when not pending, the job is not open, or it is full."""
+        """``pending`` -> ``accepted``. When the job has all the workers it needs it
+        turns ``filled``. 409 when not pending, the job is not open, or it is full."""
         return self._transition(services.application_accept)
 
-    @extend_schema(summary="Reject a pending application (job owner)", request=None, responses=ApplicationSerializer)
+    @extend_schema(
+        summary="Reject a pending application (job owner)",
+        request=None,
+        responses={200: ApplicationSerializer, 409: _conflict("the application is not pending.")},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
+        """``pending`` -> ``rejected``; 409 when not pending."""
         return self._transition(services.application_reject)
 
-    @extend_schema(summary="Withdraw a pending application (the worker)", request=None, responses=ApplicationSerializer)
+    @extend_schema(
+        summary="Withdraw a pending application (the worker)",
+        request=None,
+        responses={200: ApplicationSerializer, 409: _conflict("the application is not pending.")},
+    )
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
+        """``pending`` -> ``withdrawn``; 409 when not pending."""
         return self._transition(services.application_withdraw)
 
 
 class SavedJobListView(ListAPIView):
-    """GET /users/me/saved-jobs/: the caller's saved jobs, newest saved first.
-    Budget (MISS): token + ids + COUNT + page + skills = 5."""
+    """The caller's saved jobs, newest saved first (signed-in users)."""
+
+    # Budget (MISS): token + ids + COUNT + page + skills = 5.
 
     serializer_class = SavedJobSerializer
     permission_classes = [IsAuthenticated]

@@ -67,8 +67,9 @@ def _status_filter(request) -> str | None:
 
 
 class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
-    """``/payments/``: the caller's payments (as payer or recipient), one payment,
-    create (clients), confirm (payer) and refund (payer or staff)."""
+    """Payments, for signed-in users: the caller's payments (as payer or
+    recipient), one payment, create (clients), confirm (payer) and refund (payer or
+    staff). A payment the caller may not see does not exist for them (404)."""
 
     serializer_class = PaymentSerializer
     permission_classes = [permissions.IsAuthenticated, ClientMayCreate]
@@ -81,7 +82,8 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
     @extend_schema(parameters=[STATUS_PARAM], responses=PaymentSerializer(many=True))
     @cached_response(my_payments_scopes, rows=my_payments_rows, private=True)
     def list(self, request):
-        """Newest first. Budget (MISS): 4 queries (token, ids, COUNT, page) whatever the size."""
+        """The caller's payments, as payer or recipient, newest first."""
+        # Budget (MISS): 4 queries (token, ids, COUNT, page) whatever the size.
         queryset = Payment.objects.involving(request.user).with_status(_status_filter(request)).for_list()
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(PaymentSerializer(page, many=True).data)
@@ -89,11 +91,19 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
     @extend_schema(
         parameters=[IDEMPOTENCY_PARAM],
         request=PaymentCreateSerializer,
-        responses={201: PaymentSerializer, 200: PaymentSerializer},
+        responses={
+            201: PaymentSerializer,
+            200: PaymentSerializer,
+            409: OpenApiResponse(
+                description="Conflict: the Idempotency-Key was already used with another body, "
+                "or the payment clashes with an existing one."
+            ),
+        },
     )
     def create(self, request):
-        """``201`` a new pending payment; ``200`` the same one again for a repeated
-        key and body; ``409`` for a repeated key with another body."""
+        """Clients pay an accepted worker of their own job. ``201`` a new pending
+        payment; ``200`` the same payment again for a repeated ``Idempotency-Key``
+        and body; ``409`` for a repeated key with another body."""
         idempotency_key = idempotency_key_from(request)
         serializer = self.create_serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -107,24 +117,40 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
     @extend_schema(responses=PaymentSerializer)
     @cached_response(payment_detail_scopes, rows=payment_detail_rows, private=True)
     def retrieve(self, request, pk=None):
-        """Payer, recipient or staff; anyone else 404. Budget (MISS): 3 queries (token, ids, row)."""
+        """Payer, recipient or staff; anyone else 404."""
+        # Budget (MISS): 3 queries (token, ids, row).
         payment = get_object_or_404(Payment.objects.visible_to(request.user).for_detail(), pk=pk)
         return Response(PaymentSerializer(payment).data)
 
-    @extend_schema(request=None, responses=PaymentSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: PaymentSerializer,
+            409: OpenApiResponse(description="Conflict: the payment is not pending."),
+            503: OpenApiResponse(description="The payment gateway is unavailable; the payment is still pending."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
-        """``pending -> succeeded`` through the gateway (``failed`` when it declines), payer only."""
+        """``pending`` -> ``succeeded`` through the payment gateway (``failed``, with a
+        message, when it declines the charge); the payer only."""
         payment = services.payment_confirm(payment_id=pk, by=request.user)
         response = Response(PaymentSerializer(payment).data)
         if payment.status == PaymentStatus.FAILED:
             response.envelope_message = "The payment gateway declined the charge."
         return response
 
-    @extend_schema(request=None, responses=PaymentSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: PaymentSerializer,
+            409: OpenApiResponse(description="Conflict: the payment has not succeeded, or the gateway refused."),
+            503: OpenApiResponse(description="The payment gateway is unavailable; the payment is unchanged."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def refund(self, request, pk=None):
-        """``succeeded -> refunded``, payer or staff."""
+        """``succeeded`` -> ``refunded``; the payer or staff."""
         payment = services.payment_refund(payment_id=pk, by=request.user)
         return Response(PaymentSerializer(payment).data)
 
@@ -140,9 +166,11 @@ class SelfOrStaff(permissions.BasePermission):
 
 
 class UserPaymentListView(GenericAPIView):
-    """``/users/{id}/payments/``: that user's payments as payer or recipient, newest
-    first, for that user or staff. An id without any payment (or without a user)
-    is an empty list for staff. Budget (MISS): 4 queries (token, ids, COUNT, page)."""
+    """A user's payments as payer or recipient, newest first: for that user and
+    staff only (404 for anyone else). For staff, an id without payments (or without
+    a user) is an empty list."""
+
+    # Budget (MISS): 4 queries (token, ids, COUNT, page).
 
     serializer_class = PaymentSerializer
     permission_classes = [permissions.IsAuthenticated, SelfOrStaff]
@@ -157,16 +185,16 @@ class UserPaymentListView(GenericAPIView):
 
 
 class BalanceView(GenericAPIView):
-    """``/users/me/balance/``: ``paid_total`` (succeeded, caller is payer),
-    ``received_total`` (succeeded, caller is recipient) and ``pending_total``
-    (pending, caller is payer OR recipient: money on its way in either
-    direction), as 2-decimal strings.
+    """The caller's totals: ``paid_total`` (succeeded, caller paid),
+    ``received_total`` (succeeded, caller received) and ``pending_total`` (pending,
+    either direction), as 2-decimal strings.
 
-    Amounts in different currencies are never added up. The top-level totals are
-    for ``currency``, the platform's first currency (``settings.CURRENCIES[0]``);
-    ``by_currency`` lists the same totals for every currency the caller has
-    payments in. Both come from ONE grouped aggregate query (plus the token
-    lookup): budget 2 queries."""
+    Amounts in different currencies are never added up: the top-level totals are
+    for ``currency``, the platform's main currency; ``by_currency`` lists the same
+    totals for every currency the caller has payments in."""
+
+    # The main currency is settings.CURRENCIES[0]. Both come from ONE grouped
+    # aggregate query (plus the token lookup): budget 2 queries.
 
     serializer_class = BalanceSerializer
     permission_classes = [permissions.IsAuthenticated]

@@ -1,7 +1,7 @@
 """Review endpoints (API.md): thin views over ``ReviewQuerySet`` and
 ``ratings.services``. Review lists are public, the same for everyone, and cached
 once for all callers (``private=False``); only POST is throttled (``reviews``)."""
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -22,7 +22,8 @@ FILTER_PARAMS = [
 
 
 class ReviewViewSet(viewsets.GenericViewSet):
-    """``/reviews/``: every review (filterable), newest first; POST writes one."""
+    """Reviews: anyone reads them (newest first, filterable); signed-in users who
+    took part in a completed job review the other side."""
 
     serializer_class = ReviewSerializer
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
@@ -38,18 +39,26 @@ class ReviewViewSet(viewsets.GenericViewSet):
     @extend_schema(parameters=FILTER_PARAMS, responses=ReviewSerializer(many=True))
     @cached_response(review_list_scopes, rows=review_list_rows, private=False)
     def list(self, request):
-        """Invalid filter values are a 400. Budget (MISS): 3 queries (ids, COUNT, page) + token when sent."""
+        """Anyone. Newest first; an invalid filter value is a 400."""
+        # Budget (MISS): 3 queries (ids, COUNT, page) + token when sent.
         query = ReviewListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         queryset = Review.objects.matching(**query.validated_data).for_list()
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ReviewSerializer(page, many=True).data)
 
-    @extend_schema(request=ReviewCreateSerializer, responses={201: ReviewSerializer})
+    @extend_schema(
+        request=ReviewCreateSerializer,
+        responses={
+            201: ReviewSerializer,
+            409: OpenApiResponse(description="Conflict: this job was already reviewed in this direction."),
+        },
+    )
     def create(self, request):
-        """``201`` the review; ``400`` bad rating or not the other side of a completed
-        job; ``403`` the caller took no part in the job; ``409`` second review of the
-        same job and direction."""
+        """The client and an accepted worker of a completed job review each other,
+        once per job and direction. ``400`` a rating outside 1-5, or ``reviewed`` is
+        not the other side of a completed job; ``403`` the caller took no part in
+        the job; ``409`` the second review of the same job and direction."""
         serializer = self.create_serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         review = services.review_create(reviewer=request.user, **serializer.validated_data)
@@ -57,9 +66,11 @@ class ReviewViewSet(viewsets.GenericViewSet):
 
 
 class _UserReviewListView(GenericAPIView):
-    """Base of the per-user review lists: public, newest first. An id without a user
-    is an empty list (no extra query to tell the two apart). Budget (MISS): 3
-    queries (ids, COUNT, page) + token when sent."""
+    """A user's reviews, newest first. Anyone may read them; an id without a user
+    is an empty list."""
+
+    # Base of the per-user review lists. No extra query tells a missing user from
+    # one without reviews. Budget (MISS): 3 queries (ids, COUNT, page) + token when sent.
 
     serializer_class = ReviewSerializer
     permission_classes = [permissions.AllowAny]
@@ -76,12 +87,14 @@ class _UserReviewListView(GenericAPIView):
 
 
 class UserReviewsReceivedView(_UserReviewListView):
-    """``/users/{id}/reviews/``: reviews written about the user."""
+    """Reviews written about the user, newest first. Anyone may read them; an id
+    without a user is an empty list."""
 
     selector = "received_by"
 
 
 class UserReviewsGivenView(_UserReviewListView):
-    """``/users/{id}/reviews-given/``: reviews the user wrote."""
+    """Reviews the user wrote, newest first. Anyone may read them; an id without a
+    user is an empty list."""
 
     selector = "given_by"
