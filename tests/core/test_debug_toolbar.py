@@ -1,5 +1,5 @@
 """With DEBUG=1 the Debug Toolbar shows on the browsable API and the admin
-(API.md "Profiling"). The toolbar is installed when the settings load, so this
+(docs/API.md "Profiling"). The toolbar is installed when the settings load, so this
 starts the real development server with DEBUG=1 on a free port and reads the
 HTML it serves; the test settings (DEBUG_TOOLBAR=0) are not used there."""
 import os
@@ -80,6 +80,8 @@ def test_toolbar_on_browsable_api_and_admin_with_debug(dev_server):
     status, html = _get(f"{dev_server}/admin/login/")
     assert status == 200
     assert 'id="djDebug"' in html
+    # Collapsed until the developer opens it (SHOW_COLLAPSED): it never covers the page's controls.
+    assert 'data-default-show="false"' in html
     # JSON stays JSON: the toolbar only decorates HTML pages.
     status, body = _get(f"{dev_server}/api/v1/health/", accept="application/json")
     assert status == 200
