@@ -12,7 +12,9 @@ envelope (core/envelope.py). ``EnvelopeAutoSchema`` closes that gap in one place
   the view (body, parameters, authenticators, throttles, pagination); statuses that
   only the service knows (409, 503) are declared by the view, e.g.
   ``responses={200: JobSerializer, 409: OpenApiResponse(description="...")}``;
-- path variables matched by ``[0-9]+`` are integers.
+- path variables matched by ``[0-9]+`` are integers;
+- public operations declare no security requirement; the others accept the token
+  (``Authorization: Token <key>``) or the session cookie.
 
 ``postprocess_envelope_components`` (a POSTPROCESSING_HOOK) adds the shared
 components (``Error``, ``ErrorCode``, ``Pagination``) that the above refers to.
@@ -198,6 +200,14 @@ class EnvelopeAutoSchema(AutoSchema):
         if throttled:
             codes.append("429")
         return codes
+
+    # -- security ---------------------------------------------------------------
+    def get_auth(self):
+        # A public operation carries no security requirement at all (rather than
+        # "token, cookie or nothing"): generated clients then call it without
+        # credentials. A token sent anyway is still checked (hence its 401).
+        auths = super().get_auth()
+        return [] if {} in auths else auths
 
     # -- parameters -------------------------------------------------------------
     def _resolve_path_parameters(self, variables):

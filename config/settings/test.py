@@ -7,6 +7,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-012
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("DEBUG_TOOLBAR", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+# The test client's host and live servers started by tests (pytest-django's live_server).
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("PASSWORD_HASHERS", "django.contrib.auth.hashers.MD5PasswordHasher")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"sbtest{os.getpid()}")
 
