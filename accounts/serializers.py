@@ -10,6 +10,8 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.representation import Row, decimal_repr, prefetched
+
 from .models import Profile, Role, Skill, User
 
 MAX_SKILLS_PER_PROFILE = 50
@@ -96,6 +98,43 @@ class AuthResultSerializer(serializers.Serializer):
 
     token = serializers.CharField()
     user = MeSerializer()
+
+
+# --- fast representations (core/representation.py): the same bytes as the
+# serializers above, without their per-field machinery ---------------------------
+
+
+def user_lite_repr(user) -> dict:
+    """``UserLiteSerializer(user).data``."""
+    return {
+        "id": user.id,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "rating_avg": decimal_repr(user.rating_avg, 2, 3),
+    }
+
+
+def public_user_repr(user) -> Row:
+    """``PublicUserSerializer(user).data`` for a user of ``UserQuerySet.for_public``."""
+    try:
+        profile = user.profile
+    except Profile.DoesNotExist:
+        profile = None
+    return Row(
+        id=user.id,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        role=user.role,
+        profile={
+            "bio": profile.bio if profile else "",
+            "city": profile.city if profile else "",
+            "skills": [skill.name for skill in prefetched(profile, "skills")] if profile else [],
+            "hourly_rate": decimal_repr(profile.hourly_rate, 2, 8) if profile else None,
+        },
+        rating_avg=decimal_repr(user.rating_avg, 2, 3),
+        rating_count=user.rating_count,
+        completed_jobs=user.completed_jobs,
+    )
 
 
 # --- request bodies -----------------------------------------------------------------

@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from core.cache import cached_response
+from core.representation import json_accepted
 from core.throttling import LoginThrottle, RegisterThrottle, UserScopedThrottle
 
 from . import services
@@ -23,6 +24,7 @@ from .serializers import (
     PublicUserSerializer,
     RegisterSerializer,
     SkillSerializer,
+    public_user_repr,
 )
 
 
@@ -157,7 +159,9 @@ class PublicUserView(RetrieveAPIView):
 
     @cached_response(public_user_scopes)
     def retrieve(self, request, *args, **kwargs):
-        return super().retrieve(request, *args, **kwargs)
+        user = self.get_object()
+        # JSON: the serializer's bytes without its per-field machinery (core/representation.py).
+        return Response(public_user_repr(user) if json_accepted(request) else PublicUserSerializer(user).data)
 
 
 class SkillListView(ListAPIView):

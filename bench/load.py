@@ -32,7 +32,7 @@ end
 
 function init(args)
   math.randomseed(os.time() * 1000 + tid * 7919)
-  hits, misses, other = 0, 0, 0
+  hits, misses, other, not_modified = 0, 0, 0, 0
   seq = 0
 end
 
@@ -47,10 +47,12 @@ function request()
   end
   local headers = {}
   if r[2] then headers["Authorization"] = r[2] end
+  if r[3] then headers["If-None-Match"] = r[3] end
   return wrk.format("GET", path, headers)
 end
 
 function response(status, headers, body)
+  if status == 304 then not_modified = not_modified + 1 end
   local x = headers["X-Cache"] or headers["x-cache"]
   if x == "HIT" then hits = hits + 1
   elseif x == "MISS" then misses = misses + 1
@@ -58,28 +60,32 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local h, m, o = 0, 0, 0
+  local h, m, o, nm = 0, 0, 0, 0
   for _, t in ipairs(threads) do
     h = h + t:get("hits"); m = m + t:get("misses"); o = o + t:get("other")
+    nm = nm + t:get("not_modified")
   end
   local e = summary.errors
   io.write(string.format(
     'BENCHJSON {"requests":%%d,"duration_us":%%d,"bytes":%%d,"errors_connect":%%d,"errors_read":%%d,' ..
     '"errors_write":%%d,"errors_status":%%d,"errors_timeout":%%d,"p50_us":%%d,"p90_us":%%d,"p95_us":%%d,' ..
-    '"p99_us":%%d,"mean_us":%%.1f,"max_us":%%d,"hits":%%d,"misses":%%d,"no_header":%%d}\n',
+    '"p99_us":%%d,"mean_us":%%.1f,"max_us":%%d,"hits":%%d,"misses":%%d,"no_header":%%d,' ..
+    '"not_modified":%%d}\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99),
-    latency.mean, latency.max, h, m, o))
+    latency.mean, latency.max, h, m, o, nm))
 end
 """
 
 
 @dataclass(frozen=True)
 class Req:
-    """One request the load may send: a path (with query) and an optional token."""
+    """One request the load may send: a path (with query), an optional token and
+    an optional ``If-None-Match`` (a revalidation)."""
 
     path: str
     token: str | None = None
+    etag: str | None = None
 
 
 def _lua_string(value: str) -> str:
@@ -88,7 +94,9 @@ def _lua_string(value: str) -> str:
 
 def lua_script(reqs: list[Req], bust: bool) -> str:
     items = ",".join(
-        "{%s,%s}" % (_lua_string(r.path), _lua_string(f"Token {r.token}") if r.token else "nil") for r in reqs
+        "{%s,%s,%s}" % (_lua_string(r.path), _lua_string(f"Token {r.token}") if r.token else "nil",
+                        _lua_string(r.etag) if r.etag else "nil")
+        for r in reqs
     )
     return LUA_TEMPLATE % {"reqs": items, "bust": "true" if bust else "false"}
 
@@ -171,6 +179,7 @@ class Probe:
             "db_ms": float(q.group(1)) if q else None,
             "app_ms": float(a.group(1)) if a else None,
             "x_cache": resp.getheader("X-Cache"),
+            "etag": resp.getheader("ETag"),
         }
 
     def close(self):

@@ -297,8 +297,28 @@ def warm(port: int, reqs: list[load.Req]) -> None:
     probe.close()
 
 
-def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict:
-    if variant in ("shiftboard", "cachalot") and mode != "cold":
+def with_etags(port: int, reqs: list[load.Req]) -> list[load.Req]:
+    """The same requests carrying ``If-None-Match`` with the ETag each one answers
+    now (which also warms the cache): a revalidation by a client that holds the
+    current version. Requests answered without an ETag are left out."""
+    probe = load.Probe("127.0.0.1", port)
+    out = []
+    for r in reqs:
+        etag = probe.request("GET", r.path, r.token)["etag"]
+        if etag:
+            out.append(load.Req(r.path, r.token, etag))
+    probe.close()
+    return out
+
+
+def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict | None:
+    if mode == "revalidate":
+        reqs = with_etags(port, reqs)
+        if not reqs or not load.have_wrk():
+            log(f"  {size:>7} {endpoint:<10} {variant:<10} {mode}: skipped "
+                + ("(no ETag in the answers)" if load.have_wrk() else "(needs wrk)"))
+            return None
+    elif variant in ("shiftboard", "cachalot") and mode != "cold":
         warm(port, reqs)  # a cache is measured warm: one pass over the run's URLs
     elif mode != "cold":
         warm(port, reqs[:5])  # the database's buffers (the uncached baselines)
@@ -313,13 +333,16 @@ def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict:
     row = {"size": size, "endpoint": endpoint, "variant": variant, "mode": mode}
     row.update({k: res[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "requests", "errors", "errors_status",
                                     "hits", "misses", "no_header")})
+    row["not_modified"] = res.get("not_modified")
     log(f"  {size:>7} {endpoint:<10} {variant:<10} {mode:<5} {row['rps']:8.1f} req/s  p50 {row['p50_ms'] or 0:7.2f} ms"
         f"  p99 {row['p99_ms'] or 0:7.2f} ms  errors {row['errors']}")
     return row
 
 
 def variant_modes(variant: str) -> list[str]:
-    return ["hit", "cold"] if variant == "shiftboard" else ["warm"]
+    """Shiftboard: a cache hit, every request a miss (cold), and a conditional GET
+    with the current ETag (revalidate: a 304 without the body)."""
+    return ["hit", "cold", "revalidate"] if variant == "shiftboard" else ["warm"]
 
 
 def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: dict, main: bool) -> None:
@@ -365,7 +388,9 @@ def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: d
             for variant, prefix in VARIANTS.items():
                 reqs = endpoint_requests(endpoint, prefix, targets)
                 for mode in variant_modes(variant):
-                    rows.append(wrk_case(port, size, endpoint, variant, mode, reqs, args))
+                    row = wrk_case(port, size, endpoint, variant, mode, reqs, args)
+                    if row is not None:
+                        rows.append(row)
         if main and not args.no_mix:
             results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args, redis_url)
     finally:

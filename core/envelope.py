@@ -16,6 +16,7 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from .middleware import current_request_id
+from .representation import Row, Rows, dumps
 
 logger = logging.getLogger("shiftboard.api")
 
@@ -105,7 +106,11 @@ class EnvelopeJSONRenderer(JSONRenderer):
                 inner = {"data": data["data"], "pagination": data["pagination"]}
             else:
                 inner = {"data": data}
-            body = super().render(inner, accepted_media_type, renderer_context)
+            if isinstance(inner["data"], (Rows, Row)):
+                # JSON primitives only (core/representation.py): orjson, same bytes.
+                body = dumps(inner)
+            else:
+                body = super().render(inner, accepted_media_type, renderer_context)
             fragment = body[1:-1]  # strip the braces: b'"data":…,"pagination":…'
             response.rendered_fragment = fragment
         message = getattr(response, "envelope_message", None)

@@ -12,7 +12,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Skill
-from accounts.serializers import UserLiteSerializer
+from accounts.serializers import UserLiteSerializer, user_lite_repr
+from core.representation import Row, Rows, datetime_formatter, decimal_repr, prefetched
 
 from .models import Application, Category, Job
 
@@ -76,6 +77,58 @@ class SavedJobSerializer(JobSerializer):
     class Meta(JobSerializer.Meta):
         fields = JobSerializer.Meta.fields + ["saved_at"]
         read_only_fields = fields
+
+
+# --- fast representations (core/representation.py): the same bytes as the
+# serializers above, without their per-field machinery ---------------------------
+
+
+def job_ref_repr(job) -> dict:
+    """``JobRefSerializer(job).data``."""
+    return {"id": job.id, "title": job.title, "status": job.status}
+
+
+def job_repr(job, datetime_repr=None) -> Row:
+    """``JobSerializer(job).data`` for a job of ``JobQuerySet.for_list`` (its
+    category, client and prefetched skills)."""
+    datetime_repr = datetime_repr or datetime_formatter()
+    category = job.category
+    return Row(
+        id=job.id,
+        title=job.title,
+        description=job.description,
+        category={"id": category.id, "name": category.name, "slug": category.slug},
+        skills=[skill.name for skill in prefetched(job, "skills")],
+        client=user_lite_repr(job.client),
+        city=job.city,
+        rate=decimal_repr(job.rate, 2, 10),
+        currency=job.currency,
+        workers_needed=job.workers_needed,
+        accepted_count=job.accepted_count,
+        start_at=datetime_repr(job.start_at),
+        end_at=datetime_repr(job.end_at),
+        status=job.status,
+        applications_count=job.applications_count,
+        created_at=datetime_repr(job.created_at),
+        updated_at=datetime_repr(job.updated_at),
+    )
+
+
+def job_rows(jobs) -> Rows:
+    """``JobSerializer(jobs, many=True).data``."""
+    datetime_repr = datetime_formatter()
+    return Rows(job_repr(job, datetime_repr) for job in jobs)
+
+
+def saved_job_rows(jobs) -> Rows:
+    """``SavedJobSerializer(jobs, many=True).data`` (jobs of ``JobQuerySet.saved_by``)."""
+    datetime_repr = datetime_formatter()
+    rows = Rows()
+    for job in jobs:
+        row = job_repr(job, datetime_repr)
+        row["saved_at"] = datetime_repr(job.saved_at)
+        rows.append(row)
+    return rows
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "Category id or slug."})

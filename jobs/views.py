@@ -20,6 +20,7 @@ from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from core.cache import cached_response
+from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
 
 from . import services
@@ -46,6 +47,9 @@ from .serializers import (
     JobWriteSerializer,
     SavedJobSerializer,
     SaveResultSerializer,
+    job_repr,
+    job_rows,
+    saved_job_rows,
 )
 
 
@@ -173,12 +177,15 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         """Anyone. Newest first unless ``ordering`` says otherwise; the filters
         combine (AND). An invalid filter value is a 400."""
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(JobSerializer(page, many=True).data)
+        # JSON: the serializer's bytes without its per-field machinery (core/representation.py).
+        data = job_rows(page) if json_accepted(request) else JobSerializer(page, many=True).data
+        return self.get_paginated_response(data)
 
     @cached_response(job_detail_scopes, rows=job_detail_rows)
     def retrieve(self, request, *args, **kwargs):
         """Anyone."""
-        return Response(JobSerializer(self.get_object()).data)
+        job = self.get_object()
+        return Response(job_repr(job) if json_accepted(request) else JobSerializer(job).data)
 
     def create(self, request, *args, **kwargs):
         """Clients only (403 for workers). The caller is the job's client and the job
@@ -370,4 +377,6 @@ class SavedJobListView(ListAPIView):
     @extend_schema(summary="The caller's saved jobs")
     @cached_response(saved_jobs_scopes, rows=saved_jobs_rows, private=True)
     def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        page = self.paginate_queryset(self.get_queryset())
+        data = saved_job_rows(page) if json_accepted(request) else SavedJobSerializer(page, many=True).data
+        return self.get_paginated_response(data)

@@ -8,8 +8,9 @@ from decimal import Decimal
 from django.conf import settings
 from rest_framework import serializers
 
-from accounts.serializers import UserLiteSerializer
-from jobs.serializers import JobRefSerializer
+from accounts.serializers import UserLiteSerializer, user_lite_repr
+from core.representation import Row, Rows, datetime_formatter, decimal_repr
+from jobs.serializers import JobRefSerializer, job_ref_repr
 
 from .models import MAX_ID, Payment, PaymentStatus
 
@@ -28,6 +29,29 @@ class PaymentSerializer(serializers.ModelSerializer):
         model = Payment
         fields = ["id", "job", "payer", "recipient", "amount", "currency", "status", "reference", "created_at"]
         read_only_fields = fields
+
+
+def payment_repr(payment, datetime_repr=None) -> Row:
+    """``PaymentSerializer(payment).data`` for a payment of ``PaymentQuerySet.for_list``
+    (core/representation.py: the same bytes without DRF's per-field machinery)."""
+    datetime_repr = datetime_repr or datetime_formatter()
+    return Row(
+        id=payment.id,
+        job=job_ref_repr(payment.job),
+        payer=user_lite_repr(payment.payer),
+        recipient=user_lite_repr(payment.recipient),
+        amount=decimal_repr(payment.amount, 2, 12),
+        currency=payment.currency,
+        status=payment.status,
+        reference=payment.reference,
+        created_at=datetime_repr(payment.created_at),
+    )
+
+
+def payment_rows(payments) -> Rows:
+    """``PaymentSerializer(payments, many=True).data``."""
+    datetime_repr = datetime_formatter()
+    return Rows(payment_repr(payment, datetime_repr) for payment in payments)
 
 
 class PaymentCreateSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
 from core.cache import cached_response
+from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
 
 from . import services
@@ -32,7 +33,16 @@ from .serializers import (
     PaymentListQuerySerializer,
     PaymentSerializer,
     idempotency_key_from,
+    payment_repr,
+    payment_rows,
 )
+
+
+def _payment_page(view, request, queryset) -> Response:
+    page = view.paginate_queryset(queryset)
+    # JSON: the serializer's bytes without its per-field machinery (core/representation.py).
+    data = payment_rows(page) if json_accepted(request) else PaymentSerializer(page, many=True).data
+    return view.get_paginated_response(data)
 
 STATUS_PARAM = OpenApiParameter("status", str, enum=PaymentStatus.values, description="Only payments in this status.")
 IDEMPOTENCY_PARAM = OpenApiParameter(
@@ -85,8 +95,7 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
         """The caller's payments, as payer or recipient, newest first."""
         # Budget (MISS): 4 queries (token, ids, COUNT, page) whatever the size.
         queryset = Payment.objects.involving(request.user).with_status(_status_filter(request)).for_list()
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
+        return _payment_page(self, request, queryset)
 
     @extend_schema(
         parameters=[IDEMPOTENCY_PARAM],
@@ -120,7 +129,7 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
         """Payer, recipient or staff; anyone else 404."""
         # Budget (MISS): 3 queries (token, ids, row).
         payment = get_object_or_404(Payment.objects.visible_to(request.user).for_detail(), pk=pk)
-        return Response(PaymentSerializer(payment).data)
+        return Response(payment_repr(payment) if json_accepted(request) else PaymentSerializer(payment).data)
 
     @extend_schema(
         request=None,
@@ -180,8 +189,7 @@ class UserPaymentListView(GenericAPIView):
     @cached_response(user_payments_scopes, rows=user_payments_rows, private=True)
     def get(self, request, pk):
         queryset = Payment.objects.involving(pk).with_status(_status_filter(request)).for_list()
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
+        return _payment_page(self, request, queryset)
 
 
 class BalanceView(GenericAPIView):

@@ -3,12 +3,11 @@ and the rows ``ReviewQuerySet.for_list`` joins: it never queries. The rules of
 who may review whom live in ``ratings.services``."""
 from rest_framework import serializers
 
-from accounts.serializers import UserLiteSerializer
-from jobs.serializers import JobRefSerializer
+from accounts.serializers import UserLiteSerializer, user_lite_repr
+from core.representation import Row, Rows, datetime_formatter
+from jobs.serializers import JobRefSerializer, job_ref_repr
 
 from .models import MAX_ID, Review
-
-
 
 class ReviewSerializer(serializers.ModelSerializer):
     job = JobRefSerializer(read_only=True)
@@ -19,6 +18,25 @@ class ReviewSerializer(serializers.ModelSerializer):
         model = Review
         fields = ["id", "job", "reviewer", "reviewed", "rating", "comment", "created_at"]
         read_only_fields = fields
+
+
+def review_rows(reviews) -> Rows:
+    """``ReviewSerializer(reviews, many=True).data`` for reviews of
+    ``ReviewQuerySet.for_list`` (core/representation.py: the same bytes without
+    DRF's per-field machinery)."""
+    datetime_repr = datetime_formatter()
+    return Rows(
+        Row(
+            id=review.id,
+            job=job_ref_repr(review.job),
+            reviewer=user_lite_repr(review.reviewer),
+            reviewed=user_lite_repr(review.reviewed),
+            rating=review.rating,
+            comment=review.comment,
+            created_at=datetime_repr(review.created_at),
+        )
+        for review in reviews
+    )
 
 
 class ReviewCreateSerializer(serializers.Serializer):

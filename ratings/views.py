@@ -7,12 +7,20 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from core.cache import cached_response
+from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
 
 from . import services
 from .cache import review_list_rows, review_list_scopes, user_review_list_rows, user_review_list_scopes
 from .models import Review
-from .serializers import ReviewCreateSerializer, ReviewListQuerySerializer, ReviewSerializer
+from .serializers import ReviewCreateSerializer, ReviewListQuerySerializer, ReviewSerializer, review_rows
+
+
+def _review_page(view, request, queryset) -> Response:
+    page = view.paginate_queryset(queryset)
+    # JSON: the serializer's bytes without its per-field machinery (core/representation.py).
+    data = review_rows(page) if json_accepted(request) else ReviewSerializer(page, many=True).data
+    return view.get_paginated_response(data)
 
 FILTER_PARAMS = [
     OpenApiParameter("reviewed", int, description="Reviews about this user id."),
@@ -44,8 +52,7 @@ class ReviewViewSet(viewsets.GenericViewSet):
         query = ReviewListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         queryset = Review.objects.matching(**query.validated_data).for_list()
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(ReviewSerializer(page, many=True).data)
+        return _review_page(self, request, queryset)
 
     @extend_schema(
         request=ReviewCreateSerializer,
@@ -82,8 +89,7 @@ class _UserReviewListView(GenericAPIView):
     @cached_response(user_review_list_scopes, rows=user_review_list_rows, private=False)
     def get(self, request, pk):
         reviews = getattr(Review.objects, self.selector)(pk)
-        page = self.paginate_queryset(reviews.for_list())
-        return self.get_paginated_response(ReviewSerializer(page, many=True).data)
+        return _review_page(self, request, reviews.for_list())
 
 
 class UserReviewsReceivedView(_UserReviewListView):

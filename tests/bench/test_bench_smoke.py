@@ -66,3 +66,13 @@ def test_mix_driver_reads_the_envelope_and_plain_drf_alike():
     assert mix.payload(envelope) == mix.payload(plain) == [{"id": 1}]
     assert mix.payload(b'{"success": true, "data": {"id": 7}}') == {"id": 7}
     assert mix.payload(b"not json") is None
+
+
+def test_wrk_script_sends_if_none_match_only_for_revalidations():
+    from bench import load
+
+    script = load.lua_script([load.Req("/api/v1/jobs/", None, '"e1"'), load.Req("/api/v1/payments/", "t0k")], False)
+    assert '{"/api/v1/jobs/",nil,"\\"e1\\""}' in script
+    assert '{"/api/v1/payments/","Token t0k",nil}' in script
+    assert 'headers["If-None-Match"] = r[3]' in script
+    assert "not_modified" in script
