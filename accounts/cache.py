@@ -1,7 +1,7 @@
 """Cache scopes of the accounts app, and what a change to its models touches.
 
 Scopes: ``user:<id>`` (that user's public profile ``/users/<id>/`` and their
-``/users/me/``, and - as a *row scope* (core/cache.py) - every list or detail that
+``/users/me/``, and - as a *row scope* (docs/cache.md) - every list or detail that
 shows the user-lite of that user: job, application, payment and review lists; a
 profile edit, its skills included, bumps only this), ``skills`` (the skill list, and every representation that shows
 skill names: profiles and job lists; bumped when a skill itself is created,

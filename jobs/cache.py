@@ -12,7 +12,7 @@ list), ``categories``, ``skills`` (names shown in job representations),
 ``applications:user:<id>`` (the application list of a worker or of a job's
 client), ``saved:user:<id>``.
 
-Row scopes (core/cache.py, "Row scopes"): a list names ``job:<id>`` for every job
+Row scopes (docs/cache.md, "Coarse scopes and row scopes"): a list names ``job:<id>`` for every job
 it shows (also as a job ref inside an application) and ``user:<id>`` for every
 user-lite it shows; an entry is served only while those counters are unchanged.
 So a new applications/accepted count (``job:<id>``) or a client's new name or

@@ -5,7 +5,7 @@ bumped for payer and recipient by any payment change: membership, status,
 order) and ``payment:<id>`` (one payment's detail, which staff can read too, so
 it cannot hang on the payer's and recipient's scopes alone).
 
-Row scopes (core/cache.py, "Row scopes"): every payment representation embeds
+Row scopes (docs/cache.md, "Coarse scopes and row scopes"): every payment representation embeds
 the job (id, title, status) and both users (names, rating): lists and details
 name ``job:<job_id>``, ``user:<payer_id>`` and ``user:<recipient_id>`` of every
 payment shown, so a job moving to ``completed`` or a new rating shows at once

@@ -5,7 +5,7 @@ any review change), ``reviews:received:<id>`` and ``reviews:given:<id>`` (the
 per-user lists ``/users/<id>/reviews/`` and ``/users/<id>/reviews-given/``,
 bumped only by a change to a review about / by that user).
 
-Row scopes (core/cache.py, "Row scopes"): review lists embed the job (id, title,
+Row scopes (docs/cache.md, "Coarse scopes and row scopes"): review lists embed the job (id, title,
 status) and both users (names, rating): they name ``job:<job_id>``,
 ``user:<reviewer_id>`` and ``user:<reviewed_id>`` of every review shown.
 

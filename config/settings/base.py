@@ -62,8 +62,8 @@ MIDDLEWARE = [
     "core.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Anonymous public cache hits answered here, before sessions/auth/DRF (core/cache.py).
-    "core.cache.AnonymousHitMiddleware",
+    # Anonymous public cache hits answered here, before sessions/auth/DRF (docs/cache.md, "The fast path").
+    "core.cache.middleware.AnonymousHitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

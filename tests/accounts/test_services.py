@@ -194,7 +194,7 @@ class TestUpdateMe:
         assert callbacks == []
 
     def test_name_change_bumps_the_users_row_scope_only(self, django_capture_on_commit_callbacks):
-        # Every list showing the user names user:<id> as a row scope (core/cache.py),
+        # Every list showing the user names user:<id> as a row scope (docs/cache.md),
         # so the global ``users`` is left alone (tests/cache/test_row_scopes.py).
         user = WorkerUserFactory()
         before = get_versions([USERS, user_scope(user.pk)])

@@ -1,4 +1,4 @@
-"""The cache layer on its own (core/cache.py), through test-only views
+"""The cache layer on its own (core/cache/), through test-only views
 (tests/cache/testviews.py). Runs on the local-memory cache in the embedded run and
 on Redis (the Lua scripts) in CI's PostgreSQL + Redis run."""
 import logging
@@ -10,6 +10,7 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from core import cache as cache_layer
+from core.cache import response as response_module
 from jobs.models import Category
 from tests.cache import testviews
 from tests.cache.helpers import get_json, healthy_cache, reset_health, version, wait_healthy  # noqa: F401
@@ -200,7 +201,7 @@ def test_versions_are_read_before_the_database_query(monkeypatch):
         events.append("query")
         return execute(sql, params, many, context)
 
-    monkeypatch.setattr(cache_layer, "get_versions", recording_versions)
+    monkeypatch.setattr(response_module, "get_versions", recording_versions)
     # The anonymous fast path reads them in its one-round-trip lookup (Redis).
     backend_cls = type(cache_layer.backend())
     real_fast = backend_cls.fast_lookup

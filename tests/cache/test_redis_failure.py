@@ -10,7 +10,7 @@ The cross-process tests run three gunicorn masters (1 worker each) against the
 PostgreSQL test database and the private Redis: P1 writes, P2 reads during the
 outage, P3 reads only before and after it (it never notices the outage, so only
 the in-flight bump and P1's re-delivery can keep it from serving stale entries;
-see the core/cache.py docstring).
+see docs/cache.md, "Outages").
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Row scopes (core/cache.py, "Row scopes"): an entry names the rows it shows and
+"""Row scopes (docs/cache.md, "Coarse scopes and row scopes"): an entry names the rows it shows and
 is checked against their versions on every hit.
 
 For each list/detail: a change to a shown related row (a client's new name, a
@@ -209,7 +209,7 @@ def test_write_between_the_row_versions_and_the_query_is_not_served_stale(anon, 
             state["done"] = True
             rename(client, "Racing")  # commits and bumps user:<id> here
 
-    monkeypatch.setattr(core_cache, "_rows_read_hook", write_now)
+    monkeypatch.setattr(core_cache.response, "_rows_read_hook", write_now)
     first = get(anon, "/api/v1/jobs/", "MISS")
     assert state["done"]
     assert first[0]["client"]["last_name"] == "Racing"  # the query ran after the commit
@@ -229,7 +229,7 @@ def test_write_after_the_query_before_the_store_is_not_served_stale(anon, monkey
             rename(client, "Racing")
             job_services.application_create(job=job, worker=WorkerUserFactory())
 
-    monkeypatch.setattr(core_cache, "_before_store_hook", write_now)
+    monkeypatch.setattr(core_cache.response, "_before_store_hook", write_now)
     for path in ("/api/v1/jobs/", f"/api/v1/jobs/{job.pk}/"):
         state["done"] = False
         first = get(anon, path, "MISS")
@@ -250,9 +250,9 @@ def test_new_row_between_the_ids_query_and_the_real_query_retires_the_entry(anon
         if state["new"] is None:
             state["new"] = JobFactory()  # a save: post_save bumps ``jobs`` on commit
 
-    monkeypatch.setattr(core_cache, "_rows_read_hook", create_now)
+    monkeypatch.setattr(core_cache.response, "_rows_read_hook", create_now)
     assert len(get(anon, "/api/v1/jobs/", "MISS")) == 2  # the late job, without its row scope
-    monkeypatch.setattr(core_cache, "_rows_read_hook", lambda request: None)
+    monkeypatch.setattr(core_cache.response, "_rows_read_hook", lambda request: None)
     rows = get(anon, "/api/v1/jobs/", "MISS")  # ``jobs`` was bumped after the key was made
     assert state["new"].pk in [row["id"] for row in rows]
 

@@ -2,7 +2,7 @@
 JobQuerySet / ApplicationQuerySet methods): the same number of queries at two data
 sizes, at or under the budget. Every measured request is a cache MISS (the cache is
 cleared first); repeated anonymous GETs of public data are a HIT with 0 queries.
-A MISS of an endpoint with row scopes (core/cache.py) runs one more query, the
+A MISS of an endpoint with row scopes (docs/cache.md) runs one more query, the
 cheap ids query of the rows it will show; a HIT still runs none."""
 import pytest
 from django.core.cache import cache

@@ -1,7 +1,7 @@
 """Query budgets of the payments endpoints, at two data sizes: the same count at
 both, at or under budget (list = auth + ids + COUNT + page = 4, detail = auth +
 ids + row = 3, balance = auth + 1 aggregate; the ids query reads the row scopes
-of a MISS, core/cache.py). Each measured request is a cache MISS; the repeat is
+of a MISS, docs/cache.md). Each measured request is a cache MISS; the repeat is
 a HIT that costs only the token lookup."""
 from decimal import Decimal
 

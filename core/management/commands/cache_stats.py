@@ -3,7 +3,7 @@ endpoint) and how many version counters and cached responses are live, per scope
 family and per endpoint.
 
 The hit and miss counts are the ones every server process adds to one Redis hash
-inside the round trips it makes anyway (core/cache.py), so they cover all
+inside the round trips it makes anyway (docs/cache.md), so they cover all
 processes since the last ``--reset``. Counting live keys uses SCAN: fine in this
 admin command, never done on the request path.
 """

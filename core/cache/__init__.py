@@ -1,0 +1,60 @@
+"""The cache layer: versioned scopes and the response cache (design: docs/cache.md).
+
+A *scope* names a set of data (``jobs``, ``job:42``, ``user:7:payments``) and has a
+version counter; a cached response depends on the versions of its scopes, so a
+write retires entries with one ``INCR`` per scope, after its commit.
+
+Modules: ``keys`` (key material, entry format), ``scripts`` + ``lua/`` (the Redis
+Lua scripts), ``redis_backend`` / ``backends`` (counter and entry storage),
+``outage`` (failures, pending bumps, the fence), ``versions`` (read and bump
+counters), ``response`` (``@cached_response``, ``serve_cached``, ``page_rows``),
+``middleware`` (the anonymous fast path). What other code may use is below.
+"""
+from .backends import backend
+from .keys import (
+    GENERATION_SCOPE,
+    LOCK_PREFIX,
+    RESPONSE_PREFIX,
+    STAMPEDE_LOCK_SECONDS,
+    STATS_KEY,
+    VERSION_PREFIX,
+    VERSION_TTL,
+    decode_entry,
+    encode_entry,
+)
+from .middleware import AnonymousHitMiddleware
+from .outage import CacheUnavailable, health, recover
+from .response import (
+    CACHE_REQUESTS,
+    STAMPEDE_WAIT_SECONDS,
+    cached_response,
+    page_rows,
+    serve_cached,
+)
+from .versions import bump, bump_now, get_versions, row_versions
+
+__all__ = [
+    "AnonymousHitMiddleware",
+    "CACHE_REQUESTS",
+    "CacheUnavailable",
+    "GENERATION_SCOPE",
+    "LOCK_PREFIX",
+    "RESPONSE_PREFIX",
+    "STAMPEDE_LOCK_SECONDS",
+    "STAMPEDE_WAIT_SECONDS",
+    "STATS_KEY",
+    "VERSION_PREFIX",
+    "VERSION_TTL",
+    "backend",
+    "bump",
+    "bump_now",
+    "cached_response",
+    "decode_entry",
+    "encode_entry",
+    "get_versions",
+    "health",
+    "page_rows",
+    "recover",
+    "row_versions",
+    "serve_cached",
+]

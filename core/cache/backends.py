@@ -1,0 +1,148 @@
+"""The version counters' storage: which backend serves this process (Redis, or
+any other Django cache such as local memory in embedded runs), and the generic
+backend. Both offer the same few operations; keys given to them are logical."""
+from __future__ import annotations
+
+import threading
+import time
+
+from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .keys import (
+    LOCK_PREFIX,
+    RESPONSE_PREFIX,
+    STAMPEDE_LOCK_SECONDS,
+    STATS_KEY,
+    VERSION_PREFIX,
+    VERSION_TTL,
+    decode_entry,
+    digest,
+)
+from .outage import CacheUnavailable
+from .redis_backend import RedisBackend
+
+
+class GenericBackend:
+    """Any Django cache; used with the local-memory cache (one process). A missing
+    counter starts from ``time.time_ns() // 1000`` (microseconds, as on Redis)."""
+
+    def __init__(self, django_cache):
+        self.cache = django_cache
+        self._lock = threading.Lock()
+
+    def versions(self, keys: list[str]) -> list[int]:
+        found = self.cache.get_many(keys)
+        out = []
+        for key in keys:
+            value = found.get(key)
+            if value is None:
+                self.cache.add(key, time.time_ns() // 1000, timeout=VERSION_TTL)
+                value = self.cache.get(key)
+                if value is None:
+                    raise CacheUnavailable(f"version counter {key} could not be created")
+            out.append(int(value))
+        return out
+
+    def bump(self, keys: list[str]) -> None:
+        for key in keys:
+            with self._lock:
+                try:
+                    self.cache.incr(key)
+                except ValueError:
+                    self.cache.set(key, time.time_ns() // 1000, timeout=VERSION_TTL)
+
+    def ping(self) -> None:
+        self.cache.get("ping")
+
+    def _count(self, field: str) -> None:
+        with self._lock:
+            stats = self.cache.get(STATS_KEY) or {}
+            stats[field] = stats.get(field, 0) + 1
+            self.cache.set(STATS_KEY, stats, timeout=None)
+
+    def version_key(self, scope: str) -> str:
+        return VERSION_PREFIX + scope
+
+    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str):
+        return fast_lookup_in_steps(self, endpoint, material, names, stat)
+
+    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None):
+        if stat:
+            self._count(stat + "|lookup")
+        value = self.cache.get(entry_key)
+        if value is not None:
+            rows, fragment = decode_entry(value)
+            current = self.cache.get_many(list(rows)) if rows else {}
+            if all(str(current.get(key)) == version for key, version in rows.items()):
+                return fragment, False
+        if not lock_key:
+            return None, False
+        return None, self.cache.add(lock_key, 1, timeout=STAMPEDE_LOCK_SECONDS)
+
+    def get(self, key: str):
+        return self.cache.get(key)
+
+    def store(self, entry_key: str, value: bytes, ttl: int, lock_key: str | None, stat: str) -> None:
+        if value is not None:
+            self.cache.set(entry_key, value, timeout=ttl)
+        if lock_key:
+            self.cache.delete(lock_key)
+        self._count(stat + "|miss")
+
+    def release(self, lock_key: str) -> None:
+        self.cache.delete(lock_key)
+
+    def ttl(self, key: str) -> int | None:
+        expiry = getattr(self.cache, "_expire_info", {}).get(self.cache.make_and_validate_key(key))
+        return None if expiry is None else max(0, int(expiry - time.time()))
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.cache.get(STATS_KEY) or {})
+
+    def reset_stats(self) -> None:
+        self.cache.delete(STATS_KEY)
+
+    def scan_prefix(self, prefix: str):
+        store = getattr(self.cache, "_cache", {})
+        full = self.cache.make_key(prefix)
+        strip = len(self.cache.make_key(""))
+        for key in list(store):
+            if key.startswith(full):
+                yield key[strip:]
+
+
+def fast_lookup_in_steps(b, endpoint: str, material: str, names: list[str], stat: str):
+    """``fast_lookup`` as two calls (versions, then the validated lookup).
+    ``names`` is already sorted and holds the generation scope."""
+    # Imported here: versions uses this module's ``backend()``.
+    from .versions import get_versions
+
+    versions = get_versions(names)
+    key = RESPONSE_PREFIX + endpoint + ":" + digest(material, [str(versions[n]) for n in names])
+    fragment, locked = b.lookup(key, LOCK_PREFIX + key, stat)
+    return fragment, locked, versions, key
+
+
+_backend_instance = None
+
+
+def backend():
+    """The backend for the configured default cache (chosen once per process, again
+    when a test overrides CACHES). ``cache`` is Django's per-thread proxy."""
+    global _backend_instance
+    if _backend_instance is None:
+        client = getattr(cache, "client", None)
+        if client is not None and hasattr(client, "get_client"):
+            _backend_instance = RedisBackend(cache)
+        else:
+            _backend_instance = GenericBackend(cache)
+    return _backend_instance
+
+
+@receiver(setting_changed)
+def _cache_settings_changed(setting, **kwargs):
+    global _backend_instance
+    if setting == "CACHES":
+        _backend_instance = None

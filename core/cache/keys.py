@@ -1,0 +1,54 @@
+"""Key material and the entry format: how a response's key is derived from the
+request and the versions of its scopes, and how an entry stores the row versions
+it was built under (a header in front of the JSON fragment)."""
+from __future__ import annotations
+
+import hashlib
+
+VERSION_PREFIX = "v:"
+RESPONSE_PREFIX = "r:"
+LOCK_PREFIX = "l:"
+STATS_KEY = "stats:responses"
+# The global generation (the outage fence): part of every response key.
+GENERATION_SCOPE = "*"
+# A version counter nobody bumped or read for this long may expire (it then
+# restarts from a fresh value, so expiry only costs misses, never staleness).
+VERSION_TTL = 24 * 3600
+# How long a rebuild lock (SET NX on a miss) lives at most.
+STAMPEDE_LOCK_SECONDS = 5
+
+
+def key_material(request, caller: str, names: list[str]) -> str:
+    """Path, sorted query, caller and scope names (not their versions)."""
+    # A DRF request (query_params) or Django's (GET, the fast path): the same QueryDict.
+    params = request.query_params if hasattr(request, "query_params") else request.GET
+    return repr((request.path, sorted(params.lists()), caller, names))
+
+
+def digest(material: str, values: list[str]) -> str:
+    """SHA-1 of the material and the versions (fast_lookup.lua computes the same)."""
+    return hashlib.sha1((material + "|" + ",".join(values)).encode()).hexdigest()
+
+
+def response_key(endpoint: str, request, versions: dict[str, int], caller: str) -> str:
+    """The entry key: path, sorted query, caller, scope names and their versions
+    (the fast path's Lua computes the same SHA-1 from the same material)."""
+    names = sorted(versions)
+    material = key_material(request, caller, names)
+    return f"{RESPONSE_PREFIX}{endpoint}:{digest(material, [str(versions[n]) for n in names])}"
+
+
+def encode_entry(row_versions: dict[str, int], fragment: bytes) -> bytes:
+    """``row_versions``: version key (as the backend names it) -> version."""
+    header = "".join(f"{key}\t{version}\n" for key, version in sorted(row_versions.items())).encode()
+    return str(len(header)).encode() + b"\n" + header + fragment
+
+
+def decode_entry(value: bytes) -> tuple[dict[str, str], bytes]:
+    """The inverse of ``encode_entry``: (row header, fragment)."""
+    value = bytes(value)
+    nl = value.index(b"\n")
+    hlen = int(value[:nl])
+    header = value[nl + 1 : nl + 1 + hlen].decode()
+    rows = dict(line.split("\t") for line in header.splitlines())
+    return rows, value[nl + 1 + hlen :]

@@ -1,0 +1,59 @@
+"""Version counters: read the current versions of scopes (creating missing
+counters) and bump them, now or after the current transaction commits. A bump
+that cannot be delivered is kept for the probe thread (``outage``)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from .backends import backend
+from .keys import GENERATION_SCOPE, VERSION_PREFIX
+from .outage import ensure_healthy, health
+
+
+def get_versions(scopes: Iterable[str]) -> dict[str, int]:
+    """Current version of every scope (plus the global generation), creating
+    missing counters. Raises on cache failure (callers answer from the database)."""
+    ensure_healthy()
+    names = sorted(set(scopes) | {GENERATION_SCOPE})
+    values = backend().versions([VERSION_PREFIX + s for s in names])
+    return dict(zip(names, values))
+
+
+def row_versions(scopes: Iterable[str]) -> dict[str, int]:
+    """Current versions of row scopes, keyed by the backend's counter names (what
+    an entry's header stores). Missing counters are created."""
+    ensure_healthy()
+    names = sorted(set(scopes))
+    if not names:
+        return {}
+    b = backend()
+    keys = [b.version_key(s) for s in names]
+    values = b.versions([VERSION_PREFIX + s for s in names])
+    return dict(zip(keys, values))
+
+
+def bump_now(scopes: Iterable[str]) -> None:
+    """Invalidate ``scopes`` now (one INCR each). Never raises: an undeliverable bump
+    is kept and re-delivered (docs/cache.md, "Outages")."""
+    scopes = {s for s in scopes if s}
+    if not scopes:
+        return
+    try:
+        if not health.healthy():
+            with health.lock:
+                health.pending_bumps |= scopes
+            ensure_healthy()
+            return
+        backend().bump([VERSION_PREFIX + s for s in sorted(scopes)])
+    except Exception as exc:  # noqa: BLE001 - any cache failure
+        health.failed("bump", exc, scopes)
+
+
+def bump(*scopes: str) -> None:
+    """Invalidate scopes once the current transaction commits (at once outside one).
+    A rolled-back transaction bumps nothing."""
+    scopes = {s for s in scopes if s}
+    if scopes:
+        transaction.on_commit(lambda: bump_now(scopes))
