@@ -7,19 +7,14 @@ profile edit, its skills included, bumps only this), ``skills`` (the skill list,
 skill names: profiles and job lists; bumped when a skill itself is created,
 renamed or deleted). ``categories`` lives in jobs.
 
-``users`` (USERS) no longer stands for "every list showing a user": those lists
-name the users they show as row scopes, so a new name or rating bumps
-``user:<id>`` only and retires just the entries that show that user. ``users``
-is now bumped only by the bulk writer (``manage.py seed``) and read only by the
-lists that seed can fill without any per-row or per-list bump: the per-user lists
-addressable by an id that may have no user yet (reviews of a user, a user's
-payments) and the plain job list (jobs.cache ``jobs:set``).
+There is no scope for "every list showing a user": those lists name the users
+they show as row scopes, so a new name or rating bumps ``user:<id>`` only and
+retires just the entries that show that user.
 """
 from core.signals import track
 
 from .models import EmailOTP, Profile, Skill, User
 
-USERS = "users"
 SKILLS = "skills"
 
 

@@ -365,7 +365,7 @@ def diagnostics(results) -> list[str]:
     if sb and sb.get("scope_bumps"):
         bumps = ", ".join(f"{k} ×{v}" for k, v in list(sb["scope_bumps"].items())[:10])
         notes.append(f"Cache invalidations during Shiftboard's mix ({sb['writes']} writes), by scope: {bumps}. "
-                     "A bump of a global scope (`jobs`, `users`, `reviews`) retires every cached list that "
+                     "A bump of a global scope (`jobs`, `reviews`) retires every cached list that "
                      "depends on it.")
     main = results["meta"]["main_size"]
     probes = results["sizes"][str(main)].get("probes", [])

@@ -6,8 +6,8 @@ public job lists: any job save - create, edit, cancel, start, complete, a status
 change to ``filled`` - bumps it), ``jobs:set`` (membership of the PLAIN job list,
 no filter and the default newest-first order, whose rows and order change only
 when a job is created or deleted: only those bump it; ``created_at`` never
-changes. The plain list also reads ``users``, which the bulk writer ``seed`` bumps
-after creating jobs without signals), ``job:<id>`` (a job's detail and the membership of its application
+changes; the bulk writer ``seed``, which creates jobs without signals, bumps it
+itself), ``job:<id>`` (a job's detail and the membership of its application
 list), ``categories``, ``skills`` (names shown in job representations),
 ``applications:user:<id>`` (the application list of a worker or of a job's
 client), ``saved:user:<id>``.
@@ -22,7 +22,7 @@ Counter updates made with ``update()`` by the services bump their scopes
 themselves: ``job_counter_scopes`` when only a count changed (apply; accept that
 leaves the job open), ``job_scopes`` when the job's status changed too.
 """
-from accounts.cache import SKILLS, USERS, user_scope
+from accounts.cache import SKILLS, user_scope
 from core.cache import page_rows
 from core.signals import track
 
@@ -86,7 +86,7 @@ def job_list_scopes(view, request, **kwargs):
     retires it through the row scope ``job:<id>`` when the job is on the page).
     ``request.GET``: the same QueryDict on DRF's request and Django's."""
     if set(request.GET) <= PLAIN_LIST_PARAMS:
-        return [JOB_SET, USERS, CATEGORIES, SKILLS]
+        return [JOB_SET, CATEGORIES, SKILLS]
     return [JOBS, CATEGORIES, SKILLS]
 
 

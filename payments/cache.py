@@ -13,7 +13,6 @@ while other users' writes leave the entry valid. Every payment response is
 private (``private=True``): the response cache keys it by caller and adds
 ``user:<caller>`` itself.
 """
-from accounts.cache import USERS
 from core.cache import page_rows
 from core.signals import track
 
@@ -65,10 +64,10 @@ def payment_detail_rows(view, request, pk=None, **kwargs):
 
 
 def user_payments_scopes(view, request, pk=None, **kwargs):
-    # Staff may read another user's list: it depends on that user's payments (and
-    # ``users``: an id without a user yet is an empty list that only the bulk
-    # writer, seed, which bumps ``users``, can fill without a payment save).
-    return [payments_scope(pk), USERS]
+    # Staff may read another user's list: it depends on that user's payments (an
+    # id without a user yet is an empty list; the bulk writer, seed, bumps
+    # ``payments:user:<id>`` of every user it creates).
+    return [payments_scope(pk)]
 
 
 def user_payments_rows(view, request, pk=None, **kwargs):

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Sum
 
-from accounts.cache import USERS, user_scope
+from accounts.cache import user_scope
 from core.cache import bump
 
 from .models import Review
@@ -29,7 +29,7 @@ def recount_ratings(user_ids: list[int]) -> None:
     for pk in user_ids:
         totals = Review.objects.filter(reviewed_id=pk).aggregate(total=Sum("rating"), count=Count("pk"))
         User.objects.filter(pk=pk).update(rating_sum=totals["total"] or 0, rating_count=totals["count"])
-        bump(user_scope(pk), USERS)
+        bump(user_scope(pk))
 
 
 @admin.register(Review)

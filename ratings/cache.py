@@ -12,7 +12,6 @@ status) and both users (names, rating): they name ``job:<job_id>``,
 A review also changes the reviewed user's rating: the review service updates the
 User row with ``update()`` (no signal) and bumps ``user:<id>`` itself
 (ratings/services.py); that retires the entries showing that user only."""
-from accounts.cache import USERS
 from core.cache import page_rows
 from core.signals import track
 
@@ -50,10 +49,10 @@ def review_list_rows(view, request, **kwargs):
 
 
 def user_review_list_scopes(view, request, pk=None, **kwargs):
-    """``view.selector`` is ``received_by`` or ``given_by``. Also ``users``: a list
-    of an id without a user is cached (empty), and only the bulk writer (seed),
-    which bumps ``users``, can give that id reviews without a review save."""
-    return [received_scope(pk) if view.selector == "received_by" else given_scope(pk), USERS]
+    """``view.selector`` is ``received_by`` or ``given_by``. A list of an id
+    without a user is cached (empty); the bulk writer (seed), which gives ids
+    reviews without a review save, bumps both scopes of every user it creates."""
+    return [received_scope(pk) if view.selector == "received_by" else given_scope(pk)]
 
 
 def user_review_list_rows(view, request, pk=None, **kwargs):

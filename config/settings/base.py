@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "jobs",
     "payments",
     "ratings",
+    # Above the four apps: seed, explain_plans (may import every app; none imports it).
+    "tools",
 ]
 
 MIDDLEWARE = [

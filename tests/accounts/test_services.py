@@ -12,7 +12,7 @@ from rest_framework import exceptions
 from rest_framework.authtoken.models import Token
 
 from accounts import services
-from accounts.cache import SKILLS, USERS, user_scope
+from accounts.cache import SKILLS, user_scope
 from accounts.models import EmailOTP, Profile, Role, User
 from core.cache import get_versions
 from core.envelope import Conflict
@@ -175,14 +175,13 @@ class TestUpdateMe:
         a, b = SkillFactory(name="Alpha"), SkillFactory(name="Beta")
         user = WorkerUserFactory(skills=[a])
         other = WorkerUserFactory()
-        scopes = [SKILLS, USERS, user_scope(user.pk), user_scope(other.pk)]
+        scopes = [SKILLS, user_scope(user.pk), user_scope(other.pk)]
         before = get_versions(scopes)
         with django_capture_on_commit_callbacks(execute=True):
             services.update_me(user=user, user_fields={}, profile_fields={}, skills=["Alpha", "Beta"])
         after = get_versions(scopes)
         assert after[user_scope(user.pk)] > before[user_scope(user.pk)]
         assert after[SKILLS] == before[SKILLS]
-        assert after[USERS] == before[USERS]
         assert after[user_scope(other.pk)] == before[user_scope(other.pk)]
         assert set(user.profile.skills.all()) == {a, b}
 
@@ -195,13 +194,13 @@ class TestUpdateMe:
 
     def test_name_change_bumps_the_users_row_scope_only(self, django_capture_on_commit_callbacks):
         # Every list showing the user names user:<id> as a row scope (docs/cache.md),
-        # so the global ``users`` is left alone (tests/cache/test_row_scopes.py).
+        # so no list scope is bumped (tests/cache/test_row_scopes.py).
         user = WorkerUserFactory()
-        before = get_versions([USERS, user_scope(user.pk)])
+        before = get_versions([SKILLS, user_scope(user.pk)])
         with django_capture_on_commit_callbacks(execute=True):
             services.update_me(user=user, user_fields={"last_name": "Renamed"}, profile_fields={})
-        after = get_versions([USERS, user_scope(user.pk)])
-        assert after[USERS] == before[USERS]
+        after = get_versions([SKILLS, user_scope(user.pk)])
+        assert after[SKILLS] == before[SKILLS]
         assert after[user_scope(user.pk)] > before[user_scope(user.pk)]
 
     def test_unknown_skills_change_nothing(self):

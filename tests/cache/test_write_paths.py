@@ -20,7 +20,7 @@ from django.conf import settings
 from core.signals import tracked_models
 
 APPS = ("accounts", "jobs", "payments", "ratings")
-SCANNED = (*APPS, "core")
+SCANNED = (*APPS, "core", "tools")
 # The cache layer itself is not a write path (paths, or folders ending in "/").
 NOT_SCANNED = ("core/cache/", "core/signals.py")
 
@@ -30,11 +30,11 @@ EXCEPTIONS = {
     ("accounts/services.py", "login_user"): "update() of last_login only: no endpoint shows it",
     ("accounts/services.py", "request_email_otp"): "update() of e-mail codes: codes are cached nowhere",
     ("accounts/services.py", "verify_email_otp"): "update() of a code's try count: codes are cached nowhere",
-    ("core/management/commands/explain_plans.py", "_use_database"): (
+    ("tools/management/commands/explain_plans.py", "_use_database"): (
         "DROP/CREATE DATABASE of its own scratch database for EXPLAIN runs: the served "
         "database, and so the cache, are untouched"
     ),
-    ("core/management/commands/seed.py", "insert"): (
+    ("tools/management/commands/seed.py", "insert"): (
         "the seed command's bulk loaders (bulk_create, COPY): it only creates rows with new ids, "
         "refuses a database that has jobs unless --flush, and bumps the list scopes (or drops this "
         "deployment's cache on --flush) when it is done"
@@ -173,7 +173,7 @@ KEY_SCANS = re.compile(r"delete_pattern\(|scan_iter\(|iter_keys\(|\bcache\.keys\
 # file -> why a key scan is acceptable there (never on a request or write path).
 SCAN_EXCEPTIONS = {
     "core/cache/redis_backend.py": "scan_prefix(): used only by the cache_stats admin command",
-    "core/management/commands/seed.py": "seed --flush drops this deployment's keys once, before serving",
+    "tools/management/commands/seed.py": "seed --flush drops this deployment's keys once, before serving",
 }
 
 

@@ -15,12 +15,15 @@ from rest_framework.authtoken.models import Token
 from accounts import cache as accounts_cache
 from accounts.models import Profile, Skill, User
 from core import cache as core_cache
-from core.management.commands import seed as seed_module
 from jobs import cache as jobs_cache
 from jobs.models import Application, Category, Job, SavedJob
+from payments import cache as payments_cache
 from payments.models import Payment
 from ratings import cache as ratings_cache
 from ratings.models import Review
+from tests.accounts.factories import ClientUserFactory, StaffUserFactory
+from tests.conftest import auth_client
+from tools.management.commands import seed as seed_module
 
 BASE_TIME = "2026-11-23T12:00:00Z"
 N_JOBS = 40
@@ -177,9 +180,9 @@ def test_too_few_jobs_refused(db):
         run_seed("--jobs", "3")
 
 
-def test_global_scope_names_match_the_apps():
+def test_global_scopes_are_the_apps_list_scopes():
     assert set(seed_module.GLOBAL_SCOPES) == {
-        jobs_cache.JOBS, jobs_cache.CATEGORIES, accounts_cache.USERS, accounts_cache.SKILLS, ratings_cache.REVIEWS
+        jobs_cache.JOBS, jobs_cache.JOB_SET, jobs_cache.CATEGORIES, accounts_cache.SKILLS, ratings_cache.REVIEWS
     }
 
 
@@ -188,6 +191,43 @@ def test_seed_bumps_the_global_scopes(db):
     run_seed("--jobs", str(N_JOBS))
     after = core_cache.get_versions(seed_module.GLOBAL_SCOPES)
     assert all(after[s] > before[s] for s in seed_module.GLOBAL_SCOPES)
+
+
+def test_seed_bumps_the_per_user_lists_of_every_new_user(db):
+    run_seed("--jobs", str(N_JOBS))
+    new_users = list(User.objects.values_list("pk", flat=True))
+    scopes = seed_module.seeded_scopes(new_users)
+    for pk in new_users:
+        assert {ratings_cache.received_scope(pk), ratings_cache.given_scope(pk), payments_cache.payments_scope(pk)} <= set(scopes)
+
+
+def test_no_stale_read_after_a_seed(db, anon):
+    """Lists cached before the seed (empty: the plain job list, and the per-user
+    lists of ids that have no user yet) show the seeded rows right after it."""
+    staff = auth_client(StaffUserFactory())
+    # The next ids the seed's users will take (ids are never reused).
+    probe = ClientUserFactory()
+    first_new = probe.pk + 1
+    probe.delete()
+    candidates = range(first_new, first_new + 12)  # 40 jobs -> 12 users
+    lists = [
+        *((anon, f"/api/v1/users/{pk}/reviews/") for pk in candidates),
+        *((anon, f"/api/v1/users/{pk}/reviews-given/") for pk in candidates),
+        *((staff, f"/api/v1/users/{pk}/payments/") for pk in candidates),
+        (anon, "/api/v1/jobs/"),
+    ]
+    for caller, url in lists:
+        assert caller.get(url).status_code == 200
+        assert caller.get(url)["X-Cache"] == "HIT"
+    run_seed("--jobs", str(N_JOBS))
+    assert set(candidates) <= set(User.objects.values_list("pk", flat=True))
+    shown = 0
+    for caller, url in lists:
+        response = caller.get(url)
+        assert response["X-Cache"] == "MISS", url
+        total = response.json()["pagination"]["total_items"]
+        shown += total
+    assert shown > Job.objects.count()  # the job list and some reviews and payments
 
 
 def test_flush_clears_the_response_cache(seeded):

@@ -29,7 +29,7 @@ not in ``Meta.indexes`` and show among the "other indexes used".
 Probes pick the busiest values (the client with most jobs, the most common city,
 ...): the values for which a planner is most tempted by a sequential scan.
 
-``core`` imports no app: models are looked up with ``apps.get_model``.
+A tool above the apps (``tools``): it imports their models directly.
 """
 from __future__ import annotations
 
@@ -45,6 +45,12 @@ from django.db import connection
 from django.db.models import Count
 from django.test import Client
 from django.test.utils import override_settings
+from rest_framework.authtoken.models import Token
+
+from accounts.models import Profile, Skill, User
+from jobs.models import Application, Category, Job, SavedJob
+from payments.models import Payment
+from ratings.models import Review
 
 PROJECT_APPS = ("accounts", "jobs", "payments", "ratings")
 DEFAULT_JOBS = 100_000
@@ -65,11 +71,7 @@ PROBE_SETTINGS = {
 def big_tables() -> set[str]:
     """Tables that grow with the data: a sequential scan of one is a finding."""
     names = set()
-    for label in (
-        "jobs.Job", "jobs.Application", "jobs.SavedJob", "payments.Payment", "ratings.Review",
-        "accounts.User", "accounts.Profile",
-    ):
-        model = apps.get_model(label)
+    for model in (Job, Application, SavedJob, Payment, Review, User, Profile):
         names.add(model._meta.db_table)
         for m2m in model._meta.local_many_to_many:
             names.add(m2m.remote_field.through._meta.db_table)
@@ -226,14 +228,6 @@ class Probe:
 
 def pick_targets() -> dict:
     """The busiest values of each filter, and the busiest user of each private list."""
-    Job = apps.get_model("jobs", "Job")
-    Application = apps.get_model("jobs", "Application")
-    SavedJob = apps.get_model("jobs", "SavedJob")
-    Payment = apps.get_model("payments", "Payment")
-    Review = apps.get_model("ratings", "Review")
-    Skill = apps.get_model("accounts", "Skill")
-    Category = apps.get_model("jobs", "Category")
-
     def top(qs, key):
         row = qs.values(key).annotate(n=Count("*")).order_by("-n", key).first()
         if row is None:
@@ -266,7 +260,7 @@ def pick_targets() -> dict:
         "reviewer": top(Review.objects.all(), "reviewer"),
         "review_job": top(Review.objects.all(), "job"),
         "saver": top(SavedJob.objects.all(), "user"),
-        "staff": apps.get_model("accounts", "User").objects.filter(is_staff=True).values_list("pk", flat=True).first(),
+        "staff": User.objects.filter(is_staff=True).values_list("pk", flat=True).first(),
         "payment_of_payer": Payment.objects.filter(payer=payer).values_list("pk", flat=True).first(),
     }
 
@@ -351,8 +345,6 @@ class _Recorder:
 def run_probes(probes: list[Probe]) -> tuple[list[Statement], list[str]]:
     """Send every probe; EXPLAIN every SELECT it ran. Returns the statements and
     the probes that did not answer 200 (a broken probe proves nothing)."""
-    Token = apps.get_model("authtoken", "Token")
-    User = apps.get_model("accounts", "User")
     statements, broken = [], []
     with override_settings(**PROBE_SETTINGS):
         for probe in probes:
@@ -439,7 +431,6 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
     def _use_database(self, name: str, n_jobs: int, *, reuse: bool):
-        Job = apps.get_model("jobs", "Job")
         exists = self._database_exists(name)
         if exists and reuse:
             self._switch_to(name)

@@ -16,14 +16,18 @@ The rows keep the invariants the services keep:
 - ``User.completed_jobs`` counts completed jobs: a client's own, a worker's
   accepted ones.
 
-Cache: bulk writes send no signals, so the cache is handled here. Seed refuses a
-database that already has jobs (unless ``--flush``) and only *creates* users and
-rows: no ``user:<id>``, ``job:<id>`` or other per-row scope of a pre-existing row
-changes, and new rows have new ids (ids are never reused), so bumping the global
-list scopes is enough. With ``--flush`` every row goes, so this deployment's whole
-response cache goes too.
+Cache: bulk writes send no signals, so the seed bumps the scopes its rows change
+itself, by the apps' own names (``seeded_scopes``). Seed refuses a database that
+already has jobs (unless ``--flush``) and only *creates* users and rows, and new
+rows have new ids: no ``user:<id>``, ``job:<id>`` or other per-row scope of a
+pre-existing row changes. What changes: the job lists (``jobs``, and ``jobs:set``
+of the plain list), the category, skill and review lists, and the per-user lists
+addressable by an id that had no user yet (a user's reviews received and given, a
+user's payments: such a list may be cached, empty, before the seed gives the id a
+user). With ``--flush`` every row goes, so this deployment's whole response cache
+goes too.
 
-``core`` imports no app: models are looked up with ``apps.get_model``.
+A tool above the apps (``tools``): it imports their models and scope names directly.
 """
 from __future__ import annotations
 
@@ -31,13 +35,11 @@ import hashlib
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import islice
 
 from django.apps import apps
-from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
@@ -46,8 +48,17 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
+from rest_framework.authtoken.models import Token
 
+from accounts.cache import SKILLS
+from accounts.models import Profile, Skill, User
 from core.cache import bump_now
+from jobs.cache import CATEGORIES, JOB_SET, JOBS
+from jobs.models import Application, Category, Job, SavedJob
+from payments.cache import payments_scope
+from payments.models import Payment
+from ratings.cache import REVIEWS, given_scope, received_scope
+from ratings.models import Review
 
 DEMO_PASSWORD = "demo-pass-123"
 DEMO_ADMIN_EMAIL = "admin@shiftboard.local"
@@ -60,10 +71,10 @@ MIN_JOBS = 10
 DEFAULT_RANDOM_SEED = 20261123
 BATCH_SIZE = 5000
 
-# The global scopes (named in accounts/jobs/ratings cache.py; core may not import
-# them) of every list that can show a seeded row. tests/core/test_seed.py checks
-# that these names match the apps' constants.
-GLOBAL_SCOPES = ("jobs", "users", "categories", "skills", "reviews")
+# The global scopes of every list that can show a seeded row.
+GLOBAL_SCOPES = (JOBS, JOB_SET, CATEGORIES, SKILLS, REVIEWS)
+# Scopes are bumped in batches of this many (one round trip each).
+BUMP_BATCH = 5000
 
 # Apps whose rows --flush wipes (with their auto-created many-to-many tables).
 FLUSHED_APPS = ("ratings", "payments", "jobs", "accounts", "authtoken", "admin")
@@ -614,18 +625,18 @@ def _clear_response_cache() -> None:
         cache.clear()
 
 
+def seeded_scopes(user_ids) -> list[str]:
+    """What a seed without ``--flush`` changes (module docstring): the global list
+    scopes, and the per-user lists of each new user's id (cached, empty, if anyone
+    read them before the id had a user)."""
+    scopes = list(GLOBAL_SCOPES)
+    for pk in user_ids:
+        scopes += [received_scope(pk), given_scope(pk), payments_scope(pk)]
+    return scopes
+
+
 def write_plan(plan: Plan, *, password_hash: str) -> dict[str, list[int]]:
     """Insert the plan; returns the new ids of users and jobs by plan index."""
-    User = get_user_model()
-    Profile = apps.get_model("accounts", "Profile")
-    Skill = apps.get_model("accounts", "Skill")
-    Category = apps.get_model("jobs", "Category")
-    Job = apps.get_model("jobs", "Job")
-    Application = apps.get_model("jobs", "Application")
-    SavedJob = apps.get_model("jobs", "SavedJob")
-    Payment = apps.get_model("payments", "Payment")
-    Review = apps.get_model("ratings", "Review")
-
     with _writer([Job, Application, SavedJob, Payment, Review]) as w:
         skill_ids = _named_rows(w, Skill, SKILLS)
         category_ids = _named_rows(w, Category, [name for name, _, _ in CATEGORIES])
@@ -758,8 +769,6 @@ class Command(BaseCommand):
         if options["if_empty"] and options["flush"]:
             raise CommandError("--if-empty and --flush contradict each other.")
         base = self._base_time(options["base_time"])
-        Job = apps.get_model("jobs", "Job")
-        User = get_user_model()
 
         if not options["flush"]:
             if Job.objects.exists():
@@ -785,7 +794,9 @@ class Command(BaseCommand):
         if options["flush"]:
             _clear_response_cache()
         else:
-            bump_now(GLOBAL_SCOPES)
+            scopes = seeded_scopes(ids["users"])
+            for start in range(0, len(scopes), BUMP_BATCH):
+                bump_now(scopes[start : start + BUMP_BATCH])
         elapsed = time.perf_counter() - started
 
         self._say(
@@ -794,7 +805,7 @@ class Command(BaseCommand):
             f"{len(plan.reviews)} reviews, {len(plan.saved)} saved jobs in {elapsed:.1f}s "
             f"(planning {planned - started:.1f}s)."
         )
-        self._say("Demo logins (password for every seeded user: %s):" % DEMO_PASSWORD)
+        self._say(f"Demo logins (password for every seeded user: {DEMO_PASSWORD}):")
         for role, email, token in zip(("admin ", "client", "worker"),
                                       (DEMO_ADMIN_EMAIL, DEMO_CLIENT_EMAIL, DEMO_WORKER_EMAIL), tokens):
             self._say(f"  {role}  {email:<26} token {token}")
@@ -808,12 +819,11 @@ class Command(BaseCommand):
         if parsed is None:
             raise CommandError(f"--base-time: {raw!r} is not an ISO 8601 date and time.")
         if timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=dt_timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed
 
     @staticmethod
     def _demo_tokens(user_ids: list[int]) -> list[str]:
-        Token = apps.get_model("authtoken", "Token")
         return [Token.objects.get_or_create(user_id=pk)[0].key for pk in user_ids]
 
     def _say(self, line: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from core.management.commands.explain_plans import (
+from tools.management.commands.explain_plans import (
     Statement,
     build_probes,
     explain,
