@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 DEV_ENV := DEBUG=1
 
-.PHONY: run test install migrate seed serve schema check-deploy bench explain clean
+.PHONY: run test install migrate seed serve schema check-deploy bench explain lint clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ run: seed
 
 test: install
 	$(PY) -m pytest
+
+# ruff (pyproject.toml) and the import-linter layering contracts, as CI runs them.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 schema: install
 	$(DEV_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
@@ -64,7 +69,7 @@ bench: $(VENV)/.bench-installed
 		|| echo "wrk could not be installed: the bench falls back to its Python load driver"
 	$(PY) -m bench.run $(BENCH_FLAGS)
 
-# Index proof (core/management/commands/explain_plans.py): loads EXPLAIN_JOBS jobs (default
+# Index proof (tools/management/commands/explain_plans.py): loads EXPLAIN_JOBS jobs (default
 # 100,000) and proportional rows into its own database shiftboard_explain on the PostgreSQL
 # server of DATABASE_URL (default: this machine's), EXPLAINs every list the API serves and
 # fails on a sequential or full index scan of a big table. A few minutes; not part of `make

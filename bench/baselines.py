@@ -28,7 +28,6 @@ from jobs.models import Category, Job, SavedJob
 from payments.models import Payment
 from ratings.models import Review
 
-
 # --- serializers (shared by every baseline) --------------------------------------
 
 class CategorySerializer(serializers.ModelSerializer):

@@ -94,8 +94,8 @@ def _lua_string(value: str) -> str:
 
 def lua_script(reqs: list[Req], bust: bool) -> str:
     items = ",".join(
-        "{%s,%s,%s}" % (_lua_string(r.path), _lua_string(f"Token {r.token}") if r.token else "nil",
-                        _lua_string(r.etag) if r.etag else "nil")
+        "{" + _lua_string(r.path) + "," + (_lua_string(f"Token {r.token}") if r.token else "nil") + ","
+        + (_lua_string(r.etag) if r.etag else "nil") + "}"
         for r in reqs
     )
     return LUA_TEMPLATE % {"reqs": items, "bust": "true" if bust else "false"}

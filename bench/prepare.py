@@ -23,10 +23,9 @@ from django.utils import timezone  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
-from jobs.models import Application, Category, Job  # noqa: E402
+from jobs.models import Application, Category, Job, SavedJob  # noqa: E402
 from payments.models import Payment  # noqa: E402
 from ratings.models import Review  # noqa: E402
-from jobs.models import SavedJob  # noqa: E402
 
 rnd = random.Random(20261123)
 

@@ -534,7 +534,7 @@ def main(argv=None):
     db_url, redis_url = bench_database_url(), bench_redis_url()
     started = time.perf_counter()
     results = {"meta": {
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "sizes": sizes, "main_size": main_size, "duration_s": args.duration,
         "connections": args.connections, "threads": args.threads, "mix_duration_s": args.mix_duration,
         "mix_processes": args.mix_processes, "gunicorn_workers": 2,

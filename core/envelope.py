@@ -2,7 +2,7 @@
 handler. Every JSON response under /api/v1/ goes through these three."""
 import logging
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -69,7 +69,7 @@ def is_unique_violation(exc) -> bool:
 
 
 def _timestamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class PageData(dict):
@@ -177,7 +177,7 @@ class EnvelopePagination(PageNumberPagination):
         try:
             value = int(raw)
         except (TypeError, ValueError):
-            raise exceptions.ValidationError({"per_page": ["Must be an integer between 1 and 100."]})
+            raise exceptions.ValidationError({"per_page": ["Must be an integer between 1 and 100."]}) from None
         if value < 1:
             raise exceptions.ValidationError({"per_page": ["Must be an integer between 1 and 100."]})
         return min(value, self.max_page_size)
@@ -188,11 +188,11 @@ class EnvelopePagination(PageNumberPagination):
             if int(raw) < 1:
                 raise ValueError
         except (TypeError, ValueError):
-            raise exceptions.ValidationError({"page": ["Must be an integer of at least 1."]})
+            raise exceptions.ValidationError({"page": ["Must be an integer of at least 1."]}) from None
         try:
             return super().paginate_queryset(queryset, request, view)
         except exceptions.NotFound:
-            raise exceptions.NotFound("That page is past the end of the list.")
+            raise exceptions.NotFound("That page is past the end of the list.") from None
 
     def get_paginated_response(self, data):
         page = self.page

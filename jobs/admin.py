@@ -78,7 +78,7 @@ def recount_jobs(jobs: list[Job]) -> None:
 class ApplicationAdminForm(forms.ModelForm):
     class Meta:
         model = Application
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 - the admin edits every field; clean() checks them together
 
     def clean(self):
         cleaned = super().clean()

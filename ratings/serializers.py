@@ -9,6 +9,7 @@ from jobs.serializers import JobRefSerializer, job_ref_repr
 
 from .models import MAX_ID, Review
 
+
 class ReviewSerializer(serializers.ModelSerializer):
     job = JobRefSerializer(read_only=True)
     reviewer = UserLiteSerializer(read_only=True)

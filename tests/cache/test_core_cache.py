@@ -12,10 +12,10 @@ from rest_framework.test import APIClient
 from core import cache as cache_layer
 from core.cache import response as response_module
 from jobs.models import Category
+from tests.accounts.factories import UserFactory
 from tests.cache import testviews
 from tests.cache.helpers import get_json, healthy_cache, reset_health, version, wait_healthy  # noqa: F401
 from tests.conftest import auth_client
-from tests.accounts.factories import UserFactory
 
 pytestmark = [
     pytest.mark.urls("tests.cache.testviews"),
