@@ -37,20 +37,20 @@ DUPLICATE_EMAIL = "An account with this e-mail address already exists."
 BAD_CREDENTIALS = "Unable to log in with the provided e-mail address and password."
 
 
-def normalize_email(email: str) -> str:
+def email_normalize(email: str) -> str:
     """E-mail addresses are stored lower-case: the unique index is then case-insensitive."""
     return email.strip().lower()
 
 
 # --- registration and login ------------------------------------------------------
 
-def register_user(
+def user_register(
     *, email: str, password: str, role: str, first_name: str, last_name: str
 ) -> tuple[User, str]:
     """Create a user with an empty profile and a token; ``(user, token key)``.
     A taken e-mail address (in any letter case) is a 409, also when two
     registrations race (the unique index decides)."""
-    email = normalize_email(email)
+    email = email_normalize(email)
     if role not in (Role.CLIENT, Role.WORKER):
         raise exceptions.ValidationError({"role": ["Must be client or worker."]})
     candidate = User(email=email, first_name=first_name, last_name=last_name, role=role)
@@ -72,11 +72,11 @@ def register_user(
     return user, token.key
 
 
-def login_user(*, request, email: str, password: str) -> tuple[User, str]:
+def user_login(*, request, email: str, password: str) -> tuple[User, str]:
     """Check the credentials and return ``(user, token key)``. A wrong password, an
     unknown address and an inactive account get the same answer (and, through
     Django's backend, about the same time)."""
-    user = authenticate(request, email=normalize_email(email), password=password)
+    user = authenticate(request, email=email_normalize(email), password=password)
     if user is None:
         raise exceptions.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
     with transaction.atomic():
@@ -86,20 +86,20 @@ def login_user(*, request, email: str, password: str) -> tuple[User, str]:
     return user, token.key
 
 
-def logout_user(*, user: User) -> None:
+def user_logout(*, user: User) -> None:
     """Revoke the user's token (every client holding it is logged out)."""
     Token.objects.filter(user=user).delete()
 
 
 # --- e-mail one-time codes -------------------------------------------------------
 
-def hash_otp(*, user_id: int, code: str) -> str:
+def email_otp_hash(*, user_id: int, code: str) -> str:
     """Keyed hash (HMAC-SHA256 with SECRET_KEY) of a code: a database dump alone
     does not let anyone recover or brute-force the 6 digits."""
     return salted_hmac("accounts.EmailOTP", f"{user_id}:{code}", algorithm="sha256").hexdigest()
 
 
-def request_email_otp(*, user: User) -> EmailOTP:
+def email_otp_request(*, user: User) -> EmailOTP:
     """Make a new 6-digit code, retire the user's earlier unused ones, store only
     the hash and e-mail the code. Returns the stored row (which has no code)."""
     code = f"{secrets.randbelow(1_000_000):06d}"
@@ -109,7 +109,7 @@ def request_email_otp(*, user: User) -> EmailOTP:
         EmailOTP.objects.unused_for(user).filter(expires_at__gt=now).update(expires_at=now)
         otp = EmailOTP.objects.create(
             user=user,
-            code_hash=hash_otp(user_id=user.pk, code=code),
+            code_hash=email_otp_hash(user_id=user.pk, code=code),
             created_at=now,
             expires_at=now + timedelta(seconds=EmailOTP.LIFETIME_SECONDS),
         )
@@ -127,7 +127,7 @@ def request_email_otp(*, user: User) -> EmailOTP:
     return otp
 
 
-def verify_email_otp(*, user: User, code: str) -> None:
+def email_otp_verify(*, user: User, code: str) -> None:
     """Check ``code`` against the user's newest code and mark the e-mail verified.
 
     The code row is locked while it is checked, so concurrent tries are counted
@@ -145,7 +145,7 @@ def verify_email_otp(*, user: User, code: str) -> None:
             error = "This code has expired. Request a new one."
         elif otp.attempts >= EmailOTP.MAX_ATTEMPTS:
             error = "Too many wrong tries: this code is locked. Request a new one."
-        elif not constant_time_compare(otp.code_hash, hash_otp(user_id=user.pk, code=code)):
+        elif not constant_time_compare(otp.code_hash, email_otp_hash(user_id=user.pk, code=code)):
             EmailOTP.objects.filter(pk=otp.pk).update(attempts=F("attempts") + 1)
             left = EmailOTP.MAX_ATTEMPTS - otp.attempts - 1
             error = (
@@ -173,7 +173,7 @@ class UnknownSkills(ValueError):
         super().__init__("Unknown skill(s): " + ", ".join(self.unknown) + ".")
 
 
-def resolve_skills(names_or_slugs: Iterable[str]) -> list[Skill]:
+def skills_resolve(names_or_slugs: Iterable[str]) -> list[Skill]:
     """Skills named by name, slug or slugified name, in the given order without
     duplicates; ``UnknownSkills`` lists those that name none. One query."""
     values = list(dict.fromkeys(v.strip() for v in names_or_slugs))
@@ -192,7 +192,7 @@ def resolve_skills(names_or_slugs: Iterable[str]) -> list[Skill]:
     return list(skills.values())
 
 
-def update_me(
+def user_update(
     *,
     user: User,
     user_fields: Mapping[str, Any],
@@ -204,11 +204,11 @@ def update_me(
     fields in EDITABLE_USER_FIELDS / EDITABLE_PROFILE_FIELDS can change."""
     forbidden = (set(user_fields) - EDITABLE_USER_FIELDS) | (set(profile_fields) - EDITABLE_PROFILE_FIELDS)
     if forbidden:
-        raise ValueError(f"not editable through update_me: {sorted(forbidden)}")
+        raise ValueError(f"not editable through user_update: {sorted(forbidden)}")
     wanted = None
     if skills is not None:
         try:
-            wanted = resolve_skills(skills)
+            wanted = skills_resolve(skills)
         except UnknownSkills as exc:
             raise exceptions.ValidationError({"profile": {"skills": [str(exc)]}}) from exc
     try:

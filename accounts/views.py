@@ -52,7 +52,7 @@ class RegisterView(GenericAPIView):
     def post(self, request):
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user, token = services.register_user(**body.validated_data)
+        user, token = services.user_register(**body.validated_data)
         return Response({"user": MeSerializer(_me(user)).data, "token": token}, status=status.HTTP_201_CREATED)
 
 
@@ -68,7 +68,7 @@ class LoginView(GenericAPIView):
     def post(self, request):
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user, token = services.login_user(request=request, **body.validated_data)
+        user, token = services.user_login(request=request, **body.validated_data)
         return Response({"token": token, "user": MeSerializer(_me(user)).data})
 
 
@@ -79,7 +79,7 @@ class LogoutView(GenericAPIView):
 
     @extend_schema(request=None, responses={204: OpenApiResponse(description="Token revoked.")})
     def post(self, request):
-        services.logout_user(user=request.user)
+        services.user_logout(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -98,7 +98,7 @@ class OTPRequestView(GenericAPIView):
         },
     )
     def post(self, request):
-        otp = services.request_email_otp(user=request.user)
+        otp = services.email_otp_request(user=request.user)
         response = Response(OTPSentSerializer(otp).data, status=status.HTTP_202_ACCEPTED)
         response.envelope_message = "A verification code was sent to your e-mail address."
         return response
@@ -117,7 +117,7 @@ class OTPVerifyView(GenericAPIView):
     def post(self, request):
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.verify_email_otp(user=request.user, code=body.validated_data["code"])
+        services.email_otp_verify(user=request.user, code=body.validated_data["code"])
         return Response(MeSerializer(_me(request.user)).data)
 
 
@@ -142,7 +142,7 @@ class MeView(GenericAPIView):
         user_fields = dict(body.validated_data)
         profile_fields = dict(user_fields.pop("profile", {}))
         skills = profile_fields.pop("skills", None)
-        services.update_me(user=request.user, user_fields=user_fields, profile_fields=profile_fields, skills=skills)
+        services.user_update(user=request.user, user_fields=user_fields, profile_fields=profile_fields, skills=skills)
         return Response(MeSerializer(_me(request.user)).data)
 
 

@@ -19,12 +19,12 @@ from .gateway import GatewayError, get_gateway
 from .models import Payment, PaymentStatus
 
 
-def new_reference() -> str:
+def payment_reference_new() -> str:
     """A public, unguessable payment reference (64 random bits)."""
     return "PAY-" + secrets.token_hex(8).upper()
 
 
-def request_fingerprint(*, job_id: int, recipient_id: int, amount: Decimal, currency: str) -> str:
+def payment_request_fingerprint(*, job_id: int, recipient_id: int, amount: Decimal, currency: str) -> str:
     """A stable hash of what a create request asks for (not of its bytes: key order,
     spacing and ignored fields do not make it another request)."""
     canonical = json.dumps(
@@ -71,7 +71,7 @@ def payment_create(
     another request it is a 409. Safe under concurrency: the unique constraint on
     (payer, idempotency_key) lets one insert win; the others, whose insert waited
     for the winner's commit, read the winner's row."""
-    fingerprint = request_fingerprint(job_id=job, recipient_id=recipient, amount=amount, currency=currency)
+    fingerprint = payment_request_fingerprint(job_id=job, recipient_id=recipient, amount=amount, currency=currency)
     with transaction.atomic():
         existing = _replay(payer=payer, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
@@ -98,7 +98,7 @@ def payment_create(
             amount=amount,
             currency=currency,
             status=PaymentStatus.PENDING,
-            reference=new_reference(),
+            reference=payment_reference_new(),
             idempotency_key=idempotency_key,
             request_fingerprint=fingerprint,
         )

@@ -25,7 +25,7 @@ def register(**overrides):
     kwargs = {"email": "Ann@Example.com", "password": PASSWORD, "role": Role.WORKER, "first_name": "Ann",
               "last_name": "Lee"}
     kwargs.update(overrides)
-    return services.register_user(**kwargs)
+    return services.user_register(**kwargs)
 
 
 def wrong_for(code: str) -> str:
@@ -68,11 +68,11 @@ class TestRegisterUser:
 class TestLoginLogout:
     def test_login_reuses_the_token_and_logout_revokes_it(self, rf):
         user, key = register()
-        same_user, same_key = services.login_user(request=rf.post("/"), email=" ANN@example.com", password=PASSWORD)
+        same_user, same_key = services.user_login(request=rf.post("/"), email=" ANN@example.com", password=PASSWORD)
         assert same_user == user and same_key == key
-        services.logout_user(user=user)
+        services.user_logout(user=user)
         assert not Token.objects.filter(user=user).exists()
-        _, new_key = services.login_user(request=rf.post("/"), email="ann@example.com", password=PASSWORD)
+        _, new_key = services.user_login(request=rf.post("/"), email="ann@example.com", password=PASSWORD)
         assert new_key != key
 
     def test_inactive_wrong_and_unknown_are_the_same_error(self, rf):
@@ -80,11 +80,11 @@ class TestLoginLogout:
         errors = []
         for email, password in [("ann@example.com", "wrong"), ("nobody@example.com", PASSWORD)]:
             with pytest.raises(exceptions.ValidationError) as info:
-                services.login_user(request=rf.post("/"), email=email, password=password)
+                services.user_login(request=rf.post("/"), email=email, password=password)
             errors.append(info.value.detail)
         User.objects.filter(pk=user.pk).update(is_active=False)
         with pytest.raises(exceptions.ValidationError) as info:
-            services.login_user(request=rf.post("/"), email="ann@example.com", password=PASSWORD)
+            services.user_login(request=rf.post("/"), email="ann@example.com", password=PASSWORD)
         errors.append(info.value.detail)
         assert errors[0] == errors[1] == errors[2]
 
@@ -92,61 +92,61 @@ class TestLoginLogout:
 @pytest.mark.django_db
 class TestEmailOTP:
     def test_hash_is_keyed_per_user_and_hides_the_code(self):
-        a = services.hash_otp(user_id=1, code="123456")
-        assert a == services.hash_otp(user_id=1, code="123456")
-        assert a != services.hash_otp(user_id=2, code="123456")
-        assert a != services.hash_otp(user_id=1, code="123457")
+        a = services.email_otp_hash(user_id=1, code="123456")
+        assert a == services.email_otp_hash(user_id=1, code="123456")
+        assert a != services.email_otp_hash(user_id=2, code="123456")
+        assert a != services.email_otp_hash(user_id=1, code="123457")
         assert "123456" not in a
 
     def test_request_retires_earlier_codes_and_stores_no_plain_code(self):
         user = WorkerUserFactory()
-        first = services.request_email_otp(user=user)
-        second = services.request_email_otp(user=user)
+        first = services.email_otp_request(user=user)
+        second = services.email_otp_request(user=user)
         first.refresh_from_db()
         assert first.expires_at <= timezone.now() < second.expires_at
         code = mailed_code()
-        assert second.code_hash == services.hash_otp(user_id=user.pk, code=code)
+        assert second.code_hash == services.email_otp_hash(user_id=user.pk, code=code)
         for row in EmailOTP.objects.values():
             assert all(code not in str(value) for value in row.values())
 
     def test_wrong_tries_are_committed_even_though_the_call_fails(self):
         user = WorkerUserFactory()
-        services.request_email_otp(user=user)
+        services.email_otp_request(user=user)
         wrong = wrong_for(mailed_code())
         for n in range(1, 8):
             with pytest.raises(exceptions.ValidationError):
-                services.verify_email_otp(user=user, code=wrong)
+                services.email_otp_verify(user=user, code=wrong)
             # Stops at the maximum (the database also refuses more: otp_attempts_max).
             assert EmailOTP.objects.get(user=user).attempts == min(n, EmailOTP.MAX_ATTEMPTS)
 
     def test_right_code_after_lock_fails(self):
         user = WorkerUserFactory()
-        services.request_email_otp(user=user)
+        services.email_otp_request(user=user)
         code = mailed_code()
         EmailOTP.objects.filter(user=user).update(attempts=EmailOTP.MAX_ATTEMPTS)
         with pytest.raises(exceptions.ValidationError) as info:
-            services.verify_email_otp(user=user, code=code)
+            services.email_otp_verify(user=user, code=code)
         assert "locked" in str(info.value.detail["code"][0])
         user.refresh_from_db()
         assert not user.is_email_verified
 
     def test_fourth_wrong_try_then_right_code_succeeds(self):
         user = WorkerUserFactory()
-        services.request_email_otp(user=user)
+        services.email_otp_request(user=user)
         code = mailed_code()
         for _ in range(EmailOTP.MAX_ATTEMPTS - 1):
             with pytest.raises(exceptions.ValidationError):
-                services.verify_email_otp(user=user, code=wrong_for(code))
-        services.verify_email_otp(user=user, code=code)
+                services.email_otp_verify(user=user, code=wrong_for(code))
+        services.email_otp_verify(user=user, code=code)
         user.refresh_from_db()
         assert user.is_email_verified
 
     def test_expired(self):
         user = WorkerUserFactory()
-        otp = services.request_email_otp(user=user)
+        otp = services.email_otp_request(user=user)
         EmailOTP.objects.filter(pk=otp.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
         with pytest.raises(exceptions.ValidationError) as info:
-            services.verify_email_otp(user=user, code=mailed_code())
+            services.email_otp_verify(user=user, code=mailed_code())
         assert "expired" in str(info.value.detail["code"][0])
 
 
@@ -157,14 +157,14 @@ class TestUpdateMe:
         for user_fields, profile_fields in [({"email": "x@example.com"}, {}), ({"is_staff": True}, {}),
                                             ({}, {"user_id": 3}), ({"role": "client"}, {})]:
             with pytest.raises(ValueError):
-                services.update_me(user=user, user_fields=user_fields, profile_fields=profile_fields)
+                services.user_update(user=user, user_fields=user_fields, profile_fields=profile_fields)
         user.refresh_from_db()
         assert user.role == Role.WORKER and not user.is_staff
 
     def test_updates_user_profile_and_skills(self):
         a, b = SkillFactory(name="Alpha"), SkillFactory(name="Beta")
         user = WorkerUserFactory(skills=[a])
-        services.update_me(user=user, user_fields={"first_name": "New"},
+        services.user_update(user=user, user_fields={"first_name": "New"},
                            profile_fields={"city": "Nice", "hourly_rate": Decimal("12.50")}, skills=["beta"])
         user.refresh_from_db()
         assert user.first_name == "New"
@@ -178,7 +178,7 @@ class TestUpdateMe:
         scopes = [SKILLS, user_scope(user.pk), user_scope(other.pk)]
         before = get_versions(scopes)
         with django_capture_on_commit_callbacks(execute=True):
-            services.update_me(user=user, user_fields={}, profile_fields={}, skills=["Alpha", "Beta"])
+            services.user_update(user=user, user_fields={}, profile_fields={}, skills=["Alpha", "Beta"])
         after = get_versions(scopes)
         assert after[user_scope(user.pk)] > before[user_scope(user.pk)]
         assert after[SKILLS] == before[SKILLS]
@@ -189,7 +189,7 @@ class TestUpdateMe:
         a = SkillFactory(name="Alpha")
         user = WorkerUserFactory(skills=[a])
         with django_capture_on_commit_callbacks() as callbacks:
-            services.update_me(user=user, user_fields={}, profile_fields={}, skills=["alpha"])
+            services.user_update(user=user, user_fields={}, profile_fields={}, skills=["alpha"])
         assert callbacks == []
 
     def test_name_change_bumps_the_users_row_scope_only(self, django_capture_on_commit_callbacks):
@@ -198,7 +198,7 @@ class TestUpdateMe:
         user = WorkerUserFactory()
         before = get_versions([SKILLS, user_scope(user.pk)])
         with django_capture_on_commit_callbacks(execute=True):
-            services.update_me(user=user, user_fields={"last_name": "Renamed"}, profile_fields={})
+            services.user_update(user=user, user_fields={"last_name": "Renamed"}, profile_fields={})
         after = get_versions([SKILLS, user_scope(user.pk)])
         assert after[SKILLS] == before[SKILLS]
         assert after[user_scope(user.pk)] > before[user_scope(user.pk)]
@@ -207,7 +207,7 @@ class TestUpdateMe:
         a = SkillFactory(name="Alpha")
         user = WorkerUserFactory(skills=[a], profile_fields={"city": "Old"})
         with pytest.raises(exceptions.ValidationError) as info:
-            services.update_me(user=user, user_fields={"first_name": "X"}, profile_fields={"city": "New"},
+            services.user_update(user=user, user_fields={"first_name": "X"}, profile_fields={"city": "New"},
                                skills=["alpha", "nope"])
         assert "nope" in str(info.value.detail)
         user.refresh_from_db()
@@ -215,7 +215,7 @@ class TestUpdateMe:
 
     def test_creates_a_missing_profile(self):
         user = User.objects.create_user(email="bare@example.com", password="x")
-        services.update_me(user=user, user_fields={}, profile_fields={"bio": "hello"})
+        services.user_update(user=user, user_fields={}, profile_fields={"bio": "hello"})
         assert Profile.objects.get(user=user).bio == "hello"
 
 
@@ -224,19 +224,19 @@ class TestResolveSkills:
     def test_by_name_slug_and_slugified_name_in_order(self):
         a = SkillFactory(name="Heavy Lifting", slug="heavy-lifting")
         b = SkillFactory(name="C++", slug="cpp")
-        assert services.resolve_skills(["cpp", "HEAVY LIFTING", "heavy-lifting", "C++"]) == [b, a]
+        assert services.skills_resolve(["cpp", "HEAVY LIFTING", "heavy-lifting", "C++"]) == [b, a]
 
     def test_unknown_are_listed(self):
         SkillFactory(name="Known")
         with pytest.raises(services.UnknownSkills) as info:
-            services.resolve_skills(["known", "x", "y"])
+            services.skills_resolve(["known", "x", "y"])
         assert info.value.unknown == ["x", "y"]
 
     def test_one_query(self, django_assert_num_queries):
         for n in range(10):
             SkillFactory(name=f"S{n}")
         with django_assert_num_queries(1):
-            assert len(services.resolve_skills([f"s{n}" for n in range(10)])) == 10
+            assert len(services.skills_resolve([f"s{n}" for n in range(10)])) == 10
 
 
 # --- PostgreSQL: real concurrency -------------------------------------------------
@@ -267,9 +267,9 @@ def run_in_threads(count: int, fn):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_wrong_tries_are_all_counted_and_capped():
     user = WorkerUserFactory()
-    services.request_email_otp(user=user)
+    services.email_otp_request(user=user)
     wrong = wrong_for(mailed_code())
-    results = run_in_threads(8, lambda i: services.verify_email_otp(user=User.objects.get(pk=user.pk), code=wrong))
+    results = run_in_threads(8, lambda i: services.email_otp_verify(user=User.objects.get(pk=user.pk), code=wrong))
     assert all(isinstance(r, exceptions.ValidationError) for r in results)
     assert EmailOTP.objects.get(user=user).attempts == EmailOTP.MAX_ATTEMPTS
     messages = [str(r.detail["code"][0]) for r in results]
@@ -280,9 +280,9 @@ def test_concurrent_wrong_tries_are_all_counted_and_capped():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_right_code_succeeds_once():
     user = WorkerUserFactory()
-    services.request_email_otp(user=user)
+    services.email_otp_request(user=user)
     code = mailed_code()
-    results = run_in_threads(4, lambda i: services.verify_email_otp(user=User.objects.get(pk=user.pk), code=code))
+    results = run_in_threads(4, lambda i: services.email_otp_verify(user=User.objects.get(pk=user.pk), code=code))
     assert sum(r is None for r in results) == 1
     assert sum(isinstance(r, exceptions.ValidationError) for r in results) == 3
     assert User.objects.get(pk=user.pk).is_email_verified
@@ -305,7 +305,7 @@ def test_concurrent_edits_of_one_profile_do_not_fail():
     user = UserFactory()
     results = run_in_threads(
         4,
-        lambda i: services.update_me(user=user, user_fields={"first_name": f"N{i}"},
+        lambda i: services.user_update(user=user, user_fields={"first_name": f"N{i}"},
                                      profile_fields={"city": f"C{i}"}, skills=[skills[i].name, skills[(i + 1) % 4].name]),
     )
     assert results == [None] * 4

@@ -113,7 +113,7 @@ def test_row_scopes_are_checked_on_the_fast_path(dispatches):
     anon = APIClient()
     anon.get("/api/v1/jobs/")
     assert anon.get("/api/v1/jobs/")["X-Cache"] == "HIT"
-    account_services.update_me(user=client, user_fields={"last_name": "After"}, profile_fields={})
+    account_services.user_update(user=client, user_fields={"last_name": "After"}, profile_fields={})
     response = anon.get("/api/v1/jobs/")
     assert response["X-Cache"] == "MISS"
     assert response.json()["data"][0]["client"]["last_name"] == "After"

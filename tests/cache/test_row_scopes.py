@@ -38,7 +38,7 @@ def warm(caller, path):
 
 
 def rename(user, last_name):
-    account_services.update_me(user=user, user_fields={"last_name": last_name}, profile_fields={})
+    account_services.user_update(user=user, user_fields={"last_name": last_name}, profile_fields={})
 
 
 def review_of(worker, rating=5):

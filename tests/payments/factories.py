@@ -5,7 +5,7 @@ import factory
 
 from jobs.models import ApplicationStatus, JobStatus
 from payments.models import Payment, PaymentStatus
-from payments.services import new_reference
+from payments.services import payment_reference_new
 from tests.accounts.factories import ClientUserFactory, WorkerUserFactory
 from tests.jobs.factories import ApplicationFactory, JobFactory
 
@@ -31,6 +31,6 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     amount = Decimal("50.00")
     currency = "EUR"
     status = PaymentStatus.PENDING
-    reference = factory.LazyFunction(new_reference)
+    reference = factory.LazyFunction(payment_reference_new)
     idempotency_key = factory.Sequence(lambda n: f"key-{n}")
     request_fingerprint = "0" * 64

@@ -141,7 +141,7 @@ def test_idempotency_race_window_is_answered_from_the_winners_row(parties, monke
 def test_reference_collision_is_a_conflict_not_a_500(parties, monkeypatch):
     client, worker, job = parties
     first, _ = _create(client, job, worker)
-    monkeypatch.setattr(services, "new_reference", lambda: first.reference)
+    monkeypatch.setattr(services, "payment_reference_new", lambda: first.reference)
     with pytest.raises(Conflict):
         _create(client, job, worker, key="k2")
 
