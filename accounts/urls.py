@@ -11,6 +11,6 @@ urlpatterns = [
     path("auth/otp/request/", views.OTPRequestView.as_view(), name="auth-otp-request"),
     path("auth/otp/verify/", views.OTPVerifyView.as_view(), name="auth-otp-verify"),
     path("users/me/", views.MeView.as_view(), name="user-me"),
-    path("users/<int:pk>/", views.PublicUserView.as_view(), name="user-detail"),
+    path("users/<id:pk>/", views.PublicUserView.as_view(), name="user-detail"),
     path("skills/", views.SkillListView.as_view(), name="skill-list"),
 ]

@@ -6,6 +6,10 @@ class CoreConfig(AppConfig):
     verbose_name = "Shiftboard core"
 
     def ready(self):
+        # ``<id:pk>`` in every app's URLs (before any URLconf is loaded).
+        from .converters import register
+
+        register()
         # Connect the cache-invalidation receivers for every model the apps track.
         # Apps register in their own ready() (after core's), so core connects lazily.
         from . import signals  # noqa: F401

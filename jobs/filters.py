@@ -10,9 +10,9 @@ from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from .models import Application, ApplicationStatus, Job, JobStatus
+from core.converters import MAX_ID
 
-MAX_DB_INT = 2**63 - 1
+from .models import Application, ApplicationStatus, Job, JobStatus
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -23,7 +23,7 @@ class BoundedIntegerFilter(django_filters.NumberFilter):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_DB_INT)
+        kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
 
 
@@ -55,7 +55,7 @@ class JobFilter(django_filters.FilterSet):
         """A category id (digits) or slug."""
         if value.isascii() and value.isdigit():  # not "²", which isdigit() but int() refuses
             pk = int(value)
-            return queryset.filter(category_id=pk) if pk <= MAX_DB_INT else queryset.none()
+            return queryset.filter(category_id=pk) if pk <= MAX_ID else queryset.none()
         return queryset.filter(category__slug=value)
 
     def filter_search(self, queryset, name, value):

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from accounts.models import Skill
 from accounts.serializers import UserLiteSerializer, user_lite_repr
+from core.converters import MAX_ID
 from core.representation import Row, Rows, datetime_formatter, decimal_repr, prefetched
 
 from .models import Application, Category, Job
@@ -146,7 +147,7 @@ class CategoryRefField(serializers.Field):
         lookup = {}
         if isinstance(data, int) or (isinstance(data, str) and data.isascii() and data.isdigit()):
             value = int(data)
-            if not 1 <= value <= 2**63 - 1:
+            if not 1 <= value <= MAX_ID:
                 self.fail("does_not_exist", value=data)
             lookup = {"pk": value}
         elif SLUG_RE.match(data):
@@ -189,7 +190,7 @@ class SkillsRefField(serializers.Field):
             if isinstance(item, bool):
                 self.fail("invalid_item")
             if isinstance(item, int):
-                if not 1 <= item <= 2**63 - 1:
+                if not 1 <= item <= MAX_ID:
                     self.fail("unknown", values=item)
                 ids.add(item)
             elif isinstance(item, str) and item.strip() and len(item) <= 64 and "\x00" not in item:

@@ -5,7 +5,8 @@ from rest_framework.routers import SimpleRouter
 
 from .views import ApplicationViewSet, CategoryViewSet, JobViewSet, SavedJobListView
 
-router = SimpleRouter()
+# Path converters (``<id:pk>``, core/converters.py) instead of regexes.
+router = SimpleRouter(use_regex_path=False)
 router.register("categories", CategoryViewSet, basename="category")
 router.register("jobs", JobViewSet, basename="job")
 router.register("applications", ApplicationViewSet, basename="application")

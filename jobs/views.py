@@ -129,7 +129,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
     serializer_class = JobSerializer
     filterset_class = JobFilter
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_converter = "id"  # 1..2**63-1, else 404 (core/converters.py)
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     throttle_scope = "applications"  # used by the apply action's throttle only
 
@@ -312,7 +312,7 @@ class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.Ge
     serializer_class = ApplicationSerializer
     filterset_class = ApplicationFilter
     permission_classes = [IsAuthenticated]
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_converter = "id"  # 1..2**63-1, else 404 (core/converters.py)
 
     def get_queryset(self):
         user = self.request.user

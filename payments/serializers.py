@@ -9,10 +9,11 @@ from django.conf import settings
 from rest_framework import serializers
 
 from accounts.serializers import UserLiteSerializer, user_lite_repr
+from core.converters import MAX_ID
 from core.representation import Row, Rows, datetime_formatter, decimal_repr
 from jobs.serializers import JobRefSerializer, job_ref_repr
 
-from .models import MAX_ID, Payment, PaymentStatus
+from .models import Payment, PaymentStatus
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 # 1-255 printable ASCII characters (space allowed inside, not at the ends).

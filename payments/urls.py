@@ -10,9 +10,9 @@ payment_refund = PaymentViewSet.as_view({"post": "refund"})
 
 urlpatterns = [
     path("payments/", payment_list, name="payment-list"),
-    path("payments/<int:pk>/", payment_detail, name="payment-detail"),
-    path("payments/<int:pk>/confirm/", payment_confirm, name="payment-confirm"),
-    path("payments/<int:pk>/refund/", payment_refund, name="payment-refund"),
+    path("payments/<id:pk>/", payment_detail, name="payment-detail"),
+    path("payments/<id:pk>/confirm/", payment_confirm, name="payment-confirm"),
+    path("payments/<id:pk>/refund/", payment_refund, name="payment-refund"),
     path("users/me/balance/", BalanceView.as_view(), name="me-balance"),
-    path("users/<int:pk>/payments/", UserPaymentListView.as_view(), name="user-payments"),
+    path("users/<id:pk>/payments/", UserPaymentListView.as_view(), name="user-payments"),
 ]

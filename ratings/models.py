@@ -7,7 +7,6 @@ from core.models import TimeStampedModel
 
 # The largest id a BigAutoField holds: a path id above it matches no row (rather
 # than overflowing the database driver).
-MAX_ID = 2**63 - 1
 
 
 class ReviewQuerySet(models.QuerySet):
@@ -26,11 +25,11 @@ class ReviewQuerySet(models.QuerySet):
 
     def received_by(self, user_id):
         """Reviews written about ``user_id`` (index review_received_newest)."""
-        return self.filter(reviewed_id=user_id) if int(user_id) <= MAX_ID else self.none()
+        return self.filter(reviewed_id=user_id)
 
     def given_by(self, user_id):
         """Reviews written by ``user_id`` (index review_given_newest)."""
-        return self.filter(reviewer_id=user_id) if int(user_id) <= MAX_ID else self.none()
+        return self.filter(reviewer_id=user_id)
 
 
 class Review(TimeStampedModel):

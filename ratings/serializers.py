@@ -4,10 +4,11 @@ who may review whom live in ``ratings.services``."""
 from rest_framework import serializers
 
 from accounts.serializers import UserLiteSerializer, user_lite_repr
+from core.converters import MAX_ID
 from core.representation import Row, Rows, datetime_formatter
 from jobs.serializers import JobRefSerializer, job_ref_repr
 
-from .models import MAX_ID, Review
+from .models import Review
 
 
 class ReviewSerializer(serializers.ModelSerializer):

@@ -5,6 +5,6 @@ from .views import ReviewViewSet, UserReviewsGivenView, UserReviewsReceivedView
 
 urlpatterns = [
     path("reviews/", ReviewViewSet.as_view({"get": "list", "post": "create"}), name="review-list"),
-    path("users/<int:pk>/reviews/", UserReviewsReceivedView.as_view(), name="user-reviews"),
-    path("users/<int:pk>/reviews-given/", UserReviewsGivenView.as_view(), name="user-reviews-given"),
+    path("users/<id:pk>/reviews/", UserReviewsReceivedView.as_view(), name="user-reviews"),
+    path("users/<id:pk>/reviews-given/", UserReviewsGivenView.as_view(), name="user-reviews-given"),
 ]

@@ -252,6 +252,8 @@ SPECTACULAR_SETTINGS = {
     ],
     # Several models have a "status" (and "role") with different choices: name each
     # enum after its model so the schema has no hash-suffixed names (and no warning).
+    # The ``id`` path converter (core/converters.py): an integer 1..2**63-1.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.models.Role",
         "JobStatusEnum": "jobs.models.JobStatus",
