@@ -12,6 +12,5 @@ class CoreConfig(AppConfig):
         register()
         # Connect the cache-invalidation receivers for every model the apps track.
         # Apps register in their own ready() (after core's), so core connects lazily.
-        from . import signals  # noqa: F401
         # Counts statements per database (replicas configured) from the first connection.
-        from . import replicas  # noqa: F401
+        from . import replicas, signals  # noqa: F401

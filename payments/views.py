@@ -4,7 +4,7 @@ scopes of ``payments.cache``; only writes are throttled (scope ``payments``)."""
 from decimal import Decimal
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound

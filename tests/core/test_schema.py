@@ -65,7 +65,7 @@ def test_errors_documented_with_the_error_envelope(schema):
     assert error["properties"]["error"] == {"$ref": "#/components/schemas/ErrorCode"}
     for path, method, operation in operations(schema):
         errors = {code: r for code, r in operation["responses"].items() if code >= "400"}
-        for code, response in errors.items():
+        for response in errors.values():
             assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
         if operation.get("security"):
             assert "401" in errors, (method, path)
@@ -164,7 +164,7 @@ INTERNAL = re.compile(r"budget|\bqueries\b|cache[ds]? (entry|key|scope)|\bscope|
 
 def test_descriptions_are_for_api_consumers(schema):
     texts = [schema["info"].get("description", "")]
-    for path, method, operation in operations(schema):
+    for _path, _method, operation in operations(schema):
         texts += [operation.get("description", ""), operation.get("summary", "")]
         texts += [p.get("description", "") for p in operation.get("parameters", [])]
         texts += [r.get("description", "") for r in operation["responses"].values()]
