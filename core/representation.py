@@ -34,7 +34,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import ISO_8601, api_settings
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 _UTC_ZONE = zoneinfo.ZoneInfo("UTC")  # zoneinfo caches it: Django's default zone is this object
 _DRF_DATETIME = serializers.DateTimeField()
 _LINE_SEPARATORS = (b"\xe2\x80\xa8", b"\xe2\x80\xa9")

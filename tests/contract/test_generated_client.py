@@ -111,7 +111,7 @@ def test_marketplace_flow_through_the_generated_client(gen):
     assert isinstance(categories, M.PaginatedCategoryList) and categories.pagination.total_items == 1
     category = categories.data[0]
 
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     start_at, end_at = now + dt.timedelta(hours=2), now + dt.timedelta(hours=4)  # 2 scheduled hours
     status, created = call(
         gen, "v1_jobs_create", client=as_client,

@@ -5,7 +5,7 @@ microseconds) rendered both ways and compared byte for byte, row by row and
 through every hot endpoint."""
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -45,7 +45,7 @@ def money(rng, max_digits):
 def moment(rng):
     value = datetime(rng.randint(1990, 2090), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
                      rng.randint(0, 59), rng.randint(0, 59), rng.choice([0, 1, 500000, rng.randint(0, 999999)]),
-                     tzinfo=timezone.utc)
+                     tzinfo=UTC)
     return value
 
 
