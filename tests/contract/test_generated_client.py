@@ -42,18 +42,16 @@ def short_lived_connections():
 
 
 @pytest.fixture(scope="module")
-def gen(short_lived_connections, live_server, tmp_path_factory):
-    """The generated package, imported from a temporary directory."""
+def gen(short_lived_connections, live_server, tmp_path_factory, django_db_blocker):
+    """The generated package, imported from a temporary directory. The live server
+    touches the database connection on every request (Django closes stale
+    connections at request start), so the schema fetch runs with database access
+    allowed: this module-scoped fixture runs before any test's own db fixture."""
     out = tmp_path_factory.mktemp("generated")
     config = out / "config.yml"
     config.write_text(f"package_name_override: {PACKAGE}\npost_hooks: []\n")
-    result = subprocess.run(
-        [
-            str(GENERATOR), "generate", "--url", f"{live_server.url}/api/schema/?format=json",
-            "--meta", "none", "--config", str(config), "--output-path", str(out / PACKAGE), "--fail-on-warning",
-        ],
-        capture_output=True, text=True, timeout=300,
-    )
+    with django_db_blocker.unblock():
+        result = _generate(out, config, live_server.url)
     assert result.returncode == 0, result.stdout + result.stderr
     sys.path.insert(0, str(out))
     try:
@@ -65,6 +63,16 @@ def gen(short_lived_connections, live_server, tmp_path_factory):
         sys.path.remove(str(out))
         for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
             del sys.modules[name]
+
+
+def _generate(out, config, url):
+    return subprocess.run(
+        [
+            str(GENERATOR), "generate", "--url", f"{url}/api/schema/?format=json",
+            "--meta", "none", "--config", str(config), "--output-path", str(out / PACKAGE), "--fail-on-warning",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )
 
 
 def op(gen, name):
