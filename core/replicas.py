@@ -218,7 +218,9 @@ def _install_counter(sender, connection, **kwargs):
     if not enabled():
         return
     if _count_statements not in connection.execute_wrappers:
-        connection.execute_wrappers.append(_count_statements)
+        # First, not last: a connection opened inside someone's ``execute_wrapper()``
+        # block would otherwise lose this wrapper when that block pops the last one.
+        connection.execute_wrappers.insert(0, _count_statements)
 
 
 # --- health -------------------------------------------------------------------------------

@@ -210,7 +210,9 @@ def start_cluster(base: Path) -> dict:
 
 
 def stop_redis(entry: dict) -> None:
-    pid = entry.get("pid")
+    # The pidfile first: a server restarted after a test killed it has a new pid.
+    pidfile = Path(entry["dir"]) / "redis.pid"
+    pid = int(pidfile.read_text()) if pidfile.exists() and pidfile.read_text().strip() else entry.get("pid")
     if pid:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -11,7 +11,7 @@ from tests.accounts.factories import ClientUserFactory, StaffUserFactory, Worker
 from tests.perf.n_plus_one_guard import collect_n_plus_one
 
 USES_POSTGRES = connection.vendor == "postgresql"  # ENGINE is django-prometheus's wrapper
-USES_REDIS = bool(settings.REDIS_URL)
+USES_REDIS = settings.CACHE_IS_REDIS  # REDIS_URL, Sentinel or Cluster
 
 
 def pytest_collection_modifyitems(config, items):

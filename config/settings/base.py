@@ -1,7 +1,8 @@
 """Settings for every environment, read from environment variables once, here.
 
 Variables (names are part of the contract, see README):
-DATABASE_URL, DATABASE_REPLICA_URLS, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, PERF_HEADERS,
+DATABASE_URL, DATABASE_REPLICA_URLS, REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER,
+REDIS_CLUSTER_NODES, SECRET_KEY, DEBUG, ALLOWED_HOSTS, PERF_HEADERS,
 plus the deployment ones documented in the README (CSRF_TRUSTED_ORIGINS,
 SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS, ...). Production adds no behaviour of
 its own: it is these same settings with DEBUG unset.
@@ -135,23 +136,53 @@ for _alias in DATABASES:
     DATABASES[_alias]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(DATABASES[_alias]["ENGINE"], DATABASES[_alias]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Cache: Redis (shared by every process) when REDIS_URL is set, else local memory.
+# Cache: Redis (shared by every process), else local memory. Three ways to reach it
+# (docs/scaling.md), the first one set wins: REDIS_CLUSTER_NODES (a Redis Cluster,
+# comma-separated host:port of any of its nodes), REDIS_SENTINELS + REDIS_SENTINEL_MASTER
+# (Sentinel: comma-separated host:port of the sentinels and the master's name), REDIS_URL.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="shiftboard")
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
+CACHE_IS_REDIS = bool(REDIS_URL or REDIS_SENTINELS or REDIS_CLUSTER_NODES)
+if CACHE_IS_REDIS:
+    _redis_options = {
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        # Short timeouts: with Redis down or hanging, a request falls back to
+        # the database after at most this long instead of hanging.
+        "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.2),
+        "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.2),
+        "CONNECTION_POOL_KWARGS": {"max_connections": 50, "retry_on_timeout": False},
+    }
+    _redis_location = REDIS_URL
+    # On a cluster: how many hash-tag groups the keys spread over (core/cache/cluster.py).
+    CACHE_CLUSTER_GROUPS = env.int("CACHE_CLUSTER_GROUPS", default=12)
+    if REDIS_CLUSTER_NODES:
+        _redis_options["CLIENT_CLASS"] = "core.cache.cluster.ClusterClient"
+        _redis_options["CLUSTER_NODES"] = REDIS_CLUSTER_NODES
+        _redis_location = "redis-cluster://" + ",".join(REDIS_CLUSTER_NODES)
+    elif REDIS_SENTINELS:
+        _redis_options["CLIENT_CLASS"] = "django_redis.client.SentinelClient"
+        _redis_options["CONNECTION_FACTORY"] = "django_redis.pool.SentinelConnectionFactory"
+        # The master only (no "replica" URL): a replica may be behind on version
+        # counters, and a counter read behind is a stale read. The pool class asks the
+        # sentinels for the master and fences the cache when the master changes.
+        _redis_options["CONNECTION_POOL_CLASS"] = "core.cache.sentinel.FencedSentinelConnectionPool"
+        _redis_options["SENTINELS"] = [
+            (host, int(port)) for host, _, port in (s.rpartition(":") for s in REDIS_SENTINELS)
+        ]
+        _redis_options["SENTINEL_KWARGS"] = {
+            "socket_timeout": _redis_options["SOCKET_TIMEOUT"],
+            "socket_connect_timeout": _redis_options["SOCKET_CONNECT_TIMEOUT"],
+        }
+        _redis_location = [f"redis://{REDIS_SENTINEL_MASTER}/{env.int('REDIS_SENTINEL_DB', default=0)}"]
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": _redis_location,
             "TIMEOUT": 300,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="sb"),
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # Short timeouts: with Redis down or hanging, a request falls back to
-                # the database after at most this long instead of hanging.
-                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.2),
-                "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.2),
-                "CONNECTION_POOL_KWARGS": {"max_connections": 50, "retry_on_timeout": False},
-            },
+            "OPTIONS": _redis_options,
         }
     }
 else:

@@ -28,6 +28,8 @@ class GenericBackend:
     """Any Django cache; used with the local-memory cache (one process). A missing
     counter starts from ``time.time_ns() // 1000`` (microseconds, as on Redis)."""
 
+    grouped = False  # keys spread over hash-tag groups (cluster.py)
+
     def __init__(self, django_cache):
         self.cache = django_cache
         self._lock = threading.Lock()
@@ -55,6 +57,9 @@ class GenericBackend:
 
     def ping(self) -> None:
         self.cache.get("ping")
+
+    def select_group(self, material: str) -> None:
+        """One store, no groups (cluster.py has several)."""
 
     def _count(self, field: str) -> None:
         with self._lock:
@@ -90,6 +95,10 @@ class GenericBackend:
         if lock_key:
             self.cache.delete(lock_key)
         self._count(stat + "|miss")
+
+    def delete(self, key: str) -> None:
+        """Drop one key (tests: an evicted counter)."""
+        self.cache.delete(key)
 
     def release(self, lock_key: str) -> None:
         self.cache.delete(lock_key)
@@ -135,7 +144,9 @@ def backend():
     if _backend_instance is None:
         client = getattr(cache, "client", None)
         if client is not None and hasattr(client, "get_client"):
-            _backend_instance = RedisBackend(cache)
+            from .cluster import ClusterBackend, ClusterClient
+
+            _backend_instance = (ClusterBackend if isinstance(client, ClusterClient) else RedisBackend)(cache)
         else:
             _backend_instance = GenericBackend(cache)
     return _backend_instance

@@ -9,6 +9,10 @@ VERSION_PREFIX = "v:"
 RESPONSE_PREFIX = "r:"
 LOCK_PREFIX = "l:"
 STATS_KEY = "stats:responses"
+# With read replicas: a counter's companion holding the primary's WAL position of
+# its last bump, and the largest position any bump recorded (core/cache/floors.py).
+LSN_PREFIX = "lsn:"
+LSN_MAX_KEY = "lsn-max"
 # The global generation (the outage fence): part of every response key.
 GENERATION_SCOPE = "*"
 # A version counter nobody bumped or read for this long may expire (it then

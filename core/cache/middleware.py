@@ -8,6 +8,7 @@ import logging
 
 from django.conf import settings
 
+from . import floors
 from .backends import backend
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, key_material
 from .outage import CacheUnavailable, ensure_healthy, health
@@ -174,6 +175,7 @@ class AnonymousHitMiddleware:
         view = self._view(match, match.func.cls, request)
         scopes = set(meta["scopes"](view, request, **match.kwargs))
         names = sorted(scopes | {GENERATION_SCOPE})
+        floors.begin()
         try:
             fragment, locked, versions, key = backend().fast_lookup(
                 endpoint, key_material(request, "public", names), names, endpoint
@@ -188,6 +190,8 @@ class AnonymousHitMiddleware:
                 "key": key,
                 "versions": versions,
                 "lock_key": LOCK_PREFIX + key if locked else None,
+                # None: unknown (or no replicas): the DRF path's build reads the primary.
+                "floor": floors.current(),
             }
             return None
         return self._record(request, match, self._response(request, endpoint, bytes(fragment), target["allow"]))

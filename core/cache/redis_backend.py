@@ -2,12 +2,25 @@
 Lua scripts in ``lua/``. Keys given to it are logical; it adds the cache prefix."""
 from __future__ import annotations
 
-from .keys import LOCK_PREFIX, RESPONSE_PREFIX, STAMPEDE_LOCK_SECONDS, STATS_KEY, VERSION_PREFIX, VERSION_TTL, digest
+from . import floors
+from .keys import (
+    LOCK_PREFIX,
+    LSN_MAX_KEY,
+    LSN_PREFIX,
+    RESPONSE_PREFIX,
+    STAMPEDE_LOCK_SECONDS,
+    STATS_KEY,
+    VERSION_PREFIX,
+    VERSION_TTL,
+    digest,
+)
 from .outage import start_drain
 from .scripts import lua
 
 
 class RedisBackend:
+    grouped = False  # keys spread over hash-tag groups (cluster.py)
+
     def __init__(self, django_cache):
         self.cache = django_cache
         self._scripts = {}
@@ -24,23 +37,65 @@ class RedisBackend:
             script = self._scripts[name] = client.register_script(lua(name))
         return script
 
+    def _floor_keys(self, keys: list[str]) -> list[str]:
+        """The lsn: companions of counters ``keys`` (logical ``v:<scope>``) and lsn-max."""
+        return [self._key(LSN_PREFIX + k[len(VERSION_PREFIX) :]) for k in keys] + [self._key(LSN_MAX_KEY)]
+
+    def _note_floor(self, raw) -> None:
+        """A floor from a script: the position, or '' when lsn-max is missing (a new
+        or restarted Redis): then the primary's current position, stored as lsn-max."""
+        raw = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if raw:
+            floors.note(int(raw))
+            return
+        from core import replicas
+
+        position = replicas.primary_lsn()
+        self._record_position([], position)
+        floors.note(position)
+
     def versions(self, keys: list[str]) -> list[int]:
         client = self._client()
         script = self._script(client, "versions")
-        values = script(keys=[self._key(k) for k in keys], args=[VERSION_TTL], client=client)
-        return [int(v) for v in values]
+        tracked = floors.tracking()
+        all_keys = [self._key(k) for k in keys] + (self._floor_keys(keys) if tracked else [])
+        result = script(keys=all_keys, args=[VERSION_TTL, len(keys), "1" if tracked else "0"], client=client)
+        if tracked:
+            result, floor = result
+            self._note_floor(floor)
+        return [int(v) for v in result]
+
+    def _bump_args(self, keys: list[str], position: int | None) -> tuple[list[str], list]:
+        """bump.lua's KEYS and ARGV for counters ``keys`` (logical), recording
+        ``position`` in their companions when given."""
+        all_keys = [self._key(k) for k in keys]
+        if position is not None:
+            all_keys += self._floor_keys(keys)
+        return all_keys, [VERSION_TTL, "" if position is None else str(position), len(keys)]
+
+    def _record_position(self, keys: list[str], position: int) -> None:
+        client = self._client()
+        all_keys, args = self._bump_args(keys, position)
+        self._script(client, "bump")(keys=all_keys, args=args, client=client)
 
     def bump(self, keys: list[str]) -> None:
         """The INCRs, on a connection of their own that is kept open (and drained
         in the background) if the reply does not come in time: docs/cache.md,
-        "Outages", mechanism 1."""
+        "Outages", mechanism 1. With read replicas the primary's WAL position (asked
+        now, after the write's commit) is recorded with them (floors.py)."""
         import redis
 
+        position = None
+        if floors.tracking():
+            from core import replicas
+
+            position = replicas.primary_lsn()
+        all_keys, args = self._bump_args(keys, position)
         client = self._client()
         pool = client.connection_pool
         conn = pool.get_connection()
         try:
-            conn.send_command("EVAL", lua("bump"), len(keys), *[self._key(k) for k in keys], VERSION_TTL)
+            conn.send_command("EVAL", lua("bump"), len(all_keys), *all_keys, *args)
         except BaseException:
             conn.disconnect()
             pool.release(conn)
@@ -57,6 +112,9 @@ class RedisBackend:
             pool.release(conn)
             raise
         pool.release(conn)
+
+    def select_group(self, material: str) -> None:
+        """One Redis, no groups (cluster.py has several)."""
 
     def ping(self) -> None:
         self._client().ping()
@@ -77,9 +135,16 @@ class RedisBackend:
             return fast_lookup_in_steps(self, endpoint, material, names, stat)
         client = self._client()
         script = self._script(client, "fast_lookup")
-        keys = [self._key(STATS_KEY)] + [self._key(VERSION_PREFIX + n) for n in names]
-        args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material]
-        fragment, locked, values = script(keys=keys, args=args, client=client)
+        counters = [VERSION_PREFIX + n for n in names]
+        tracked = floors.tracking()
+        keys = [self._key(STATS_KEY)] + [self._key(c) for c in counters]
+        if tracked:
+            keys += self._floor_keys(counters)
+        args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material,
+                len(counters), "1" if tracked else "0"]
+        fragment, locked, values, floor = script(keys=keys, args=args, client=client)
+        if tracked:
+            self._note_floor(floor)
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
         key = prefix + digest(material, values)
         return (fragment or None), bool(locked), dict(zip(names, map(int, values))), key
@@ -107,6 +172,10 @@ class RedisBackend:
             pipe.delete(self._key(lock_key))
         pipe.hincrby(self._key(STATS_KEY), stat + "|miss", 1)
         pipe.execute()
+
+    def delete(self, key: str) -> None:
+        """Drop one key (tests: an evicted counter)."""
+        self._client().delete(self._key(key))
 
     def release(self, lock_key: str) -> None:
         self._client().delete(self._key(lock_key))

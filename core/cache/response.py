@@ -11,8 +11,11 @@ from functools import wraps
 from django.conf import settings
 from prometheus_client import Counter
 
+from core import replicas
+
+from . import floors
 from .backends import backend
-from .keys import LOCK_PREFIX, encode_entry, response_key
+from .keys import GENERATION_SCOPE, LOCK_PREFIX, encode_entry, key_material, response_key
 from .outage import CacheUnavailable, health
 from .versions import get_versions, row_versions
 
@@ -80,6 +83,13 @@ def serve_cached(
         if user.is_authenticated:
             scopes.add(f"user:{user.pk}")
     lock_key = None
+    # The read floor of this response (floors.py): noted while its versions are read.
+    floors.begin()
+    # On a Redis Cluster: the group (hash tag) of this response's keys (cluster.py).
+    if backend().grouped:
+        backend().select_group(key_material(request, caller, sorted(scopes | {GENERATION_SCOPE})))
+    if pre is not None:
+        floors.note(pre["floor"])  # None: the fast path found it unknown
     try:
         if pre is not None:
             versions, key = pre["versions"], pre["key"]
@@ -104,7 +114,10 @@ def serve_cached(
     row_map: dict[str, int] = {}
     if fragment is None and rows is not None:
         try:
-            row_scopes = set(rows()) - set(versions)
+            # The ids query may read a replica past the coarse scopes' floor: a row
+            # it misses is a membership change, which bumped a coarse scope.
+            with replicas.reads_at(floors.current()):
+                row_scopes = set(rows()) - set(versions)
         except BaseException:
             _unlock(lock_key)
             raise
@@ -126,7 +139,10 @@ def serve_cached(
         return response
 
     try:
-        response = build()
+        # A replica may serve the build only once it has replayed every write that
+        # bumped a scope or row this response shows (floors.py; docs/scaling.md).
+        with replicas.reads_at(floors.current()):
+            response = build()
     except BaseException:
         _unlock(lock_key)
         raise

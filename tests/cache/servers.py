@@ -74,6 +74,9 @@ class Gunicorn:
             "PERF_HEADERS": "1",
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "REDIS_URL": redis_url,
+            # An explicit REDIS_URL means that server; empty: this run's own Redis
+            # (REDIS_URL, Sentinel or Cluster from the environment, as settings read it).
+            **({"REDIS_SENTINELS": "", "REDIS_CLUSTER_NODES": ""} if redis_url else {}),
             "CACHE_KEY_PREFIX": key_prefix,
             "PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",
             "THROTTLE_APPLICATIONS": "100000/hour",
@@ -85,6 +88,15 @@ class Gunicorn:
         }
         if db.get("PASSWORD"):
             env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
+        # Read replicas configured for this run: the same test database on each replica
+        # (under the test runner the replica aliases mirror the primary in this process).
+        replica_urls = [
+            f"postgres://{r['USER']}@{r['HOST'] or '127.0.0.1'}:{r['PORT'] or 5432}/{db['NAME']}"
+            for alias, r in settings.DATABASES.items()
+            if alias.startswith("replica_")
+        ]
+        if replica_urls and "DATABASE_REPLICA_URLS" not in (extra_env or {}):
+            env["DATABASE_REPLICA_URLS"] = ",".join(replica_urls)
         self.env = env
         self.stderr = open(self.dir / "stderr.log", "wb")
         self.proc = subprocess.Popen(
@@ -131,6 +143,22 @@ class Gunicorn:
                 if len(parts) == 2 and parts[0].strip("<>").isdigit():
                     pids[parts[1]] = int(parts[0].strip("<>"))
         return pids
+
+    def metrics(self) -> str:
+        """/metrics as Prometheus text (loopback callers may read it)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        try:
+            conn.request("GET", "/metrics", headers={"Host": "127.0.0.1"})
+            return conn.getresponse().read().decode()
+        finally:
+            conn.close()
+
+    def db_queries(self) -> dict[tuple[str, str], float]:
+        """``shiftboard_db_queries_total`` summed over the workers: (database, kind) -> count."""
+        import re
+
+        pattern = r'^shiftboard_db_queries_total\{database="([^"]+)",kind="([^"]+)"\} ([0-9.e+]+)$'
+        return {(d, k): float(v) for d, k, v in re.findall(pattern, self.metrics(), flags=re.M)}
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -230,6 +258,13 @@ def delete_prefix(redis_url: str, prefix: str) -> None:
     """Test clean-up: remove this run's keys (SCAN, test-only) from a shared Redis."""
     import redis
 
+    if not redis_url:  # Sentinel or Cluster: this run's own cache client reaches the same servers
+        from django.core.cache import cache
+
+        client = cache.client.get_client(write=True)
+        for key in list(client.scan_iter(match=f"{prefix}:*", count=1000)):
+            client.delete(key)
+        return
     client = redis.Redis.from_url(redis_url)
     try:
         batch = []

@@ -149,12 +149,12 @@ def test_a_missing_counter_restarts_from_a_fresh_larger_value():
     cache_layer.bump_now({"evicted"})
     seen = {old, old + 1, old + 2}
     assert version("evicted") == old + 2
-    cache_layer.backend().cache.delete(cache_layer.VERSION_PREFIX + "evicted")  # as if evicted
+    cache_layer.backend().delete(cache_layer.VERSION_PREFIX + "evicted")  # as if evicted
     time.sleep(0.001)
     fresh = version("evicted")
     assert fresh > max(seen)
     # A bump of a missing counter does not restart at 1 either.
-    cache_layer.backend().cache.delete(cache_layer.VERSION_PREFIX + "evicted")
+    cache_layer.backend().delete(cache_layer.VERSION_PREFIX + "evicted")
     time.sleep(0.001)
     cache_layer.bump_now({"evicted"})
     assert version("evicted") > fresh
@@ -167,7 +167,7 @@ def test_an_evicted_counter_does_not_revive_old_entries():
         cache_layer.bump_now({"ev"})
         client.get("/t/thing/?scope=ev")
     testviews.STATE["value"] = 99
-    cache_layer.backend().cache.delete(cache_layer.VERSION_PREFIX + "ev")
+    cache_layer.backend().delete(cache_layer.VERSION_PREFIX + "ev")
     response, body = get_json(client, "/t/thing/?scope=ev")
     assert (response["X-Cache"], body["data"]["value"]) == ("MISS", 99)
 

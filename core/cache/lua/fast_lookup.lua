@@ -1,12 +1,16 @@
 --#include valid_entry
+--#include floor
 -- The fast path's whole lookup in one round trip: the coarse versions (created
 -- when missing, as versions.lua), the entry key from them (the same SHA-1 the
 -- Python side computes in keys.response_key), then lookup.lua's validated GET
--- and rebuild lock. KEYS: stats, then the version counters (sorted by scope).
+-- and rebuild lock. KEYS: stats, then ARGV[7] version counters (sorted by
+-- scope), then -- when ARGV[8] = '1' -- their lsn: companions and lsn-max.
 -- ARGV: lock seconds, stats field, version TTL, entry key prefix, lock key
--- prefix, key material. Returns {fragment or '', locked, versions}.
+-- prefix, key material, counter count, floor wanted. Returns {fragment or '',
+-- locked, versions, floor ('' when not wanted or unknown)}.
+local n = tonumber(ARGV[7])
 local values = {}
-for i = 2, #KEYS do
+for i = 2, n + 1 do
   local v = redis.call('GET', KEYS[i])
   if not v then
     local t = redis.call('TIME')
@@ -15,9 +19,11 @@ for i = 2, #KEYS do
   end
   values[i - 1] = v
 end
+local floor = ''
+if ARGV[8] == '1' then floor = read_floor(2, n) end
 local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local payload = valid_entry(redis.call('GET', ARGV[4] .. digest))
-if payload then return {payload, 0, values} end
-if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values} end
-return {'', 0, values}
+if payload then return {payload, 0, values, floor} end
+if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values, floor} end
+return {'', 0, values, floor}

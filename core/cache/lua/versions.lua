@@ -1,8 +1,13 @@
--- The current value of every counter in KEYS, creating a missing one from the
+--#include floor
+-- The current value of ARGV[2] counters in KEYS, creating a missing one from the
 -- server clock in microseconds (larger than any value it had before).
--- ARGV[1]: the counters' TTL in seconds.
+-- ARGV[1]: the counters' TTL in seconds. ARGV[3] = '1': the KEYS also hold the
+-- counters' lsn: companions and lsn-max (bump.lua's order); the reply is then
+-- {values, floor} (floor.lua), else the values alone.
+local n = tonumber(ARGV[2])
 local out = {}
-for i, key in ipairs(KEYS) do
+for i = 1, n do
+  local key = KEYS[i]
   local v = redis.call('GET', key)
   if not v then
     local t = redis.call('TIME')
@@ -11,4 +16,5 @@ for i, key in ipairs(KEYS) do
   end
   out[i] = v
 end
+if ARGV[3] == '1' then return {out, read_floor(1, n)} end
 return out
