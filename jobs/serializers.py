@@ -208,7 +208,9 @@ class SkillsRefField(serializers.Field):
         return list({s.pk: s for s in found}.values())
 
     def to_representation(self, value):
-        return [s.name for s in value]
+        # A job's ``skills`` manager when the browsable API fills its edit form.
+        skills = value.all() if hasattr(value, "all") else value
+        return [s.name for s in skills]
 
 
 class JobWriteSerializer(serializers.ModelSerializer):

@@ -244,6 +244,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.envelope.EnvelopePagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "core.envelope.envelope_exception_handler",
+    "DEFAULT_METADATA_CLASS": "core.metadata.EnvelopeMetadata",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.EnvelopeAutoSchema",
     "DEFAULT_THROTTLE_RATES": {

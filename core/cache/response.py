@@ -249,6 +249,10 @@ def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> 
         if number < 1:
             return []
         offset = (number - 1) * size
+        # A page past what the paginator counts (it stops at count_cap) is a 404
+        # anyway; never hand the database an OFFSET beyond its integer range.
+        if offset > getattr(paginator, "count_cap", offset):
+            return []
     names = list(dict.fromkeys(column for _, column in columns))
     rows = queryset.prefetch_related(None).values_list(*names)
     rows = rows[offset : offset + size] if size else rows[offset:]

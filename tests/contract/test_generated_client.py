@@ -42,7 +42,7 @@ def short_lived_connections():
 
 
 @pytest.fixture(scope="module")
-def gen(short_lived_connections, live_server, tmp_path_factory, django_db_blocker):
+def gen(short_lived_connections, django_db_setup, live_server, tmp_path_factory, django_db_blocker):
     """The generated package, imported from a temporary directory. The live server
     touches the database connection on every request (Django closes stale
     connections at request start), so the schema fetch runs with database access
