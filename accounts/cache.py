@@ -37,18 +37,6 @@ def skill_scopes(skill: Skill):
     return [SKILLS]
 
 
-def public_user_scopes(view, request, pk=None, **kwargs):
-    return [user_scope(pk), SKILLS]
-
-
-def me_scopes(view, request, **kwargs):
-    return [user_scope(request.user.pk), SKILLS]
-
-
-def skill_list_scopes(view, request, **kwargs):
-    return [SKILLS]
-
-
 track(User, user_scopes)
 track(Profile, profile_scopes)
 # No Skill representation lists the profiles or jobs that have it: linking a

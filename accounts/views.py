@@ -12,7 +12,7 @@ from core.representation import json_accepted
 from core.throttling import LoginThrottle, RegisterThrottle, UserScopedThrottle
 
 from . import services
-from .cache import me_scopes, public_user_scopes, skill_list_scopes
+from .cache import SKILLS, user_scope
 from .models import Skill, User
 from .serializers import (
     AuthResultSerializer,
@@ -31,6 +31,21 @@ from .serializers import (
 def _me(user) -> User:
     """The caller, fresh from the database, in the Me shape's queryset (2 queries)."""
     return User.objects.for_me().get(pk=user.pk)
+
+
+# --- what each cached GET depends on (coarse scopes: part of the key) -----------
+
+
+def me_scopes(view, request, **kwargs):
+    return [user_scope(request.user.pk), SKILLS]
+
+
+def public_user_scopes(view, request, pk=None, **kwargs):
+    return [user_scope(pk), SKILLS]
+
+
+def skill_list_scopes(view, request, **kwargs):
+    return [SKILLS]
 
 
 class RegisterView(GenericAPIView):

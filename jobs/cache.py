@@ -18,12 +18,13 @@ user-lite it shows; an entry is served only while those counters are unchanged.
 So a new applications/accepted count (``job:<id>``) or a client's new name or
 rating (``user:<id>``) retires only the entries that show that job or user.
 
+What each GET depends on is declared on its handler in jobs/views.py
+(``@cached_response``); this module says what a change to a model touches.
+
 Counter updates made with ``update()`` by the services bump their scopes
 themselves: ``job_counter_scopes`` when only a count changed (apply; accept that
 leaves the job open), ``job_scopes`` when the job's status changed too.
 """
-from accounts.cache import SKILLS, user_scope
-from core.cache import page_rows
 from core.signals import track
 
 from .models import Application, Category, Job, SavedJob
@@ -31,8 +32,6 @@ from .models import Application, Category, Job, SavedJob
 JOBS = "jobs"
 JOB_SET = "jobs:set"
 CATEGORIES = "categories"
-# Query parameters that leave a job list "plain" (no filter, default order).
-PLAIN_LIST_PARAMS = frozenset({"page", "per_page"})
 
 
 def job_scope(job_id) -> str:
@@ -74,63 +73,6 @@ def application_scopes(app: Application):
 
 def saved_job_scopes(saved: SavedJob):
     return [saved_scope(saved.user_id)]
-
-
-# What each GET depends on (used by the views' @cached_response): coarse scopes,
-# then the row scopes of what it shows.
-def job_list_scopes(view, request, **kwargs):
-    """The plain list (only ``page``/``per_page``) hangs on ``jobs:set``: an edit
-    or a status change of a job leaves its membership and order alone (and
-    retires it through the row scope ``job:<id>`` when the job is on the page).
-    ``request.GET``: the same QueryDict on DRF's request and Django's."""
-    if set(request.GET) <= PLAIN_LIST_PARAMS:
-        return [JOB_SET, CATEGORIES, SKILLS]
-    return [JOBS, CATEGORIES, SKILLS]
-
-
-def job_list_rows(view, request, **kwargs):
-    """The jobs on the page and their clients (the view's own filters and order)."""
-    return page_rows(view, view.filter_queryset(view.get_queryset()), ("job", "id"), ("user", "client_id"))
-
-
-def job_detail_scopes(view, request, pk=None, **kwargs):
-    return [job_scope(pk), CATEGORIES, SKILLS]
-
-
-def job_detail_rows(view, request, pk=None, **kwargs):
-    """The job's client (1 query on a miss; a job's client never changes)."""
-    return [user_scope(client_id) for client_id in Job.objects.filter(pk=pk).values_list("client_id", flat=True)]
-
-
-def job_applications_scopes(view, request, pk=None, **kwargs):
-    return [job_scope(pk)]
-
-
-def job_applications_rows(view, request, pk=None, **kwargs):
-    """The workers on the page (the job itself is the coarse ``job:<id>``)."""
-    return page_rows(view, Application.objects.for_list().for_job(pk), ("user", "worker_id"))
-
-
-def category_list_scopes(view, request, **kwargs):
-    return [CATEGORIES]
-
-
-def my_applications_scopes(view, request, **kwargs):
-    return [applications_scope(request.user.pk)]
-
-
-def my_applications_rows(view, request, **kwargs):
-    """The jobs (refs) and workers on the page."""
-    return page_rows(view, view.filter_queryset(view.get_queryset()), ("job", "job_id"), ("user", "worker_id"))
-
-
-def saved_jobs_scopes(view, request, **kwargs):
-    return [saved_scope(request.user.pk), CATEGORIES, SKILLS]
-
-
-def saved_jobs_rows(view, request, **kwargs):
-    """The saved jobs on the page and their clients."""
-    return page_rows(view, view.get_queryset(), ("job", "id"), ("user", "client_id"))
 
 
 track(Job, job_scopes)

@@ -5,26 +5,12 @@ FilterSet invalid, which DRF's backend answers with a 400 envelope, never a 500.
 Numbers are bounded so that no value can overflow a database integer.
 """
 import django_filters
-from django import forms
 from django.db.models import Q
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 
 from core.converters import MAX_ID
+from core.filters import BoundedIntegerFilter
 
 from .models import Application, ApplicationStatus, Job, JobStatus
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class BoundedIntegerFilter(django_filters.NumberFilter):
-    """An exact integer id (``forms.IntegerField`` within the database's range)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(*args, **kwargs)
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):

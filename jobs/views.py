@@ -2,8 +2,10 @@
 
 Thin by design: each view picks a named queryset method and a serializer, checks
 permission and calls a service in ``jobs.services``. Every GET is wrapped with
-``core.cache.cached_response`` (after DRF's authentication and permission checks);
-the scopes it depends on are in ``jobs.cache``.
+``core.cache.cached_response`` (after DRF's authentication and permission checks),
+declared once there: the coarse scopes (functions below, scope names from
+``jobs.cache``) and the row columns (``Rows``: read from the view's own filtered
+queryset, the one the handler shows).
 
 Who may do what on a job that exists:
 - Jobs are public, so the owner-only writes (PATCH, DELETE, start, complete) answer
@@ -19,24 +21,14 @@ from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from core.cache import cached_response
+from accounts.cache import SKILLS
+from core.cache import Rows, cached_response
+from core.filters import ListOnlyFilterMixin
 from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
 
 from . import services
-from .cache import (
-    category_list_scopes,
-    job_applications_rows,
-    job_applications_scopes,
-    job_detail_rows,
-    job_detail_scopes,
-    job_list_rows,
-    job_list_scopes,
-    my_applications_rows,
-    my_applications_scopes,
-    saved_jobs_rows,
-    saved_jobs_scopes,
-)
+from .cache import CATEGORIES, JOB_SET, JOBS, applications_scope, job_scope, saved_scope
 from .filters import ApplicationFilter, JobFilter
 from .models import Application, ApplicationStatus, Category, Job
 from .serializers import (
@@ -51,6 +43,45 @@ from .serializers import (
     job_rows,
     saved_job_rows,
 )
+
+# --- what each cached GET depends on (coarse scopes: part of the key) -----------
+
+# Query parameters that leave a job list "plain" (no filter, default order).
+PLAIN_LIST_PARAMS = frozenset({"page", "per_page"})
+
+
+def category_list_scopes(view, request, **kwargs):
+    return [CATEGORIES]
+
+
+def job_list_scopes(view, request, **kwargs):
+    """The plain list (only ``page``/``per_page``) hangs on ``jobs:set``: an edit
+    or a status change of a job leaves its membership and order alone (and
+    retires it through the row scope ``job:<id>`` when the job is on the page).
+    ``request.GET``: the same QueryDict on DRF's request and Django's."""
+    if set(request.GET) <= PLAIN_LIST_PARAMS:
+        return [JOB_SET, CATEGORIES, SKILLS]
+    return [JOBS, CATEGORIES, SKILLS]
+
+
+def job_detail_scopes(view, request, pk=None, **kwargs):
+    return [job_scope(pk), CATEGORIES, SKILLS]
+
+
+def job_applications_scopes(view, request, pk=None, **kwargs):
+    return [job_scope(pk)]
+
+
+def my_applications_scopes(view, request, **kwargs):
+    return [applications_scope(request.user.pk)]
+
+
+def saved_jobs_scopes(view, request, **kwargs):
+    return [saved_scope(request.user.pk), CATEGORIES, SKILLS]
+
+
+# The rows each shows (row scopes, validated on every hit).
+JOB_ROWS = Rows(("job", "id"), ("user", "client_id"))  # the jobs and their clients
 
 
 class IsClientRole(BasePermission):
@@ -69,16 +100,6 @@ class IsWorkerRole(BasePermission):
 
     def has_permission(self, request, view):
         return bool(request.user and request.user.is_authenticated and request.user.is_worker)
-
-
-class ListOnlyFilterMixin:
-    """Query-string filters apply to the list only: ``?status=`` on a detail URL or
-    an action must not hide the object (nor turn into a 400)."""
-
-    def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        return super().filter_queryset(queryset)
 
 
 @extend_schema_view(list=extend_schema(summary="All categories"))
@@ -172,7 +193,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         # Re-read: the answer shows the job as the next GET will (F() counters included).
         return Response(JobSerializer(Job.objects.reread(job)).data, status=status_code)
 
-    @cached_response(job_list_scopes, rows=job_list_rows)
+    @cached_response(job_list_scopes, rows=JOB_ROWS)
     def list(self, request, *args, **kwargs):
         """Anyone. Newest first unless ``ordering`` says otherwise; the filters
         combine (AND). An invalid filter value is a 400."""
@@ -181,7 +202,8 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         data = job_rows(page) if json_accepted(request) else JobSerializer(page, many=True).data
         return self.get_paginated_response(data)
 
-    @cached_response(job_detail_scopes, rows=job_detail_rows)
+    # The job's client (a job's client never changes).
+    @cached_response(job_detail_scopes, rows=Rows(("user", "client_id"), detail=True))
     def retrieve(self, request, *args, **kwargs):
         """Anyone."""
         job = self.get_object()
@@ -236,18 +258,26 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     )
     # No filter backends: the job filters are not this list's; ApplicationFilter is applied below.
     @action(detail=True, methods=["get"], filter_backends=[])
-    @cached_response(job_applications_scopes, rows=job_applications_rows, private=True)
+    # The workers on the page (the job itself is the coarse ``job:<id>``).
+    @cached_response(job_applications_scopes, rows=Rows(("user", "worker_id"), source="job_applications"), private=True)
     def applications(self, request, pk=None):
         """Newest first. Only the client who posted the job and staff see it: 404 for
         anyone else."""
         # The 404 is decided before the response cache is read: an entry is keyed by
         # caller and only stored for a 200.
-        job = self.get_object()
-        filterset = ApplicationFilter(request.query_params, queryset=Application.objects.for_list().for_job(job))
+        self.get_object()
+        page = self.paginate_queryset(self.job_applications())
+        return self.get_paginated_response(ApplicationSerializer(page, many=True).data)
+
+    def job_applications(self):
+        """The applications to the job in the URL, newest first, with
+        ``ApplicationFilter`` (an invalid value: 400): what ``applications`` shows."""
+        filterset = ApplicationFilter(
+            self.request.query_params, queryset=Application.objects.for_list().for_job(self.kwargs["pk"])
+        )
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
-        page = self.paginate_queryset(filterset.qs)
-        return self.get_paginated_response(ApplicationSerializer(page, many=True).data)
+        return filterset.qs
 
     @extend_schema(
         methods=["POST"],
@@ -322,7 +352,8 @@ class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.Ge
             return Application.objects.made_by(user)
         return Application.objects.for_list().visible_to(user)
 
-    @cached_response(my_applications_scopes, rows=my_applications_rows, private=True)
+    # The jobs (refs) and workers on the page.
+    @cached_response(my_applications_scopes, rows=Rows(("job", "job_id"), ("user", "worker_id")), private=True)
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -375,8 +406,8 @@ class SavedJobListView(ListAPIView):
         return Job.objects.saved_by(self.request.user)
 
     @extend_schema(summary="The caller's saved jobs")
-    @cached_response(saved_jobs_scopes, rows=saved_jobs_rows, private=True)
+    @cached_response(saved_jobs_scopes, rows=JOB_ROWS, private=True)
     def get(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         data = saved_job_rows(page) if json_accepted(request) else SavedJobSerializer(page, many=True).data
         return self.get_paginated_response(data)

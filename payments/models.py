@@ -37,10 +37,6 @@ class PaymentQuerySet(models.QuerySet):
         """Payments where ``user`` (a user or an id) is payer or recipient."""
         return self.filter(Q(payer=user) | Q(recipient=user))
 
-    def with_status(self, status: str | None):
-        """Only payments in ``status``; every payment when ``status`` is None."""
-        return self if status is None else self.filter(status=status)
-
     def locked(self):
         """FOR UPDATE on the payment rows only (not on the joined job and users)."""
         return self.select_for_update(of=("self",))

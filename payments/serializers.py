@@ -13,7 +13,7 @@ from core.converters import MAX_ID
 from core.representation import Row, Rows, datetime_formatter, decimal_repr
 from jobs.serializers import JobRefSerializer, job_ref_repr
 
-from .models import Payment, PaymentStatus
+from .models import Payment
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 # 1-255 printable ASCII characters (space allowed inside, not at the ends).
@@ -69,12 +69,6 @@ class PaymentCreateSerializer(serializers.Serializer):
         if value not in settings.CURRENCIES:
             raise serializers.ValidationError(f"Must be one of {', '.join(settings.CURRENCIES)}.")
         return value
-
-
-class PaymentListQuerySerializer(serializers.Serializer):
-    """``?status=`` of the payment lists."""
-
-    status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
 
 
 def idempotency_key_from(request) -> str:

@@ -8,29 +8,22 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.generics import GenericAPIView, get_object_or_404
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from core.cache import cached_response
+from core.cache import Rows, cached_response
+from core.filters import ListOnlyFilterMixin
 from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
 
 from . import services
-from .cache import (
-    balance_scopes,
-    my_payments_rows,
-    my_payments_scopes,
-    payment_detail_rows,
-    payment_detail_scopes,
-    user_payments_rows,
-    user_payments_scopes,
-)
+from .cache import payment_scope, payments_scope
+from .filters import PaymentFilter
 from .models import Payment, PaymentStatus
 from .serializers import (
     IDEMPOTENCY_KEY_HEADER,
     BalanceSerializer,
     PaymentCreateSerializer,
-    PaymentListQuerySerializer,
     PaymentSerializer,
     idempotency_key_from,
     payment_repr,
@@ -70,13 +63,40 @@ class WritesThrottled:
         return [UserScopedThrottle()] if self.request.method == "POST" else []
 
 
-def _status_filter(request) -> str | None:
-    query = PaymentListQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data.get("status")
+# --- what each cached GET depends on --------------------------------------------
+# Coarse scopes (part of the key): ``payments:user:<id>`` and ``payment:<id>``
+# (payments.cache). Every payment response is private: the response cache keys it
+# by caller and adds ``user:<caller>`` itself.
 
 
-class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
+def my_payments_scopes(view, request, **kwargs):
+    return [payments_scope(request.user.pk)]
+
+
+def payment_detail_scopes(view, request, pk=None, **kwargs):
+    return [payment_scope(pk)]
+
+
+def user_payments_scopes(view, request, pk=None, **kwargs):
+    # Staff may read another user's list: it depends on that user's payments (an
+    # id without a user yet is an empty list; the bulk writer, seed, bumps
+    # ``payments:user:<id>`` of every user it creates).
+    return [payments_scope(pk)]
+
+
+def balance_scopes(view, request, **kwargs):
+    # Totals only: no names, no job titles.
+    return [payments_scope(request.user.pk)]
+
+
+# Row scopes: every payment representation embeds the job (id, title, status) and
+# both users (names, rating), so a job moving to ``completed`` or a new rating
+# shows at once while other users' writes leave the entry valid.
+PAYMENT_COLUMNS = (("job", "job_id"), ("user", "payer_id"), ("user", "recipient_id"))
+PAYMENT_ROWS = Rows(*PAYMENT_COLUMNS)
+
+
+class PaymentViewSet(ListOnlyFilterMixin, WritesThrottled, viewsets.GenericViewSet):
     """Payments, for signed-in users: the caller's payments (as payer or
     recipient), one payment, create (clients), confirm (payer) and refund (payer or
     staff). A payment the caller may not see does not exist for them (404)."""
@@ -84,18 +104,25 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
     serializer_class = PaymentSerializer
     permission_classes = [permissions.IsAuthenticated, ClientMayCreate]
     throttle_scope = "payments"
-    # Only for schema generation (path parameter types); rows come from named queryset methods.
+    filterset_class = PaymentFilter
+    # Only for schema generation (path parameter types); rows come from get_queryset.
     queryset = Payment.objects.none()
     # The input serializer of ``create``; a test swaps it to prove the database's own checks.
     create_serializer_class = PaymentCreateSerializer
 
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Payment.objects.none()
+        if self.action == "list":
+            return Payment.objects.involving(self.request.user).for_list()
+        return Payment.objects.visible_to(self.request.user).for_detail()
+
     @extend_schema(parameters=[STATUS_PARAM], responses=PaymentSerializer(many=True))
-    @cached_response(my_payments_scopes, rows=my_payments_rows, private=True)
+    @cached_response(my_payments_scopes, rows=PAYMENT_ROWS, private=True)
     def list(self, request):
         """The caller's payments, as payer or recipient, newest first."""
         # Budget (MISS): 4 queries (token, ids, COUNT, page) whatever the size.
-        queryset = Payment.objects.involving(request.user).with_status(_status_filter(request)).for_list()
-        return _payment_page(self, request, queryset)
+        return _payment_page(self, request, self.filter_queryset(self.get_queryset()))
 
     @extend_schema(
         parameters=[IDEMPOTENCY_PARAM],
@@ -124,11 +151,13 @@ class PaymentViewSet(WritesThrottled, viewsets.GenericViewSet):
         )
 
     @extend_schema(responses=PaymentSerializer)
-    @cached_response(payment_detail_scopes, rows=payment_detail_rows, private=True)
+    # The payment's job and users (they never change). Read in what the caller may
+    # see: the build answers 404 and stores nothing if the caller may not see it.
+    @cached_response(payment_detail_scopes, rows=Rows(*PAYMENT_COLUMNS, detail=True), private=True)
     def retrieve(self, request, pk=None):
         """Payer, recipient or staff; anyone else 404."""
         # Budget (MISS): 3 queries (token, ids, row).
-        payment = get_object_or_404(Payment.objects.visible_to(request.user).for_detail(), pk=pk)
+        payment = self.get_object()
         return Response(payment_repr(payment) if json_accepted(request) else PaymentSerializer(payment).data)
 
     @extend_schema(
@@ -183,13 +212,18 @@ class UserPaymentListView(GenericAPIView):
 
     serializer_class = PaymentSerializer
     permission_classes = [permissions.IsAuthenticated, SelfOrStaff]
-    queryset = Payment.objects.none()
+    filterset_class = PaymentFilter
+    queryset = Payment.objects.none()  # schema generation only
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Payment.objects.none()
+        return Payment.objects.involving(self.kwargs["pk"]).for_list()
 
     @extend_schema(parameters=[STATUS_PARAM], responses=PaymentSerializer(many=True))
-    @cached_response(user_payments_scopes, rows=user_payments_rows, private=True)
+    @cached_response(user_payments_scopes, rows=PAYMENT_ROWS, private=True)
     def get(self, request, pk):
-        queryset = Payment.objects.involving(pk).with_status(_status_filter(request)).for_list()
-        return _payment_page(self, request, queryset)
+        return _payment_page(self, request, self.filter_queryset(self.get_queryset()))
 
 
 class BalanceView(GenericAPIView):

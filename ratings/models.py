@@ -14,15 +14,6 @@ class ReviewQuerySet(models.QuerySet):
         """Review rows with job, reviewer and reviewed: 1 query (+1 COUNT when paginated)."""
         return self.select_related("job", "reviewer", "reviewed")
 
-    def matching(self, *, reviewed: int | None = None, reviewer: int | None = None, job: int | None = None):
-        """Reviews narrowed by any of reviewed / reviewer / job id (None: no filter)."""
-        conditions = {
-            name: value
-            for name, value in (("reviewed_id", reviewed), ("reviewer_id", reviewer), ("job_id", job))
-            if value is not None
-        }
-        return self.filter(**conditions) if conditions else self
-
     def received_by(self, user_id):
         """Reviews written about ``user_id`` (index review_received_newest)."""
         return self.filter(reviewed_id=user_id)

@@ -50,9 +50,3 @@ class ReviewCreateSerializer(serializers.Serializer):
     comment = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
 
 
-class ReviewListQuerySerializer(serializers.Serializer):
-    """``?reviewed=``, ``?reviewer=``, ``?job=`` of ``GET /reviews/`` (ids)."""
-
-    reviewed = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
-    reviewer = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
-    job = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)

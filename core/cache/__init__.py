@@ -8,6 +8,7 @@ Modules: ``keys`` (key material, entry format), ``scripts`` + ``lua/`` (the Redi
 Lua scripts), ``redis_backend`` / ``backends`` (counter and entry storage),
 ``outage`` (failures, pending bumps, the fence), ``versions`` (read and bump
 counters), ``response`` (``@cached_response``, ``serve_cached``, ``page_rows``),
+``rows`` (``Rows``: an endpoint's row scopes, from the view's own queryset),
 ``middleware`` (the anonymous fast path). What other code may use is below.
 """
 from .backends import backend
@@ -31,6 +32,7 @@ from .response import (
     page_rows,
     serve_cached,
 )
+from .rows import Rows
 from .versions import bump, bump_now, get_versions, row_versions
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "GENERATION_SCOPE",
     "LOCK_PREFIX",
     "RESPONSE_PREFIX",
+    "Rows",
     "STAMPEDE_LOCK_SECONDS",
     "STAMPEDE_WAIT_SECONDS",
     "STATS_KEY",

@@ -181,7 +181,8 @@ def cached_response(
     """Decorates a view handler (``list``, ``retrieve``, an ``@action``):
     ``scopes(view, request, **kwargs)`` names what decides which rows the response
     shows and in what order (coarse scopes: part of the key); ``rows(view,
-    request, **kwargs)`` (optional) names the row scopes of the rows it shows
+    request, **kwargs)`` (optional; normally a ``core.cache.Rows``, which reads
+    them from the view's own queryset) names the row scopes of the rows it shows
     (validated on every hit); ``private=True`` keys the entry by caller. Metrics
     and keys name the endpoint ``<ViewClass>.<handler>``. The wrapper carries
     ``cache_meta`` (scopes, rows, private) for the anonymous fast path."""

@@ -205,3 +205,19 @@ def test_private_lists_are_never_served_to_another_user():
     mine = auth_client(worker)
     warm(mine, "/api/v1/applications/")
     assert auth_client(WorkerUserFactory()).get("/api/v1/applications/").json()["data"] == []
+
+
+def test_filtered_application_list_validates_the_rows_it_shows():
+    """A job's applications filtered by status: the rows a hit validates are the
+    filtered page's (core.cache.Rows reads the handler's own queryset), so a new
+    name of a worker shown there retires the entry even when the unfiltered page
+    would show someone else."""
+    job = JobFactory(accepted_count=1)
+    shown = ApplicationFactory(job=job, status="accepted")
+    ApplicationFactory(job=job, status="pending")  # newer: first on the unfiltered page
+    owner = auth_client(job.client)
+    path = f"/api/v1/jobs/{job.pk}/applications/?status=accepted&per_page=1"
+    assert [row["id"] for row in warm(owner, path)] == [shown.pk]
+    response = auth_client(shown.worker).patch("/api/v1/users/me/", {"last_name": "Renamed"}, format="json")
+    assert response.status_code == 200
+    assert fresh(owner, path)[0]["worker"]["last_name"] == "Renamed"

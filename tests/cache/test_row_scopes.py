@@ -298,7 +298,8 @@ def test_plain_job_list_hangs_on_the_bulk_writers_scope():
     ``jobs:set`` among them (tools/management/commands/seed.py GLOBAL_SCOPES)."""
     from django.test import RequestFactory
 
-    from jobs.cache import JOB_SET, JOBS, job_list_scopes
+    from jobs.cache import JOB_SET, JOBS
+    from jobs.views import job_list_scopes
     from tools.management.commands.seed import GLOBAL_SCOPES
 
     plain = job_list_scopes(None, RequestFactory().get("/api/v1/jobs/?page=2&per_page=5"))
