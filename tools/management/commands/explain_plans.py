@@ -9,7 +9,8 @@ What it does:
    map so index-only scans are possible). ``--reuse`` keeps an already loaded
    database with that many jobs;
 2. sends each probe, a real GET of the API (list filters and orderings of API.md,
-   the private lists of a busy user, details), through Django's test client, and
+   the private lists of a busy user, details; declared per endpoint in the
+   contract table, tools/contracts.py), through Django's test client, and
    records every SELECT the request runs (COUNT, page, prefetches, auth);
 3. runs ``EXPLAIN (ANALYZE, FORMAT JSON)`` on each recorded statement and prints
    query -> scans/indexes -> cost and time;
@@ -51,6 +52,7 @@ from accounts.models import Profile, Skill, User
 from jobs.models import Application, Category, Job, SavedJob
 from payments.models import Payment
 from ratings.models import Review
+from tools import contracts
 
 PROJECT_APPS = ("accounts", "jobs", "payments", "ratings")
 DEFAULT_JOBS = 100_000
@@ -244,8 +246,6 @@ def pick_targets() -> dict:
         "worker": top(Application.objects.all(), "worker"),
         "deep_page": max(1, min(50, Job.objects.count() // 20)),
         "common_word": max(top(Job.objects.all(), "title").replace(",", " ").split(), key=len),
-        "job_statuses": [value for value, _ in Job._meta.get_field("status").choices],
-        "application_statuses": [value for value, _ in Application._meta.get_field("status").choices],
         "busiest_job": busiest_job,
         "busiest_job_owner": Job.objects.filter(pk=busiest_job).values_list("client", flat=True).get(),
         "category_id": category_id,
@@ -266,68 +266,8 @@ def pick_targets() -> dict:
 
 
 def build_probes(t: dict) -> list[Probe]:
-    """Every GET of API.md that reads a big table, with the busiest values."""
-    j = "/api/v1/jobs/"
-    probes = [
-        Probe("jobs newest (default)", j),
-        Probe("jobs status=open newest", f"{j}?status=open"),
-        Probe("jobs category=id", f"{j}?category={t['category_id']}"),
-        Probe("jobs category=slug", f"{j}?category={t['category_slug']}"),
-        Probe("jobs skill", f"{j}?skill={t['skill_slug']}"),
-        Probe("jobs city", f"{j}?city={t['city']}"),
-        Probe("jobs rate range", f"{j}?min_rate={t['min_rate']}&max_rate={t['max_rate']}"),
-        Probe("jobs client", f"{j}?client={t['client']}"),
-        Probe("jobs open + category", f"{j}?status=open&category={t['category_id']}"),
-        Probe("jobs open + skill", f"{j}?status=open&skill={t['skill_slug']}"),
-        Probe("jobs open + city", f"{j}?status=open&city={t['city']}"),
-        Probe("jobs deep page", f"{j}?page={t['deep_page']}"),
-    ]
-    # A word of the most common title (many matches) and one that matches nothing
-    # (without an index, the worst case: every row is read to find none).
-    probes += [
-        Probe("jobs search (common word)", f"{j}?search={t['common_word']}"),
-        Probe("jobs search (no match)", f"{j}?search=xylophone"),
-        Probe("jobs open + search", f"{j}?status=open&search={t['common_word']}"),
-    ]
-    # Every other status: rare ones are where a scan of the newest-first index,
-    # filtering as it goes, would read the most rows.
-    for status in t["job_statuses"]:
-        if status != "open":
-            probes.append(Probe(f"jobs status={status}", f"{j}?status={status}"))
-    for ordering in ("created_at", "-created_at", "rate", "-rate", "start_at", "-start_at"):
-        probes.append(Probe(f"jobs ordering={ordering}", f"{j}?ordering={ordering}"))
-        probes.append(Probe(f"jobs open ordering={ordering}", f"{j}?status=open&ordering={ordering}"))
-    probes += [
-        Probe("job detail", f"{j}{t['busiest_job']}/"),
-        Probe("job applications (owner)", f"{j}{t['busiest_job']}/applications/", t["busiest_job_owner"]),
-        Probe("applications (worker)", "/api/v1/applications/", t["worker"]),
-        Probe("applications (client)", "/api/v1/applications/", t["client"]),
-    ]
-    for status in t["application_statuses"]:
-        probes.append(Probe(f"applications (worker) {status}", f"/api/v1/applications/?status={status}", t["worker"]))
-        probes.append(Probe(f"applications (client) {status}", f"/api/v1/applications/?status={status}", t["client"]))
-    probes += [
-        Probe("payments (payer side)", "/api/v1/payments/", t["payer"]),
-        Probe("payments (recipient side)", "/api/v1/payments/", t["recipient"]),
-        Probe("payments by status", "/api/v1/payments/?status=succeeded", t["payer"]),
-        Probe("user payments (self)", f"/api/v1/users/{t['recipient']}/payments/", t["recipient"]),
-        Probe("payment detail", f"/api/v1/payments/{t['payment_of_payer']}/", t["payer"]),
-        Probe("balance", "/api/v1/users/me/balance/", t["recipient"]),
-        Probe("reviews received", f"/api/v1/users/{t['reviewed']}/reviews/"),
-        Probe("reviews given", f"/api/v1/users/{t['reviewer']}/reviews-given/"),
-        Probe("reviews ?reviewed=", f"/api/v1/reviews/?reviewed={t['reviewed']}"),
-        Probe("reviews ?reviewer=", f"/api/v1/reviews/?reviewer={t['reviewer']}"),
-        Probe("reviews ?job=", f"/api/v1/reviews/?job={t['review_job']}"),
-        Probe("reviews (all)", "/api/v1/reviews/"),
-        Probe("saved jobs", "/api/v1/users/me/saved-jobs/", t["saver"]),
-        Probe("public user", f"/api/v1/users/{t['client']}/"),
-        Probe("me", "/api/v1/users/me/", t["worker"]),
-        Probe("categories", "/api/v1/categories/"),
-        Probe("skills", "/api/v1/skills/"),
-    ]
-    if t["staff"]:
-        probes.append(Probe("payments (staff: all)", "/api/v1/payments/", t["staff"]))
-    return probes
+    """Every probe of the endpoint contracts (tools/contracts.py), with the busiest values."""
+    return [Probe(label, path, user_id) for label, path, user_id in contracts.probes(t)]
 
 
 class _Recorder:
