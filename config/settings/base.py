@@ -82,6 +82,10 @@ if DEBUG and DEBUG_TOOLBAR:
     INTERNAL_IPS = ["127.0.0.1", "::1"]
     # Collapsed at start: the toolbar never covers the admin's or the browsable API's controls.
     DEBUG_TOOLBAR_CONFIG = {"SHOW_TOOLBAR_CALLBACK": "core.middleware.show_toolbar", "SHOW_COLLAPSED": True}
+    # The toolbar's default panels plus the response cache's (core/cache/panel.py).
+    from debug_toolbar.settings import PANELS_DEFAULTS
+
+    DEBUG_TOOLBAR_PANELS = [*PANELS_DEFAULTS, "core.cache.panel.ResponseCachePanel"]
 
 ROOT_URLCONF = env.str("ROOT_URLCONF", default="config.urls")
 WSGI_APPLICATION = "config.wsgi.application"

@@ -22,6 +22,8 @@ from .keys import (
 )
 from .outage import CacheUnavailable
 from .redis_backend import RedisBackend
+from .trace import current as current_trace
+from .trace import record_lookup, timed
 
 
 class GenericBackend:
@@ -77,9 +79,13 @@ class GenericBackend:
         if stat:
             self._count(stat + "|lookup")
         value = self.cache.get(entry_key)
+        if value is None and stat is not None:
+            record_lookup(None, None, 0)
         if value is not None:
             rows, fragment = decode_entry(value)
             current = self.cache.get_many(list(rows)) if rows else {}
+            if stat is not None:
+                record_lookup(rows, {k: None if v is None else str(v) for k, v in current.items()}, len(VERSION_PREFIX))
             if all(str(current.get(key)) == version for key, version in rows.items()):
                 return fragment, False
         if not lock_key:
@@ -149,7 +155,28 @@ def backend():
             _backend_instance = (ClusterBackend if isinstance(client, ClusterClient) else RedisBackend)(cache)
         else:
             _backend_instance = GenericBackend(cache)
+    if current_trace() is not None:  # the toolbar panel is tracing this request
+        return TimedBackend(_backend_instance)
     return _backend_instance
+
+
+class TimedBackend:
+    """The backend with every operation timed into the request's trace (only
+    while the toolbar panel traces a request)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if name in ("version_key",) or not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with timed(name):
+                return attr(*args, **kwargs)
+
+        return call
 
 
 @receiver(setting_changed)

@@ -9,6 +9,7 @@ import logging
 from django.conf import settings
 
 from . import floors
+from . import trace
 from .backends import backend
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, key_material
 from .outage import CacheUnavailable, ensure_healthy, health
@@ -176,14 +177,18 @@ class AnonymousHitMiddleware:
         scopes = set(meta["scopes"](view, request, **match.kwargs))
         names = sorted(scopes | {GENERATION_SCOPE})
         floors.begin()
+        material = key_material(request, "public", names)
         try:
-            fragment, locked, versions, key = backend().fast_lookup(
-                endpoint, key_material(request, "public", names), names, endpoint
-            )
+            fragment, locked, versions, key = backend().fast_lookup(endpoint, material, names, endpoint)
         except Exception as exc:  # noqa: BLE001 - the DRF path answers (and knows the cache is down)
             if not isinstance(exc, CacheUnavailable):
                 health.failed("read", exc)
             return None
+        if trace.current() is not None:
+            trace.record_key(endpoint, "public", False, key, versions, material)
+            if fragment is not None:
+                trace.record(path="fast")
+                trace.record_decision(trace.HIT)
         if fragment is None:
             request.cache_prelookup = {
                 "endpoint": endpoint,

@@ -16,6 +16,7 @@ from .keys import (
 )
 from .outage import start_drain
 from .scripts import lua
+from .trace import record_lookup, wants_header
 
 
 class RedisBackend:
@@ -137,14 +138,17 @@ class RedisBackend:
         script = self._script(client, "fast_lookup")
         counters = [VERSION_PREFIX + n for n in names]
         tracked = floors.tracking()
+        traced = wants_header()
         keys = [self._key(STATS_KEY)] + [self._key(c) for c in counters]
         if tracked:
             keys += self._floor_keys(counters)
         args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material,
-                len(counters), "1" if tracked else "0"]
-        fragment, locked, values, floor = script(keys=keys, args=args, client=client)
+                len(counters), "1" if tracked else "0", "1" if traced else "0"]
+        fragment, locked, values, floor, *rows = script(keys=keys, args=args, client=client)
         if tracked:
             self._note_floor(floor)
+        if traced:
+            self._record_rows(rows)
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
         key = prefix + digest(material, values)
         return (fragment or None), bool(locked), dict(zip(names, map(int, values))), key
@@ -154,12 +158,34 @@ class RedisBackend:
         the rebuild lock was taken (only when ``lock_key`` is given)."""
         client = self._client()
         script = self._script(client, "lookup")
-        value, locked = script(
+        traced = wants_header() and stat is not None
+        value, locked, *rows = script(
             keys=[self._key(entry_key), self._key(lock_key or entry_key), self._key(STATS_KEY)],
-            args=[STAMPEDE_LOCK_SECONDS, (stat + "|lookup") if stat else "", "1" if lock_key else "0"],
+            args=[
+                STAMPEDE_LOCK_SECONDS,
+                (stat + "|lookup") if stat else "",
+                "1" if lock_key else "0",
+                "1" if traced else "0",
+            ],
             client=client,
         )
+        if traced:
+            self._record_rows(rows)
         return (value or None), bool(locked)
+
+    def _record_rows(self, reply) -> None:
+        """The lookup's ``entry_rows`` reply (tracing only): key, stored, current, ..."""
+        flat = reply[0] if reply else None
+        if flat is None:
+            record_lookup(None, None, 0)
+            return
+        flat = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
+        triples = list(zip(flat[0::3], flat[1::3], flat[2::3]))
+        record_lookup(
+            {k: stored for k, stored, _ in triples},
+            {k: (now or None) for k, _, now in triples},
+            len(self._key(VERSION_PREFIX)),
+        )
 
     def get(self, key: str):
         return self._client().get(self._key(key))

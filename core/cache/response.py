@@ -15,6 +15,7 @@ from core import replicas
 
 from . import floors
 from .backends import backend
+from . import trace
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, encode_entry, key_material, response_key
 from .outage import CacheUnavailable, health
 from .versions import get_versions, row_versions
@@ -74,6 +75,10 @@ def serve_cached(
     if not _json_renderer_accepted(request):
         if pre is not None:
             _unlock(pre["lock_key"])
+        if trace.current() is not None:
+            renderer = getattr(getattr(request, "accepted_renderer", None), "format", None)
+            trace.record(endpoint=endpoint, private=private, path="drf")
+            trace.record_decision(trace.NOT_CACHED, trace.NOT_JSON.format(renderer=f"the '{renderer}' renderer"))
         return build()
     scopes = set(scopes)
     caller = "public"
@@ -98,17 +103,25 @@ def serve_cached(
             versions = get_versions(scopes)
             key = response_key(endpoint, request, versions, caller)
             fragment, locked = backend().lookup(key, LOCK_PREFIX + key, endpoint)
+        if trace.current() is not None:
+            trace.record_key(endpoint, caller, private, key, versions, key_material(request, caller, sorted(versions)))
+            trace.record(path="fast lookup, DRF build" if pre is not None else "drf")
         if fragment is None:
             if locked:
                 lock_key = LOCK_PREFIX + key
             else:
                 # Someone else is rebuilding this entry: wait for it briefly.
+                waited = time.monotonic()
                 fragment = _wait_for(key)
+                if trace.current() is not None:
+                    outcome = "found its entry" if fragment is not None else "built it here"
+                    trace.record(stampede=trace.STAMPEDE.format(ms=(time.monotonic() - waited) * 1000, outcome=outcome))
     except Exception as exc:  # noqa: BLE001 - cache down: answer from the database
         if not isinstance(exc, CacheUnavailable):
             health.failed("read", exc)
         response = build()
         _set_status(endpoint, request, response, "bypass")
+        trace.record_decision(trace.BYPASS, trace.UNAVAILABLE)
         return response
 
     row_map: dict[str, int] = {}
@@ -129,13 +142,17 @@ def serve_cached(
             lock_key = None
             response = build()
             _set_status(endpoint, request, response, "bypass")
+            trace.record_decision(trace.BYPASS, trace.UNAVAILABLE)
             return response
         _rows_read_hook(request)
+        if trace.current() is not None:
+            trace.record(rows_recorded=dict(zip(sorted(row_scopes), row_map.values())))
 
     if fragment is not None:
         response = Response()
         response.cached_fragment = bytes(fragment)
         _set_status(endpoint, request, response, "hit")
+        trace.record_decision(trace.HIT)
         return response
 
     try:
@@ -147,6 +164,7 @@ def serve_cached(
         _unlock(lock_key)
         raise
     _set_status(endpoint, request, response, "miss")
+    trace.record_decision(trace.MISS, getattr(trace.current(), "stampede", ""))
     ttl = settings.RESPONSE_CACHE_TTL
     cacheable = response.status_code == 200 and getattr(response, "envelope_message", None) is None
 
@@ -157,6 +175,7 @@ def serve_cached(
             value = encode_entry(row_map, bytes(value))
         try:
             backend().store(key, value, ttl, lock_key, endpoint)
+            trace.record(stored=value is not None)
         except Exception as exc:  # noqa: BLE001
             health.failed("write", exc)
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from .backends import backend
 from .keys import GENERATION_SCOPE, VERSION_PREFIX
 from .outage import ensure_healthy, health
+from .trace import record_bumps
 
 
 def get_versions(scopes: Iterable[str]) -> dict[str, int]:
@@ -40,6 +41,7 @@ def bump_now(scopes: Iterable[str]) -> None:
     scopes = {s for s in scopes if s}
     if not scopes:
         return
+    record_bumps(scopes, sent=True)
     try:
         if not health.healthy():
             with health.lock:
@@ -56,4 +58,5 @@ def bump(*scopes: str) -> None:
     A rolled-back transaction bumps nothing."""
     scopes = {s for s in scopes if s}
     if scopes:
+        record_bumps(scopes, sent=False)
         transaction.on_commit(lambda: bump_now(scopes))

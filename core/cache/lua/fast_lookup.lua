@@ -6,8 +6,9 @@
 -- and rebuild lock. KEYS: stats, then ARGV[7] version counters (sorted by
 -- scope), then -- when ARGV[8] = '1' -- their lsn: companions and lsn-max.
 -- ARGV: lock seconds, stats field, version TTL, entry key prefix, lock key
--- prefix, key material, counter count, floor wanted. Returns {fragment or '',
--- locked, versions, floor ('' when not wanted or unknown)}.
+-- prefix, key material, counter count, floor wanted, '1' while tracing (the
+-- toolbar panel). Returns {fragment or '', locked, versions, floor ('' when not
+-- wanted or unknown), entry_rows or false}.
 local n = tonumber(ARGV[7])
 local values = {}
 for i = 2, n + 1 do
@@ -23,7 +24,10 @@ local floor = ''
 if ARGV[8] == '1' then floor = read_floor(2, n) end
 local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-local payload = valid_entry(redis.call('GET', ARGV[4] .. digest))
-if payload then return {payload, 0, values, floor} end
-if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values, floor} end
-return {'', 0, values, floor}
+local value = redis.call('GET', ARGV[4] .. digest)
+local payload = valid_entry(value)
+local rows = false
+if ARGV[9] == '1' then rows = entry_rows(value) end
+if payload then return {payload, 0, values, floor, rows} end
+if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values, floor, rows} end
+return {'', 0, values, floor, rows}

@@ -21,3 +21,30 @@ local function valid_entry(v)
   end
   return string.sub(v, nl + hlen + 1)
 end
+
+-- Only while the Debug Toolbar's panel traces the request (core/cache/trace.py):
+-- the entry's row header with the counters' current values, flattened as
+-- version key, stored version, current version (false: the counter is missing),
+-- so the panel can say which row moved without a lookup of its own. false when
+-- there is no entry.
+local function entry_rows(v)
+  if not v then return false end
+  local nl = string.find(v, '\n', 1, true)
+  local hlen = tonumber(string.sub(v, 1, nl - 1))
+  local out = {}
+  if hlen > 0 then
+    local header = string.sub(v, nl + 1, nl + hlen)
+    local keys, want = {}, {}
+    for k, ver in string.gmatch(header, '([^\t\n]+)\t([^\n]+)\n') do
+      keys[#keys + 1] = k
+      want[#want + 1] = ver
+    end
+    local got = redis.call('MGET', unpack(keys))
+    for i = 1, #keys do
+      out[#out + 1] = keys[i]
+      out[#out + 1] = want[i]
+      out[#out + 1] = got[i] or ''
+    end
+  end
+  return out
+end

@@ -1,0 +1,6 @@
+"""The project's URLs plus the Debug Toolbar's, for tests that switch the toolbar on."""
+from django.urls import include, path
+
+from config.urls import handler400, handler404, handler500, urlpatterns as project_urlpatterns  # noqa: F401
+
+urlpatterns = [*project_urlpatterns, path("__debug__/", include("debug_toolbar.urls"))]
