@@ -36,8 +36,9 @@ import zlib
 from django.conf import settings
 from django_redis.client.default import DefaultClient
 
-from .keys import STAMPEDE_LOCK_SECONDS, STATS_KEY, decode_entry
+from .keys import STAMPEDE_LOCK_SECONDS, STATS_KEY, VERSION_PREFIX, decode_entry
 from .redis_backend import RedisBackend
+from .trace import record_lookup, wants_header
 
 _group: contextvars.ContextVar[int] = contextvars.ContextVar("cache_cluster_group", default=0)
 
@@ -103,13 +104,19 @@ class ClusterBackend(RedisBackend):
             args=[STAMPEDE_LOCK_SECONDS, (stat + "|lookup") if stat else "", "1" if lock_key else "0"],
             client=client,
         )
+        traced = stat is not None and wants_header()
         if not value:
+            if traced:
+                record_lookup(None, None, 0)
             return None, bool(locked)
         rows, fragment = decode_entry(value)
         if rows:
             # The counters it names carry the entry's tag: one slot, one MGET. Read
             # after the entry: a bump in between only turns the hit into a miss.
             current = client.mget(list(rows))
+            if traced:
+                now = {k: (c.decode() if c is not None else None) for k, c in zip(rows, current)}
+                record_lookup(rows, now, len(self._key(VERSION_PREFIX)))
             if any((c.decode() if c is not None else None) != want for c, want in zip(current, rows.values())):
                 locked = bool(lock_key) and bool(
                     client.set(self._key(lock_key), "1", nx=True, ex=STAMPEDE_LOCK_SECONDS))

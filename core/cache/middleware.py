@@ -8,8 +8,7 @@ import logging
 
 from django.conf import settings
 
-from . import floors
-from . import trace
+from . import floors, trace
 from .backends import backend
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, key_material
 from .outage import CacheUnavailable, ensure_healthy, health

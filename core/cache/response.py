@@ -13,9 +13,8 @@ from prometheus_client import Counter
 
 from core import replicas
 
-from . import floors
+from . import floors, trace
 from .backends import backend
-from . import trace
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, encode_entry, key_material, response_key
 from .outage import CacheUnavailable, health
 from .versions import get_versions, row_versions
