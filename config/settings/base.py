@@ -81,7 +81,13 @@ if DEBUG and DEBUG_TOOLBAR:
     MIDDLEWARE.insert(3, "debug_toolbar.middleware.DebugToolbarMiddleware")
     INTERNAL_IPS = ["127.0.0.1", "::1"]
     # Collapsed at start: the toolbar never covers the admin's or the browsable API's controls.
-    DEBUG_TOOLBAR_CONFIG = {"SHOW_TOOLBAR_CALLBACK": "core.middleware.show_toolbar", "SHOW_COLLAPSED": True}
+    # UPDATE_ON_FETCH: a page's own fetch() requests (e.g. a JSON GET, a POST) show in
+    # the toolbar as they happen, so the response cache panel can be read for them.
+    DEBUG_TOOLBAR_CONFIG = {
+        "SHOW_TOOLBAR_CALLBACK": "core.middleware.show_toolbar",
+        "SHOW_COLLAPSED": True,
+        "UPDATE_ON_FETCH": True,
+    }
     # The toolbar's default panels plus the response cache's (core/cache/panel.py).
     from debug_toolbar.settings import PANELS_DEFAULTS
 
