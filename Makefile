@@ -23,7 +23,8 @@ seed: migrate
 
 run: seed
 	@echo ""
-	@echo "Shiftboard (SQLite, local-memory cache) on http://127.0.0.1:$(PORT)/"
+	@echo "Shiftboard on http://127.0.0.1:$(PORT)/"
+	@$(DEV_ENV) $(PY) manage.py runinfo
 	@echo "  API:      http://127.0.0.1:$(PORT)/api/v1/jobs/"
 	@echo "  Docs:     http://127.0.0.1:$(PORT)/api/docs/   (schema: /api/schema/)"
 	@echo "  Admin:    http://127.0.0.1:$(PORT)/admin/      (login: admin@shiftboard.local / demo-pass-123)"

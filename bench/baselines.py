@@ -7,7 +7,7 @@
 (c) cachalot: (a) with django-cachalot (mounted under /bench/cachalot/, where the
     bench middleware leaves cachalot on).
 
-They return the same fields as Shiftboard's representations (API.md), paginated
+They return the same fields as Shiftboard's representations (docs/API.md), paginated
 with DRF's ``PageNumberPagination`` (20 a page) and rendered by DRF's plain
 ``JSONRenderer``. Writes are not duplicated here: the mix sends every variant's
 writes to Shiftboard's own write endpoints, so the variants differ only in reads.

@@ -89,7 +89,7 @@ class ServerTimingMiddleware:
         parts = [f'db;dur={counter.duration * 1000:.2f};desc="{counter.count} queries"']
         # "hit" only when the response cache served it; anything built by a view
         # (uncached endpoints and writes included) is a "miss", so the header
-        # always has API.md's three parts.
+        # always has docs/API.md's three parts.
         cache_status = "hit" if getattr(request, "cache_status", None) == "hit" else "miss"
         parts.append(f'cache;desc="{cache_status}"')
         parts.append(f"app;dur={total_ms:.2f}")

@@ -1,4 +1,4 @@
-"""Routes of the jobs app (API.md "Endpoints"): categories, jobs, applications,
+"""Routes of the jobs app (docs/API.md "Endpoints"): categories, jobs, applications,
 and the caller's saved jobs under /users/me/."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter

@@ -1,4 +1,4 @@
-"""Payment URLs (API.md): /payments/..., /users/me/balance/, /users/{id}/payments/."""
+"""Payment URLs (docs/API.md): /payments/..., /users/me/balance/, /users/{id}/payments/."""
 from django.urls import path
 
 from .views import BalanceView, PaymentViewSet, UserPaymentListView

@@ -1,4 +1,4 @@
-"""Payment endpoints (API.md): thin views over ``PaymentQuerySet`` and
+"""Payment endpoints (docs/API.md): thin views over ``PaymentQuerySet`` and
 ``payments.services``. Every GET is cached per caller (``private=True``) with the
 scopes of ``payments.cache``; only writes are throttled (scope ``payments``)."""
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Review URLs (API.md): /reviews/, /users/{id}/reviews/, /users/{id}/reviews-given/."""
+"""Review URLs (docs/API.md): /reviews/, /users/{id}/reviews/, /users/{id}/reviews-given/."""
 from django.urls import path
 
 from .views import ReviewViewSet, UserReviewsGivenView, UserReviewsReceivedView

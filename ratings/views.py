@@ -1,4 +1,4 @@
-"""Review endpoints (API.md): thin views over ``ReviewQuerySet`` and
+"""Review endpoints (docs/API.md): thin views over ``ReviewQuerySet`` and
 ``ratings.services``. Review lists are public, the same for everyone, and cached
 once for all callers (``private=False``); only POST is throttled (``reviews``)."""
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema

@@ -32,7 +32,7 @@ ALLOWED_HOSTS = env.list(
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-# Response headers with query counts and timings (API.md "Profiling").
+# Response headers with query counts and timings (docs/API.md "Profiling").
 PERF_HEADERS = env.bool("PERF_HEADERS", default=DEBUG)
 # The Debug Toolbar needs DEBUG; it can be switched off explicitly (benchmarks, tests).
 DEBUG_TOOLBAR = env.bool("DEBUG_TOOLBAR", default=DEBUG)

@@ -31,7 +31,7 @@ CACHE_REQUESTS = Counter(
 
 
 def _set_status(endpoint: str, request, response, status: str):
-    # Server-Timing and X-Cache speak hit|miss (API.md); metrics tell bypass apart.
+    # Server-Timing and X-Cache speak hit|miss (docs/API.md); metrics tell bypass apart.
     request._request.cache_status = "hit" if status == "hit" else "miss"
     response["X-Cache"] = "HIT" if status == "hit" else "MISS"
     CACHE_REQUESTS.labels(endpoint, status).inc()

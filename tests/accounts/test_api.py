@@ -1,4 +1,4 @@
-"""The accounts endpoints over HTTP (API.md "Authentication", /users/, /skills/):
+"""The accounts endpoints over HTTP (docs/API.md "Authentication", /users/, /skills/):
 success paths, refusals, authorization, mass assignment and bad input."""
 import json
 import re

@@ -129,7 +129,7 @@ def trio(transactional_db, redis_server):
 
 
 def _cached_gets(world: World) -> list[tuple[str, int | None]]:
-    """One request per cached GET endpoint of API.md."""
+    """One request per cached GET endpoint of docs/API.md."""
     client, worker, staff = world.clients[0], world.workers[0], world.staff
     job = Job.objects.filter(client=client).first()
     payment = Payment.objects.filter(payer=client).first()

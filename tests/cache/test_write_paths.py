@@ -180,7 +180,7 @@ SCAN_EXCEPTIONS = {
 
 def test_no_key_scans_in_app_code():
     """Invalidation is one INCR per scope: KEYS/SCAN/delete_pattern appear nowhere
-    a request or a write runs (ARCHITECTURE.md, the cache layer)."""
+    a request or a write runs (docs/ARCHITECTURE.md, the cache layer)."""
     root = Path(settings.BASE_DIR)
     found = {}
     for top in (*SCANNED, "config"):

@@ -29,19 +29,6 @@ PASSWORD = "Sturdy-pass-4821"
 
 
 @pytest.fixture(scope="module")
-def short_lived_connections():
-    """The live server answers each request on a thread of its own: without a
-    persistent connection per thread, none is left open when the test database is
-    dropped."""
-    from django.db import connections
-
-    saved = connections.settings["default"].get("CONN_MAX_AGE", 0)
-    connections.settings["default"]["CONN_MAX_AGE"] = 0
-    yield
-    connections.settings["default"]["CONN_MAX_AGE"] = saved
-
-
-@pytest.fixture(scope="module")
 def gen(short_lived_connections, django_db_setup, live_server, tmp_path_factory, django_db_blocker):
     """The generated package, imported from a temporary directory. The live server
     touches the database connection on every request (Django closes stale

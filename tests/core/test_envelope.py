@@ -1,4 +1,4 @@
-"""The envelope, request id and health endpoint (API.md "Envelope", "Request id")."""
+"""The envelope, request id and health endpoint (docs/API.md "Envelope", "Request id")."""
 import re
 
 import pytest

@@ -1,4 +1,4 @@
-"""The jobs, categories, applications and saved-jobs endpoints over HTTP (API.md)."""
+"""The jobs, categories, applications and saved-jobs endpoints over HTTP (docs/API.md)."""
 from datetime import timedelta
 
 import pytest

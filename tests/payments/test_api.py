@@ -1,4 +1,4 @@
-"""Payments over HTTP (API.md): shapes, who may do what, idempotency, bad input
+"""Payments over HTTP (docs/API.md): shapes, who may do what, idempotency, bad input
 (always a 4xx envelope, never a 500), mass assignment and the throttle."""
 from decimal import Decimal
 

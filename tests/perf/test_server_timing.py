@@ -1,4 +1,4 @@
-"""The Server-Timing header (core/middleware.py, API.md "Profiling"): on every
+"""The Server-Timing header (core/middleware.py, docs/API.md "Profiling"): on every
 endpoint with PERF_HEADERS on, and its query count is the count pytest-django sees."""
 import re
 

@@ -1,4 +1,4 @@
-"""Reviews over HTTP (API.md): shapes, filters, who may review whom, bad input
+"""Reviews over HTTP (docs/API.md): shapes, filters, who may review whom, bad input
 (always a 4xx envelope, never a 500), mass assignment and the throttle."""
 import pytest
 from rest_framework import serializers

@@ -167,6 +167,12 @@ def test_if_empty_is_a_no_op_the_second_time(seeded):
     assert "nothing seeded" in out
     assert Job.objects.count() == N_JOBS
     assert data_checksum() == before
+    # make run shows the demo logins and their working tokens on every start.
+    from rest_framework.authtoken.models import Token
+
+    client_token = Token.objects.get(user__email="client@shiftboard.local").key
+    assert f"client@shiftboard.local    token {client_token}" in out
+    assert "worker@shiftboard.local" in out and "admin@shiftboard.local" in out
 
 
 def test_a_second_seed_without_flush_refuses(seeded):

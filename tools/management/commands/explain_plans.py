@@ -8,7 +8,7 @@ What it does:
    seed`` (bulk_create), then ``VACUUM ANALYZE`` (fresh statistics, and a visibility
    map so index-only scans are possible). ``--reuse`` keeps an already loaded
    database with that many jobs;
-2. sends each probe, a real GET of the API (list filters and orderings of API.md,
+2. sends each probe, a real GET of the API (list filters and orderings of docs/API.md,
    the private lists of a busy user, details; declared per endpoint in the
    contract table, tools/contracts.py), through Django's test client, and
    records every SELECT the request runs (COUNT, page, prefetches, auth);

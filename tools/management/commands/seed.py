@@ -774,6 +774,7 @@ class Command(BaseCommand):
             if Job.objects.exists():
                 if options["if_empty"]:
                     self._say("Jobs exist already: nothing seeded (--if-empty).")
+                    self._say_demo_logins_if_present()
                     return
                 raise CommandError("The database already has jobs. Use --flush to replace all data, or --if-empty.")
             if User.objects.filter(email__in=[DEMO_ADMIN_EMAIL, DEMO_CLIENT_EMAIL, DEMO_WORKER_EMAIL]).exists():
@@ -805,11 +806,23 @@ class Command(BaseCommand):
             f"{len(plan.reviews)} reviews, {len(plan.saved)} saved jobs in {elapsed:.1f}s "
             f"(planning {planned - started:.1f}s)."
         )
+        self._say_demo_logins(tokens)
+
+    def _say_demo_logins(self, tokens: list[str]) -> None:
         self._say(f"Demo logins (password for every seeded user: {DEMO_PASSWORD}):")
         for role, email, token in zip(("admin ", "client", "worker"),
                                       (DEMO_ADMIN_EMAIL, DEMO_CLIENT_EMAIL, DEMO_WORKER_EMAIL), tokens):
             self._say(f"  {role}  {email:<26} token {token}")
         self._say("The demo worker is accepted on a completed and an in-progress job of the demo client.")
+
+    def _say_demo_logins_if_present(self) -> None:
+        """On every ``make run`` (not only the first): the demo logins and their
+        tokens, when the demo users are still there (a token revoked by a logout is
+        made anew)."""
+        emails = (DEMO_ADMIN_EMAIL, DEMO_CLIENT_EMAIL, DEMO_WORKER_EMAIL)
+        ids = dict(User.objects.filter(email__in=emails).values_list("email", "pk"))
+        if len(ids) == len(emails):
+            self._say_demo_logins(self._demo_tokens([ids[email] for email in emails]))
 
     @staticmethod
     def _base_time(raw: str | None) -> datetime:
