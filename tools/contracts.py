@@ -12,7 +12,7 @@ on a HIT), whether and how its response is cached, and the index probes that
   ``readme_table()``;
 - ``explain_plans`` builds its probes from ``probes(targets)``.
 
-Paths are written as in the README and API.md (under ``/api/v1``, ids as
+Paths are written as in the README and docs/API.md (under ``/api/v1``, ids as
 ``{id}``). ``example`` is the same path with placeholders the budget test fills
 from its data (``{job}``, ``{user}``, ``{payment}``), ``caller`` the role of the
 signed-in caller it measures (the one allowed to read the endpoint).
@@ -49,7 +49,7 @@ class Probe:
 
 @dataclass(frozen=True)
 class Endpoint:
-    path: str  # "/jobs/{id}/" (README, API.md)
+    path: str  # "/jobs/{id}/" (README, docs/API.md)
     route: str  # the URL pattern: "api/v1/jobs/<id:pk>/"
     cache: str  # PUBLIC (one entry for everyone), PRIVATE (per caller) or UNCACHED
     signed_in: Budget
