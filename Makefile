@@ -47,12 +47,19 @@ schema: install
 # Production-style server: gunicorn, DEBUG off. Needs SECRET_KEY (and usually DATABASE_URL, REDIS_URL).
 # Prometheus multiprocess mode: every worker writes its samples to
 # PROMETHEUS_MULTIPROC_DIR and /metrics sums them; emptied at each start.
+# Worker model (config/gunicorn.py): WEB_CONCURRENCY processes x GUNICORN_THREADS
+# threads, each process with one psycopg pool (DATABASE_POOL=1 here by default;
+# size DATABASE_POOL_MAX_SIZE, default GUNICORN_THREADS; ignored on SQLite).
+# LOG_FORMAT=json: JSON lines, the app's access line instead of gunicorn's.
 PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.prometheus-multiproc
+DATABASE_POOL ?= 1
 serve: install
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py migrate --noinput -v0
 	mkdir -p $(PROMETHEUS_MULTIPROC_DIR) && rm -f $(PROMETHEUS_MULTIPROC_DIR)/*.db
-	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi --workers $${WEB_CONCURRENCY:-2} --bind 0.0.0.0:$(PORT) --access-logfile -
+	DATABASE_POOL=$(DATABASE_POOL) PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) \
+		$(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi --bind 0.0.0.0:$(PORT) \
+		$$([ "$${LOG_FORMAT:-plain}" = json ] || echo --access-logfile -)
 
 # The benchmark (bench/, report in bench/results/<date>/): needs PostgreSQL and Redis at the
 # hosts of DATABASE_URL / REDIS_URL (defaults: this machine's), but uses only its own database

@@ -14,3 +14,5 @@ class CoreConfig(AppConfig):
         # Apps register in their own ready() (after core's), so core connects lazily.
         # Counts statements per database (replicas configured) from the first connection.
         from . import replicas, signals  # noqa: F401
+        # The slow-query hook goes on every database connection as it is made.
+        from . import db_instrumentation  # noqa: F401

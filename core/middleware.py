@@ -1,5 +1,6 @@
 """Request id and Server-Timing middleware, and the log filter that stamps every
-log line of a request with its id."""
+log line of a request with its id (``core.logging.RequestContextFilter`` adds the
+endpoint, status, duration and cache decision, and the JSON format)."""
 import contextvars
 import logging
 import re
@@ -10,39 +11,83 @@ from django.conf import settings
 from django.db import connections
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# The request being served (the log filter and the slow-query hook read its
+# endpoint); None outside a request.
+request_var: contextvars.ContextVar = contextvars.ContextVar("request", default=None)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+access_logger = logging.getLogger("shiftboard.access")
 
 
 def current_request_id() -> str:
     return request_id_var.get()
 
 
+def current_request():
+    return request_var.get()
+
+
 class RequestIDLogFilter(logging.Filter):
-    """Adds ``record.request_id`` so the log format can print it."""
+    """Adds ``record.request_id`` so the log format can print it (also for
+    ``django.request`` lines written after the middleware returned, from the
+    request they carry)."""
 
     def filter(self, record):
-        record.request_id = request_id_var.get()
+        rid = request_id_var.get()
+        if rid == "-":
+            rid = getattr(getattr(record, "request", None), "request_id", "-")
+        record.request_id = rid
         return True
 
 
 class RequestIDMiddleware:
     """Takes a valid ``X-Request-ID`` from the client or makes one (uuid4 hex), and
-    sends it back on the response."""
+    sends it back on the response. While the request runs, the id and the request
+    are in context variables (every log line of the request, ``on_commit`` work
+    included, carries them). With ACCESS_LOG on, one ``shiftboard.access`` line per
+    request: method, path, endpoint, status, duration and cache decision."""
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.access_log = getattr(settings, "ACCESS_LOG", False)
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = rid
         token = request_id_var.set(rid)
+        request_token = request_var.set(request)
+        start = time.perf_counter()
         try:
             response = self.get_response(request)
+            if self.access_log and not getattr(request, "is_probe", False):
+                self._log(request, response, start)
         finally:
+            request_var.reset(request_token)
             request_id_var.reset(token)
         response["X-Request-ID"] = rid
         return response
+
+    @staticmethod
+    def _log(request, response, start):
+        duration_ms = round((time.perf_counter() - start) * 1000, 2)
+        status = response.status_code
+        access_logger.log(
+            logging.WARNING if status >= 500 else logging.INFO,
+            "%s %s %s %.2f ms",
+            request.method,
+            request.path,
+            status,
+            duration_ms,
+            extra={
+                "status": status,
+                "duration_ms": duration_ms,
+                "method": request.method,
+                "path": request.path,
+                # hit | miss | bypass as the response cache decided (bypass is not
+                # in X-Cache, which says MISS for it); None: not a cached endpoint.
+                "cache": getattr(request, "cache_decision", None) or response.get("X-Cache", "").lower() or None,
+            },
+        )
 
 
 class _QueryCounter:

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
+    # /livez and /readyz, before the SSL redirect, host check and metrics (core/health.py).
+    "core.health.ProbeMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -78,7 +80,8 @@ MIDDLEWARE = [
 
 if DEBUG and DEBUG_TOOLBAR:
     INSTALLED_APPS.append("debug_toolbar")
-    MIDDLEWARE.insert(3, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    MIDDLEWARE.insert(MIDDLEWARE.index("core.middleware.ServerTimingMiddleware") + 1,
+                      "debug_toolbar.middleware.DebugToolbarMiddleware")
     INTERNAL_IPS = ["127.0.0.1", "::1"]
     # Collapsed at start: the toolbar never covers the admin's or the browsable API's controls.
     # UPDATE_ON_FETCH: a page's own fetch() requests (e.g. a JSON GET, a POST) show in
@@ -115,11 +118,30 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# DATABASE_POOL=1 (PostgreSQL only): Django's psycopg connection pool, one per
+# process, DATABASE_POOL_MIN_SIZE..DATABASE_POOL_MAX_SIZE connections (defaults 1
+# and GUNICORN_THREADS, i.e. one per request a worker serves at once), a request
+# waiting at most DATABASE_POOL_TIMEOUT seconds for one. Without it: one persistent
+# connection per thread (CONN_MAX_AGE). docs/operations.md has the sizing and PgBouncer.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Persistent connections with a health check: one connect per process, not per request.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 3
+    if DATABASE_POOL:
+        # A pooled connection goes back to the pool at the end of each request.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=env.int("GUNICORN_THREADS", default=1)),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        # Persistent connections with a health check: one connect per process, not per request.
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # Behind PgBouncer in transaction mode (docs/operations.md): no server-side cursors.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
+# Statements at least this slow are logged and counted (core/db_instrumentation.py); 0: off.
+SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=100)
 # The same backends wrapped by django-prometheus, so /metrics counts queries, their
 # time and errors (django_db_execute_total, django_db_query_duration_seconds, ...).
 # Code that needs the database kind checks ``connection.vendor``, not ENGINE.
@@ -137,6 +159,9 @@ for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[])):
     _replica["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
     _replica["CONN_HEALTH_CHECKS"] = True
     _replica.setdefault("OPTIONS", {})["connect_timeout"] = env.int("REPLICA_CONNECT_TIMEOUT", default=2)
+    if "pool" in DATABASES["default"].get("OPTIONS", {}):  # DATABASE_POOL: a pool per replica too
+        _replica["OPTIONS"]["pool"] = dict(DATABASES["default"]["OPTIONS"]["pool"])
+    _replica["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False)
     # Under the test runner a replica is the primary's test database.
     _replica["TEST"] = {"MIRROR": "default"}
     DATABASES[f"replica_{_index}"] = _replica
@@ -315,19 +340,18 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "core.middleware.RequestIDLogFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "django.server": {"level": "INFO"},
-    },
-}
+# Logs: LOG_FORMAT=plain (default) or json (one JSON object per line); every line
+# of a request carries its id and endpoint (core/logging.py). ACCESS_LOG: one line
+# per request (status, duration, cache decision); on by default with json.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
+ACCESS_LOG = env.bool("ACCESS_LOG", default=LOG_FORMAT == "json")
+from core.logging import logging_config  # noqa: E402
+
+LOGGING = logging_config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
+if LOG_FORMAT == "json":
+    import logging as _logging
+
+    _logging.captureWarnings(True)  # Python warnings as JSON lines too (logger py.warnings)
+
+# Readiness (core/health.py): a replica more than this far behind makes /readyz fail.
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=30.0)

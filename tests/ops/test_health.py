@@ -1,0 +1,150 @@
+"""Liveness and readiness (core/health.py): /livez answers while the process runs;
+/readyz says whether it may get traffic (database, migrations, cache, replicas)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client, override_settings
+from prometheus_client import REGISTRY
+
+from core import health
+
+
+def get(path, **extra):
+    response = Client().get(path, **extra)
+    return response.status_code, json.loads(response.content)
+
+
+@pytest.mark.django_db
+def test_ready_and_alive():
+    assert get("/livez") == (200, {"status": "alive"})
+    status, body = get("/readyz")
+    assert status == 200 and body["status"] == "ready"
+    checks = body["checks"]
+    assert checks["database"]["ok"] and checks["database"]["critical"]
+    assert checks["migrations"] == {"ok": True, "critical": True}
+    assert checks["cache"]["ok"] and checks["cache"]["state"] == "ok" and not checks["cache"]["critical"]
+    assert checks["replica_lag"] == {"ok": True, "replicas": {}, "critical": False}
+
+
+@pytest.mark.django_db
+def test_probes_skip_host_check_ssl_redirect_and_metrics():
+    """A kubelet probes the pod IP over plain HTTP: no 400 for the Host, no 301 to
+    https; probes are not counted as API traffic."""
+    before = REGISTRY.get_sample_value("django_http_requests_before_middlewares_total") or 0
+    with override_settings(SECURE_SSL_REDIRECT=True, ALLOWED_HOSTS=["api.example.com"]):
+        assert get("/livez", HTTP_HOST="10.1.2.3:8000")[0] == 200
+        assert get("/readyz", HTTP_HOST="10.1.2.3:8000")[0] == 200
+        assert (REGISTRY.get_sample_value("django_http_requests_before_middlewares_total") or 0) == before
+        # Everything else still gets the host check (and is counted).
+        other = Client(raise_request_exception=False).get("/api/v1/health/", HTTP_HOST="10.1.2.3:8000")
+        assert other.status_code == 400
+    assert REGISTRY.get_sample_value("django_http_requests_before_middlewares_total") == before + 1
+    assert Client().post("/readyz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_unapplied_migrations_make_it_unready(monkeypatch):
+    monkeypatch.setattr(health, "_leaf_migrations", health._leaves() | {("jobs", "9999_from_the_future")})
+    status, body = get("/readyz")
+    assert status == 503 and body["status"] == "unready"
+    assert body["checks"]["migrations"] == {"ok": False, "unapplied": ["jobs.9999_from_the_future"], "critical": True}
+    assert get("/livez")[0] == 200
+
+
+@pytest.mark.django_db
+def test_a_failing_non_critical_check_keeps_it_ready_a_critical_one_does_not(monkeypatch):
+    monkeypatch.setattr(health, "_checks", dict(health._checks))
+    health.register_check("extra", lambda: {"ok": False}, critical=False)
+    assert get("/readyz")[0] == 200
+    health.register_check("extra", lambda: 1 / 0, critical=True)
+    status, body = get("/readyz")
+    assert status == 503 and body["checks"]["extra"] == {"ok": False, "error": "ZeroDivisionError", "critical": True}
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the with block ends: connection refused
+
+
+def test_database_unreachable_unready_but_alive():
+    """A fresh process whose DATABASE_URL points at a port nobody listens on."""
+    script = (
+        "import json; from django.test import Client; c = Client();"
+        "l = c.get('/livez'); r = c.get('/readyz'); h = c.get('/api/v1/health/');"
+        "print(json.dumps([l.status_code, r.status_code, json.loads(r.content), h.status_code]))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "ALLOWED_HOSTS": "testserver",
+           "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_closed_port()}/nothing", "LOG_LEVEL": "ERROR"}
+    env.pop("REDIS_URL", None)
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
+                            cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    live, ready, body, old = json.loads(result.stdout.strip().splitlines()[-1])
+    assert live == 200
+    assert ready == 503 and body["status"] == "unready"
+    assert body["checks"]["database"] == {"ok": False, "error": "OperationalError", "critical": True}
+    assert body["checks"]["migrations"]["ok"] is False
+    assert old == 503  # the compatibility endpoint says the same
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_unreachable_in_process_then_back():
+    """The running process loses its database (the connection now points at a
+    closed port), becomes unready while alive, and ready again when it is back."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict["PORT"] = _closed_port()
+    try:
+        status, body = get("/readyz")
+        assert status == 503 and body["checks"]["database"]["ok"] is False
+        assert get("/livez")[0] == 200
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
+    assert get("/readyz")[0] == 200
+
+
+@pytest.mark.django_db
+def test_replica_lag_is_reported_and_exported_but_never_makes_it_unready(monkeypatch):
+    from core import replicas
+
+    report = {
+        "replica_0": {"status": "ok", "lag_bytes": 0, "lag_seconds": 120.0},  # idle primary: nothing to replay
+        "replica_1": {"status": "ok", "lag_bytes": 4096, "lag_seconds": 45.0},  # behind
+        "replica_2": {"status": "unavailable", "lag_bytes": None, "lag_seconds": None},
+    }
+    monkeypatch.setattr(replicas, "lag_report", lambda: {k: dict(v) for k, v in report.items()})
+    status, body = get("/readyz")
+    assert status == 200 and body["status"] == "ready"
+    check = body["checks"]["replica_lag"]
+    assert check["ok"] is False and check["critical"] is False
+    assert [check["replicas"][a]["ok"] for a in ("replica_0", "replica_1", "replica_2")] == [True, False, False]
+    assert REGISTRY.get_sample_value("shiftboard_db_replica_lag_seconds", {"alias": "replica_1"}) == 45.0
+    assert REGISTRY.get_sample_value("shiftboard_db_replica_lag_bytes", {"alias": "replica_1"}) == 4096
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_replica_lag_measured_on_a_real_connection(monkeypatch):
+    """The measurement itself, with the primary standing in for a replica."""
+    from core import replicas
+
+    monkeypatch.setattr(replicas, "replica_aliases", lambda: ["default"])
+    status, body = get("/readyz")
+    assert status == 200
+    assert body["checks"]["replica_lag"]["replicas"]["default"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_compatibility_health_endpoint_unchanged():
+    response = Client().get("/api/v1/health/")
+    assert response.status_code == 200
+    assert response.json()["data"] == {"database": "ok", "cache": "ok"}
