@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 DEV_ENV := DEBUG=1
 
-.PHONY: run test install migrate seed serve schema check-deploy bench explain lint clean
+.PHONY: run test install migrate seed serve schema check-deploy bench ops-cost explain lint clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,14 @@ bench: $(VENV)/.bench-installed
 		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } \
 		|| echo "wrk could not be installed: the bench falls back to its Python load driver"
 	$(PY) -m bench.run $(BENCH_FLAGS)
+
+# What the slow-query hook and the connection pool cost (bench/ops_cost.py): its own
+# database shiftboard_ops_cost (OPS_COST_DB_NAME) on DATABASE_URL's server, Redis db
+# OPS_COST_REDIS_DB (default 7), wrk; about two minutes; prints a table.
+ops-cost: install
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }
+	$(PY) -m bench.ops_cost $(OPS_COST_FLAGS)
 
 # Index proof (tools/management/commands/explain_plans.py): loads EXPLAIN_JOBS jobs (default
 # 100,000) and proportional rows into its own database shiftboard_explain on the PostgreSQL
