@@ -33,6 +33,7 @@ CACHE_REQUESTS = Counter(
 def _set_status(endpoint: str, request, response, status: str):
     # Server-Timing and X-Cache speak hit|miss (docs/API.md); metrics tell bypass apart.
     request._request.cache_status = "hit" if status == "hit" else "miss"
+    request._request.cache_decision = status  # hit | miss | bypass, for the access log (core/logging.py)
     response["X-Cache"] = "HIT" if status == "hit" else "MISS"
     CACHE_REQUESTS.labels(endpoint, status).inc()
 

@@ -125,3 +125,16 @@ def test_log_format_json_writes_only_json_lines():
     request_lines = [line for line in lines[1:] if line["logger"] != "py.warnings"]
     assert request_lines and all(line["request_id"] == "req-sub" for line in request_lines)
     assert any(line["logger"] == "shiftboard.access" and line["status"] == 404 for line in request_lines)
+
+
+@pytest.mark.django_db
+def test_access_line_says_bypass_when_the_cache_is_failing(json_lines, monkeypatch):
+    """X-Cache says MISS for a bypass; the access line tells them apart."""
+    from core.cache import health as cache_health
+
+    monkeypatch.setattr(cache_health, "failing", True)  # as after a Redis error
+    with override_settings(ACCESS_LOG=True):
+        response = Client().get("/api/v1/jobs/", HTTP_X_REQUEST_ID="req-bypass")
+    assert response.status_code == 200 and response["X-Cache"] == "MISS"
+    access = [line for line in json_lines() if line["logger"] == "shiftboard.access"]
+    assert [(line["request_id"], line["cache"]) for line in access] == [("req-bypass", "bypass")]
