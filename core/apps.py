@@ -13,6 +13,9 @@ class CoreConfig(AppConfig):
         # Connect the cache-invalidation receivers for every model the apps track.
         # Apps register in their own ready() (after core's), so core connects lazily.
         # Counts statements per database (replicas configured) from the first connection.
-        from . import replicas, signals  # noqa: F401
         # The slow-query hook goes on every database connection as it is made.
-        from . import db_instrumentation  # noqa: F401
+        from . import (  # noqa: F401
+            db_instrumentation,  # noqa: F401
+            replicas,
+            signals,
+        )

@@ -81,7 +81,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record):
         out = {
-            "time": datetime.datetime.fromtimestamp(record.created, tz=datetime.timezone.utc).isoformat(
+            "time": datetime.datetime.fromtimestamp(record.created, tz=datetime.UTC).isoformat(
                 timespec="milliseconds"
             ).replace("+00:00", "Z"),
             "level": record.levelname,

@@ -6,7 +6,6 @@ import time
 from django.db import connection, transaction
 from django.http import JsonResponse
 from django.urls import path
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import handler400, handler404, handler500  # noqa: F401
