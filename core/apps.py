@@ -10,12 +10,8 @@ class CoreConfig(AppConfig):
         from .converters import register
 
         register()
-        # Connect the cache-invalidation receivers for every model the apps track.
-        # Apps register in their own ready() (after core's), so core connects lazily.
-        # Counts statements per database (replicas configured) from the first connection.
-        # The slow-query hook goes on every database connection as it is made.
-        from . import (  # noqa: F401
-            db_instrumentation,  # noqa: F401
-            replicas,
-            signals,
-        )
+        # signals: the cache-invalidation receivers for every model the apps track
+        # (apps register in their own ready(), after core's, so core connects lazily).
+        # replicas: counts statements per database (replicas configured).
+        # db_instrumentation: the slow-query hook on every connection as it is made.
+        from . import db_instrumentation, replicas, signals  # noqa: F401
