@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 DEV_ENV := DEBUG=1
 
-.PHONY: run test install migrate seed serve schema check-deploy bench ops-cost explain lint clean
+.PHONY: run test install migrate seed serve schema check-deploy bench ops-cost explain lint clean topology-start topology-stop scale-proofs
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -98,3 +98,18 @@ explain: install
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
+
+# A scaled-out topology on this machine (scripts/topology.py; docs/scaling.md): PostgreSQL
+# primary + delayed streaming replica, Redis master + replica + 3 sentinels, a 3-master
+# Redis Cluster, on free ports. `make topology-start` prints the variables to run with.
+APPLY_DELAY_MS ?= 500
+topology-start:
+	python3 scripts/topology.py start --apply-delay-ms $(APPLY_DELAY_MS)
+
+topology-stop:
+	python3 scripts/topology.py stop
+
+# The scale proofs on a topology of their own (replica lag, Sentinel failover, Cluster);
+# CI runs them as a separate step. About 10 minutes on 2 cores.
+scale-proofs: install
+	./scripts/scale_proofs.sh

@@ -106,3 +106,37 @@ def test_a_lagging_replica_is_read_only_when_it_has_the_write(servers):
     for counts in (counts_a, counts_b):
         assert counts.get(("replica_0", "write"), 0) == 0
         assert counts.get(("replica_0", "locking_read"), 0) == 0
+
+
+def test_a_replica_that_is_down_is_skipped_at_once():
+    """A replica URL nobody answers at (a free port: connection refused): every
+    GET, misses included, is answered from the primary without waiting; health says
+    the replica is unavailable. Needs only PostgreSQL and Redis (no topology)."""
+    if connection.vendor != "postgresql" or not settings.CACHE_IS_REDIS:
+        pytest.skip("needs PostgreSQL and Redis")
+    from tests.cache.servers import free_port
+
+    prefix = f"rd{uuid.uuid4().hex[:8]}"
+    down = f"postgres://postgres@127.0.0.1:{free_port()}/nothing"
+    server = Gunicorn(workers=1, redis_url=settings.REDIS_URL, key_prefix=prefix,
+                      extra_env={"DATABASE_REPLICA_URLS": down})
+    try:
+        server.wait_ready()
+        World(random.Random(4))
+        slowest = 0.0
+        for job in Job.objects.order_by("pk"):
+            for path in (f"{API}/jobs/{job.pk}/", f"{API}/jobs/?client={job.client_id}"):
+                response = server.api.get(path)
+                assert response.status == 200, (path, response.status)
+                slowest = max(slowest, response.elapsed)
+        health = server.api.get(f"{API}/health/")
+        assert health.status == 200
+        assert health.data["replicas"]["replica_0"]["status"] == "unavailable"
+        counts = server.db_queries()
+        print(f"replica down: slowest GET {slowest:.3f}s; statements {counts}")
+        assert counts.get(("replica_0", "read"), 0) == 0
+        # Far below the connect timeout: a refused replica is never waited on.
+        assert slowest < 1.5
+    finally:
+        server.stop()
+        delete_prefix(settings.REDIS_URL, prefix)
