@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -38,7 +39,9 @@ WARM_SECONDS = 2.0
 AFTER_PROMOTION_SECONDS = 4.0
 FAILOVER_TIMEOUT = 30.0
 # Far above the 0.2 s socket timeout plus a database answer: a request waiting on a
-# dead master (rather than bypassing the cache) would exceed it.
+# dead master (rather than bypassing the cache) would exceed it. Measured inside the
+# server (Server-Timing): at the client, a request also queues for one of the two
+# sync workers, which on a busy shared machine says nothing about Redis.
 MAX_REQUEST_SECONDS = 2.0
 
 
@@ -48,16 +51,20 @@ class Load:
         self.statuses: Counter = Counter()
         self.x_cache: Counter = Counter()
         self.stale: list[str] = []
-        self.slowest = 0.0
+        self.slowest = 0.0  # as the client saw it (queueing for a worker included)
+        self.slowest_server = 0.0  # inside the server (Server-Timing app;dur)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.jobs = list(Job.objects.filter(client__in=world.clients[:2]).order_by("pk"))
 
     def call(self, method, path, token=None, body=None):
         response = self.server.api.request(method, path, token=token, body=body)
+        match = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
         with self.lock:
             self.statuses[response.status] += 1
             self.slowest = max(self.slowest, response.elapsed)
+            if match:
+                self.slowest_server = max(self.slowest_server, float(match.group(1)) / 1000)
             if method == "GET" and response.status == 200:
                 self.x_cache[response.x_cache] += 1
         return response
@@ -187,14 +194,15 @@ def test_sentinel_failover_under_load(topology, settings):
             f"(missed {on_master - on_replica} increment(s)); promoted after "
             f"{(promoted_at - killed_at) if promoted_at else float('nan'):.1f}s, first HIT through the new master "
             f"{(hit_after - killed_at) if hit_after else float('nan'):.1f}s after the kill; "
-            f"slowest request {load.slowest:.2f}s; stale {len(load.stale)}"
+            f"slowest request {load.slowest_server:.2f}s in the server, {load.slowest:.2f}s at the client; "
+            f"stale {len(load.stale)}"
         )
         print(summary)
         assert promoted_at is not None, "the sentinels did not promote the replica: " + summary
         assert load.stale == [], summary + "\n" + "\n".join(load.stale[:10])
         assert not [s for s in load.statuses if s >= 500], summary
         assert hit_after is not None, "the cache did not serve hits again after the failover: " + summary
-        assert load.slowest < MAX_REQUEST_SECONDS, summary
+        assert load.slowest_server < MAX_REQUEST_SECONDS, summary
 
         # Failing back while nobody sends a request: no process sees an error (an idle
         # pooled connection to the dead master is replaced by one to the new master
