@@ -40,8 +40,9 @@ AFTER_PROMOTION_SECONDS = 4.0
 FAILOVER_TIMEOUT = 30.0
 # Far above the 0.2 s socket timeout plus a database answer: a request waiting on a
 # dead master (rather than bypassing the cache) would exceed it. Measured inside the
-# server (Server-Timing): at the client, a request also queues for one of the two
-# sync workers, which on a busy shared machine says nothing about Redis.
+# server (Server-Timing) for the requests from the kill on: at the client a request
+# also queues for one of the two sync workers, and a worker's first requests (before
+# the kill) pay for its warm-up -- neither says anything about Redis.
 MAX_REQUEST_SECONDS = 2.0
 
 
@@ -53,6 +54,7 @@ class Load:
         self.stale: list[str] = []
         self.slowest = 0.0  # as the client saw it (queueing for a worker included)
         self.slowest_server = 0.0  # inside the server (Server-Timing app;dur)
+        self.timings: list[tuple[float, float, str, str]] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.jobs = list(Job.objects.filter(client__in=world.clients[:2]).order_by("pk"))
@@ -65,6 +67,7 @@ class Load:
             self.slowest = max(self.slowest, response.elapsed)
             if match:
                 self.slowest_server = max(self.slowest_server, float(match.group(1)) / 1000)
+                self.timings.append((float(match.group(1)) / 1000, time.monotonic(), method, path))
             if method == "GET" and response.status == 200:
                 self.x_cache[response.x_cache] += 1
         return response
@@ -188,21 +191,26 @@ def test_sentinel_failover_under_load(topology, settings):
             t.join(timeout=10)
         # The last state of the victim, read once more through every path.
         load.write_and_check(victim, "after the failover")
+        during = [d for d, at, _, _ in load.timings if at >= killed_at]
+        slowest_during = max(during)
         summary = (
             f"under load: requests by status {dict(load.statuses)}, X-Cache {dict(load.x_cache)} "
             f"(HIT before the kill {hits_before}); counter {counter}: master {on_master}, replica {on_replica} "
             f"(missed {on_master - on_replica} increment(s)); promoted after "
             f"{(promoted_at - killed_at) if promoted_at else float('nan'):.1f}s, first HIT through the new master "
             f"{(hit_after - killed_at) if hit_after else float('nan'):.1f}s after the kill; "
-            f"slowest request {load.slowest_server:.2f}s in the server, {load.slowest:.2f}s at the client; "
+            f"slowest request from the kill on {slowest_during:.2f}s in the server ({len(during)} requests; "
+            f"over the whole run {load.slowest_server:.2f}s in the server, {load.slowest:.2f}s at the client); "
             f"stale {len(load.stale)}"
         )
         print(summary)
+        print("slowest in the server (s, at s after the kill):",
+              [(round(d, 2), round(at - killed_at, 1), m, p) for d, at, m, p in sorted(load.timings)[-5:]])
         assert promoted_at is not None, "the sentinels did not promote the replica: " + summary
         assert load.stale == [], summary + "\n" + "\n".join(load.stale[:10])
         assert not [s for s in load.statuses if s >= 500], summary
         assert hit_after is not None, "the cache did not serve hits again after the failover: " + summary
-        assert load.slowest_server < MAX_REQUEST_SECONDS, summary
+        assert slowest_during < MAX_REQUEST_SECONDS, summary
 
         # Failing back while nobody sends a request: no process sees an error (an idle
         # pooled connection to the dead master is replaced by one to the new master
