@@ -21,7 +21,7 @@ for i = 2, n + 1 do
   values[i - 1] = v
 end
 local floor = ''
-if ARGV[8] == '1' then floor = read_floor(2, n) end
+if ARGV[8] == '1' then floor = read_floor(2, n, ARGV[3]) end
 local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local value = redis.call('GET', ARGV[4] .. digest)

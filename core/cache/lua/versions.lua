@@ -16,5 +16,5 @@ for i = 1, n do
   end
   out[i] = v
 end
-if ARGV[3] == '1' then return {out, read_floor(1, n)} end
+if ARGV[3] == '1' then return {out, read_floor(1, n, ARGV[1])} end
 return out
