@@ -6,8 +6,10 @@ With read replicas configured, every version counter ``v:<scope>`` has a compani
 scope (the writer asks the primary after its commit and sets it in the same Lua
 call as the INCR, as a maximum). ``lsn-max`` is the largest position any bump
 recorded. A counter without a companion (never bumped since it was created, or
-evicted) counts as ``lsn-max``; a Redis without ``lsn-max`` (new, restarted,
-evicted) is given the primary's current position once, lazily.
+the companion evicted) gets ``lsn-max`` when it is read -- safe, it covers every
+recorded write -- and from then on only its own bumps raise it; a Redis without
+``lsn-max`` (new, restarted, evicted) is given the primary's current position
+once, lazily.
 
 Reading versions (the versions, fast-lookup scripts) returns the largest position
 among the counters read, and ``note`` keeps the largest for the response being
