@@ -8,8 +8,8 @@
 #      pairs, default 300) -> 0 stale, replica reads counted, no write on the replica;
 #   2. Sentinel: the master killed under a write/read loop, then again while idle
 #      (tests/scale/test_sentinel_failover.py) -> 0 5xx, 0 stale;
-#   3. Redis Cluster (with the delayed replica): the whole cache test suite, with the
-#      multi-process stale-read test, on a three-master cluster.
+#   3. Redis Cluster: the whole cache test suite, with the multi-process stale-read test
+#      and the floor scripts' tests, on a three-master cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -27,8 +27,8 @@ env -u REDIS_CLUSTER_NODES "${PYTEST[@]}" tests/scale/test_replica_reads.py test
 echo "== scale 2/3: Redis Sentinel failover under load and while idle"
 env -u REDIS_CLUSTER_NODES -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/scale/test_sentinel_failover.py
 
-echo "== scale 3/3: the cache test suite on a Redis Cluster (with the lagging replica)"
-env -u REDIS_SENTINELS -u REDIS_SENTINEL_MASTER "${PYTEST[@]}" tests/cache
+echo "== scale 3/3: the cache test suite on a Redis Cluster"
+env -u REDIS_SENTINELS -u REDIS_SENTINEL_MASTER -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/cache
 
 python3 scripts/topology.py status
 echo "== scale proofs passed"

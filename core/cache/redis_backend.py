@@ -51,7 +51,11 @@ class RedisBackend:
             return
         from core import replicas
 
-        position = replicas.primary_lsn()
+        try:
+            position = replicas.primary_lsn()
+        except Exception:  # noqa: BLE001 - the primary cannot tell: the build reads the primary
+            floors.note(None)
+            return
         self._record_position([], position)
         floors.note(position)
 
