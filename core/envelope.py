@@ -196,10 +196,15 @@ class EnvelopePagination(PageNumberPagination):
     def paginate_queryset(self, queryset, request, view=None):
         raw = request.query_params.get(self.page_query_param, "1")
         try:
-            if int(raw) < 1:
+            number = int(raw)
+            if number < 1:
                 raise ValueError
         except (TypeError, ValueError):
             raise exceptions.ValidationError({"page": ["Must be an integer of at least 1."]}) from None
+        # No page beyond the count cap is served (see CappedCountPaginator); a huge
+        # number would otherwise reach the database as an OFFSET beyond BIGINT.
+        if number > self.count_cap:
+            raise exceptions.NotFound("That page is past the end of the list.")
         try:
             return super().paginate_queryset(queryset, request, view)
         except exceptions.NotFound:

@@ -270,7 +270,7 @@ CURRENCIES = env.list("CURRENCIES", default=["EUR", "USD", "GBP"])
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["core.envelope.EnvelopeJSONRenderer"]
     + (["core.envelope.EnvelopeBrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
