@@ -7,8 +7,8 @@ it and failed later, as a 500:
   parsing (``RecursionError``) or, a little less deep, while validating or
   rendering the echo of the value in an error message;
 - strings holding a lone UTF-16 surrogate (``"\\ud800"`` is valid JSON, but no
-  UTF-8 encoder - not the renderer echoing it back, not psycopg - accepts it)
-  or a NUL character (PostgreSQL's text type refuses it);
+  UTF-8 encoder - not the renderer echoing it back in an error, not psycopg -
+  accepts it), in any field or list item;
 - integers beyond any database column (``BIGINT``): every id, count and amount
   of this API fits in a signed 64-bit integer.
 Refusing them here, once, covers every field of every endpoint (and every list
@@ -17,7 +17,7 @@ item), present and future, instead of a check per serializer field.
 import codecs
 import json
 
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.utils.json import strict_constant
 
@@ -35,32 +35,36 @@ def _bounded_int(text: str) -> int:
     return value
 
 
-def _bad_text(text: str) -> bool:
-    if "\x00" in text:
-        return True
+def _is_valid_unicode(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
-        return True
-    return False
+        return False
+    return True
 
 
-def check_parsed(value, depth: int = 0) -> None:
-    """Raises ``ParseError`` for nesting beyond MAX_DEPTH or text that is not
-    valid Unicode (or holds NUL), in keys as well as values, at any depth."""
+_BAD_TEXT = "Text must be valid Unicode (no lone surrogates)."
+
+
+def check_parsed(value, depth: int = 0, field: str | None = None) -> None:
+    """Raises ``ParseError`` for nesting beyond MAX_DEPTH, and a ``ValidationError``
+    naming the top-level field for text that is not valid Unicode, in keys as well
+    as values, at any depth. (NUL characters are left to the fields: DRF's
+    ``CharField`` refuses them with a message of its own.)"""
     if depth > MAX_DEPTH:
         raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.")
     if isinstance(value, str):
-        if _bad_text(value):
-            raise ParseError("JSON parse error - text must be valid Unicode without NUL characters.")
+        if not _is_valid_unicode(value):
+            raise ValidationError({field or "non_field_errors": [_BAD_TEXT]})
     elif isinstance(value, dict):
         for key, item in value.items():
-            if _bad_text(key):
-                raise ParseError("JSON parse error - text must be valid Unicode without NUL characters.")
-            check_parsed(item, depth + 1)
+            name = key if field is None else field
+            if not _is_valid_unicode(key):
+                raise ValidationError({"non_field_errors": [_BAD_TEXT]})
+            check_parsed(item, depth + 1, name)
     elif isinstance(value, list):
         for item in value:
-            check_parsed(item, depth + 1)
+            check_parsed(item, depth + 1, field)
 
 
 class StrictJSONParser(JSONParser):

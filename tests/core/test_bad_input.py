@@ -163,7 +163,7 @@ def _post(api, url, raw):
         '{"a":' * 200 + "1" + "}" * 200,  # parses, but no body of this API is that deep
         '{"role": "\\ud800", "password": "x"}',  # lone surrogate: no UTF-8 encoder takes it
         '{"role": ["\\udcff"], "password": "x"}',  # ... inside a list
-        '{"email": "a\\u0000b", "password": "x"}',  # NUL: PostgreSQL's text refuses it
+        '{"first_name": ["a\\u0000b"], "password": "x"}',  # NUL in a list: PostgreSQL's text refuses it
         '{"email": "a@b.c", "password": "x", "n": %d}' % HUGE_INT,  # beyond BIGINT
         b'{"email": "\xff\xfe", "password": "x"}',  # not UTF-8 at all
     ],
