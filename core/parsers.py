@@ -28,13 +28,6 @@ MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
 
 
-def _bounded_int(text: str) -> int:
-    value = int(text)  # int() itself refuses more than sys.get_int_max_str_digits() digits
-    if not MIN_INT <= value <= MAX_INT:
-        raise ValueError(f"integer out of range: {text[:30]}{'...' if len(text) > 30 else ''}")
-    return value
-
-
 def _is_valid_unicode(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -44,18 +37,22 @@ def _is_valid_unicode(text: str) -> bool:
 
 
 _BAD_TEXT = "Text must be valid Unicode (no lone surrogates)."
+_BAD_INT = f"Must be an integer between {MIN_INT} and {MAX_INT}."
 
 
 def check_parsed(value, depth: int = 0, field: str | None = None) -> None:
     """Raises ``ParseError`` for nesting beyond MAX_DEPTH, and a ``ValidationError``
-    naming the top-level field for text that is not valid Unicode, in keys as well
-    as values, at any depth. (NUL characters are left to the fields: DRF's
-    ``CharField`` refuses them with a message of its own.)"""
+    naming the top-level field for text that is not valid Unicode (in keys as well
+    as values) and for integers beyond BIGINT, at any depth. (NUL characters are
+    left to the fields: DRF's ``CharField`` refuses them with a message of its own.)"""
     if depth > MAX_DEPTH:
         raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.")
     if isinstance(value, str):
         if not _is_valid_unicode(value):
             raise ValidationError({field or "non_field_errors": [_BAD_TEXT]})
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not MIN_INT <= value <= MAX_INT:
+            raise ValidationError({field or "non_field_errors": [_BAD_INT]})
     elif isinstance(value, dict):
         for key, item in value.items():
             name = key if field is None else field
@@ -78,7 +75,6 @@ class StrictJSONParser(JSONParser):
             data = json.load(
                 decoded,
                 parse_constant=strict_constant if self.strict else None,
-                parse_int=_bounded_int,
             )
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
