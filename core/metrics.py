@@ -6,10 +6,14 @@ view, database queries through its database backend wrappers) and from
 view). Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR (``make
 serve`` does): each worker writes its samples there and this view aggregates them.
 
-Who may read it: a loopback caller that did not come through a proxy (a proxy on
-the same host makes every request loopback, so any ``X-Forwarded-For`` /
-``Forwarded`` header disqualifies), or any caller sending ``Authorization: Bearer
-<METRICS_TOKEN>``. Everyone else gets a 404, as if there were nothing here.
+Who may read it, as configured by environment variables only: a caller whose
+socket address (``REMOTE_ADDR``) is in ``METRICS_ALLOWED_NETWORKS`` (CIDRs;
+loopback by default only with ``DEBUG=1``), or any caller sending
+``Authorization: Bearer <METRICS_TOKEN>``. No header a client can send
+(``X-Forwarded-For``, ``Forwarded``, ...) grants or denies anything: behind a
+proxy on the same host every caller is loopback, so such a deployment lists no
+loopback network and uses the token. Everyone else gets a 404, as if there were
+nothing here.
 """
 import hmac
 import ipaddress
@@ -19,16 +23,17 @@ from django.http import HttpResponseNotFound
 from django.views.decorators.cache import never_cache
 from django_prometheus.exports import ExportToDjangoView
 
-_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+def _networks():
+    return [ipaddress.ip_network(n.strip(), strict=False) for n in settings.METRICS_ALLOWED_NETWORKS if n.strip()]
 
 
-def _is_direct_loopback(request) -> bool:
-    if any(request.META.get(h) for h in _PROXY_HEADERS):
-        return False
+def _from_allowed_network(request) -> bool:
     try:
-        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
+    return any(address in network for network in _networks())
 
 
 def _has_token(request) -> bool:
@@ -42,6 +47,6 @@ def _has_token(request) -> bool:
 @never_cache
 def metrics_view(request):
     """Prometheus text format for allowed callers, 404 for anyone else."""
-    if not (_is_direct_loopback(request) or _has_token(request)):
+    if not (_from_allowed_network(request) or _has_token(request)):
         return HttpResponseNotFound(b"Not found.", content_type="text/plain")
     return ExportToDjangoView(request)

@@ -148,3 +148,69 @@ def show_toolbar(request) -> bool:
     from django.conf import settings as s
 
     return bool(s.DEBUG) and request.META.get("REMOTE_ADDR") in getattr(s, "INTERNAL_IPS", [])
+
+
+class AllowedHostsMiddleware:
+    """Validates the Host header against ALLOWED_HOSTS for every request, first.
+
+    Django checks the host only when something calls ``request.get_host()``
+    (CommonMiddleware, CSRF, redirects). The response cache's fast path
+    (``core.cache.AnonymousHitMiddleware``) answers before any of them, so without
+    this a request for any Host got a cached 200. Placed before every middleware
+    that can answer; a bad host is the 400 of ``handler400``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.get_host()  # raises DisallowedHost (a SuspiciousOperation -> 400)
+        return self.get_response(request)
+
+
+_VARY = ("Accept", "Authorization", "Cookie")
+
+
+def _carries_credentials(request) -> bool:
+    return "HTTP_AUTHORIZATION" in request.META or settings.SESSION_COOKIE_NAME in request.COOKIES
+
+
+class HTTPCachePolicyMiddleware:
+    """``Cache-Control`` and ``Vary`` for shared HTTP caches (proxies, CDNs) and
+    browsers, on every response that does not set its own (the admin's and
+    /metrics' ``never_cache``, WhiteNoise's static files keep theirs).
+
+    - Public: a GET/HEAD 200 to a caller sending no credentials (no
+      ``Authorization`` header, no session cookie) that sets no cookie. Such an
+      answer is the same for every anonymous caller, so a shared cache may keep
+      it: ``public, no-cache`` - stored, but revalidated before each reuse, so a
+      write is never followed by a stale read from a proxy either (the origin's
+      own response cache makes the revalidation cheap; an ETag makes it a 304).
+    - Private: everything else (anything a signed-in caller gets, errors,
+      writes): ``private, no-store``. no-store rather than ``private, no-cache``:
+      these bodies carry personal data (payments, e-mail, tokens), which must not
+      be written to a shared or on-disk browser cache; a client that wants to
+      revalidate a private resource can still keep its ETag in memory and send
+      ``If-None-Match`` itself.
+    - ``Vary: Accept, Authorization, Cookie`` on all of them: a cache keyed on the
+      URL alone must never hand a signed-in caller's (or another format's)
+      response to someone else.
+    Placed outside the response cache's fast path, so both paths get the same."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        vary = [v.strip() for v in response.get("Vary", "").split(",") if v.strip()]
+        seen = {v.lower() for v in vary}
+        response["Vary"] = ", ".join(vary + [v for v in _VARY if v.lower() not in seen])
+        if response.has_header("Cache-Control"):
+            return response
+        public = (
+            request.method in ("GET", "HEAD")
+            and response.status_code == 200
+            and not _carries_credentials(request)
+            and not response.cookies
+        )
+        response["Cache-Control"] = "public, no-cache" if public else "private, no-store"
+        return response

@@ -7,6 +7,7 @@ plus the deployment ones documented in the README (CSRF_TRUSTED_ORIGINS,
 SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS, ...). Production adds no behaviour of
 its own: it is these same settings with DEBUG unset.
 """
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -63,6 +64,10 @@ MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
     # /livez and /readyz, before the SSL redirect, host check and metrics (core/health.py).
     "core.health.ProbeMiddleware",
+    # ALLOWED_HOSTS for every other request, before anything that can answer (the fast path).
+    "core.middleware.AllowedHostsMiddleware",
+    # Cache-Control and Vary for HTTP caches, outside every path that answers.
+    "core.middleware.HTTPCachePolicyMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -229,9 +234,19 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 20000},
         }
     }
-# /metrics (Prometheus): served to loopback callers that did not come through a
-# proxy, or to anyone sending ``Authorization: Bearer <METRICS_TOKEN>``; 404 otherwise.
+# /metrics (Prometheus): served to a caller whose socket address is in
+# METRICS_ALLOWED_NETWORKS (CIDRs; loopback by default only with DEBUG=1) or who
+# sends ``Authorization: Bearer <METRICS_TOKEN>``; 404 otherwise. No header a
+# client sends (X-Forwarded-For, ...) is ever part of the decision.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"] if DEBUG else []
+)
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({_exc}).")
 
 # Upper bound on the life of any cached response (the TTL backstop).
 RESPONSE_CACHE_TTL = env.int("RESPONSE_CACHE_TTL", default=300)
@@ -333,7 +348,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Deployment hardening: on unless DEBUG; each one can be set by the deployer.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The header by which a TLS-terminating proxy says the client used HTTPS, e.g.
+# SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (its value must then be "https"). Unset:
+# no header is trusted (a client could send it itself), only the socket's scheme.
+# Set it only when every request comes through a proxy that overwrites that header.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.strip().upper().replace("-", "_"), "https") if _proxy_ssl_header.strip() else None
+)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)

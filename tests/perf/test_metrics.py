@@ -1,6 +1,6 @@
 """/metrics (core/metrics.py): django-prometheus request latency, database query
-counts through its backend wrapper, the response cache counter; loopback or
-METRICS_TOKEN only."""
+counts through its backend wrapper, the response cache counter; only to the
+networks of METRICS_ALLOWED_NETWORKS or with METRICS_TOKEN."""
 import pytest
 from django.db import connection
 from django.urls import path, resolve
@@ -47,7 +47,8 @@ def test_metrics_is_routed_outside_the_api():
 
 @pytest.mark.django_db
 @pytest.mark.urls(__name__)
-def test_loopback_sees_latency_query_and_cache_metrics(client):
+def test_loopback_sees_latency_query_and_cache_metrics(client, settings):
+    settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     before = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
     assert client.get("/cached/").headers["X-Cache"] == "MISS"
     assert client.get("/cached/").headers["X-Cache"] == "HIT"
@@ -83,15 +84,48 @@ def test_loopback_sees_latency_query_and_cache_metrics(client):
     [
         {"REMOTE_ADDR": "203.0.113.9"},
         {"REMOTE_ADDR": "10.0.0.5", "HTTP_AUTHORIZATION": "Bearer wrong-token"},
-        # a proxy on the same host: loopback address, but a forwarded request
-        {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"},
+        # no header a client sends grants anything
+        {"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": "127.0.0.1", "HTTP_X_REAL_IP": "127.0.0.1"},
+        {"REMOTE_ADDR": "203.0.113.9", "HTTP_FORWARDED": "for=127.0.0.1"},
     ],
 )
 def test_anyone_else_gets_404(client, settings, meta):
     settings.METRICS_TOKEN = "s3cret-metrics-token"
+    settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32", "10.1.0.0/16"]
     response = client.get("/metrics", **meta)
     assert response.status_code == 404
     assert b"django_http" not in response.content
+
+
+@pytest.mark.urls(__name__)
+def test_loopback_is_not_trusted_unless_configured(client, settings):
+    """A proxy on the same host makes every request loopback: loopback is only
+    let in when METRICS_ALLOWED_NETWORKS says so (by default only with DEBUG=1)."""
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_NETWORKS = []
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 404
+    settings.METRICS_ALLOWED_NETWORKS = ["10.1.0.0/16"]
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="10.2.0.1").status_code == 404
+
+
+def test_allowed_networks_default_is_loopback_only_with_debug():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "from django.conf import settings; print(settings.METRICS_ALLOWED_NETWORKS)"
+    out = {}
+    for debug in ("0", "1"):
+        env = {"DJANGO_SETTINGS_MODULE": "config.settings.base", "DEBUG": debug, "SECRET_KEY": "x" * 50,
+               "PATH": "/usr/bin:/bin"}
+        done = subprocess.run([sys.executable, "-c", "import django; django.setup(); " + code],
+                              env=env, capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0, done.stderr
+        out[debug] = done.stdout.strip()
+    assert out["0"] == "[]"
+    assert "127.0.0.1/32" in out["1"]
 
 
 @pytest.mark.urls(__name__)

@@ -28,6 +28,7 @@ def _process(tmp_path, requests: int, mode: str) -> str:
         DATABASE_URL=f"sqlite:///{tmp_path / 'metrics.sqlite3'}",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"),
         ALLOWED_HOSTS="testserver",
+        METRICS_ALLOWED_NETWORKS="127.0.0.1/32",
     )
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(requests), mode],
