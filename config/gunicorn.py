@@ -1,8 +1,20 @@
 """gunicorn settings used by ``make serve`` (``gunicorn -c config/gunicorn.py``).
 
-Worker model: WEB_CONCURRENCY processes (default 2), each serving GUNICORN_THREADS
-requests at once (default 1: sync workers; above 1 gunicorn uses its threaded
-worker). With DATABASE_POOL=1 (``make serve``'s default on PostgreSQL) each
+Worker model: WEB_CONCURRENCY processes (default 2) of gunicorn's threaded
+``gthread`` worker, each serving GUNICORN_THREADS requests at once (default 8).
+With the ``sync`` worker (the old default) each worker read one request at a
+time, so as many idle connections as there are workers that never finish their
+request froze the server until the 30 s worker timeout. A ``gthread`` worker
+keeps connections that have sent nothing in its poller (no thread is held); a
+connection that sent part of a request holds one thread, so a worker keeps
+answering while fewer than GUNICORN_THREADS such connections are open to it
+(tests/core/test_slow_clients.py). On the internet put a buffering reverse proxy
+(nginx, a cloud load balancer) in front as well: it reads whole requests before
+passing them on, which no number of threads can replace.
+
+A per-process cache (no REDIS_URL) with several workers and DEBUG off is refused
+at start (``on_starting``), as ``check --deploy`` refuses it (core/checks.py):
+each worker would keep its own copies and invalidate only its own. With DATABASE_POOL=1 (``make serve``'s default on PostgreSQL) each
 process has one psycopg pool sized by the settings (DATABASE_POOL_MAX_SIZE,
 default GUNICORN_THREADS): at most WEB_CONCURRENCY x DATABASE_POOL_MAX_SIZE
 connections per host (docs/operations.md).
@@ -18,7 +30,8 @@ its access log is left off (the app writes one JSON access line per request).
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 
 if os.environ.get("LOG_FORMAT", "plain").lower() == "json":
     logconfig_dict = {
@@ -33,6 +46,16 @@ if os.environ.get("LOG_FORMAT", "plain").lower() == "json":
             "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
         },
     }
+
+
+def on_starting(server):
+    # Settings only (no django.setup() in the master: the workers are forked from it).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+    from core.checks import per_process_cache_problem
+
+    problem = per_process_cache_problem(workers=server.cfg.workers)
+    if problem:
+        raise SystemExit(f"Refusing to start: {problem}")
 
 
 def child_exit(server, worker):

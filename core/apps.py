@@ -14,4 +14,5 @@ class CoreConfig(AppConfig):
         # (apps register in their own ready(), after core's, so core connects lazily).
         # replicas: counts statements per database (replicas configured).
         # db_instrumentation: the slow-query hook on every connection as it is made.
-        from . import db_instrumentation, replicas, signals  # noqa: F401
+        # checks: the deploy system checks register on import.
+        from . import checks, db_instrumentation, replicas, signals  # noqa: F401
