@@ -152,6 +152,12 @@ class EmailOTPQuerySet(models.QuerySet):
         """``user``'s codes not used yet (expired or not)."""
         return self.filter(user=user, used_at__isnull=True)
 
+    def wrong_tries_since(self, user, since) -> int:
+        """Wrong tries on ``user``'s codes made after ``since`` (1 query, on the
+        (user, -created_at) index)."""
+        total = self.filter(user=user, created_at__gt=since).aggregate(total=models.Sum("attempts"))["total"]
+        return total or 0
+
 
 class EmailOTP(models.Model):
     """A 6-digit code sent by e-mail; only its hash is stored. Wrong tries are

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth import logout as django_logout
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
@@ -23,6 +24,7 @@ from rest_framework import exceptions
 from rest_framework.authtoken.models import Token
 
 from core.envelope import Conflict, ServiceUnavailable
+from core.throttling import login_failures
 
 from .models import EmailOTP, Profile, Role, Skill, User
 
@@ -35,6 +37,7 @@ EDITABLE_PROFILE_FIELDS = frozenset({"bio", "city", "hourly_rate"})
 
 DUPLICATE_EMAIL = "An account with this e-mail address already exists."
 BAD_CREDENTIALS = "Unable to log in with the provided e-mail address and password."
+TOO_MANY_FAILURES = "Too many failed logins for this account. Try again later."
 
 
 def email_normalize(email: str) -> str:
@@ -72,12 +75,24 @@ def user_register(
     return user, token.key
 
 
+def login_budget_check(email: str) -> None:
+    """A 429 once the address has spent its budget of failed logins in the current
+    window (``THROTTLE_LOGIN_ACCOUNT``, from any client address, API and admin
+    alike), whether or not the account exists and whatever the password."""
+    if login_failures.exhausted(email_normalize(email)):
+        raise exceptions.Throttled(wait=login_failures.wait(), detail=TOO_MANY_FAILURES)
+
+
 def user_login(*, request, email: str, password: str) -> tuple[User, str]:
     """Check the credentials and return ``(user, token key)``. A wrong password, an
     unknown address and an inactive account get the same answer (and, through
-    Django's backend, about the same time)."""
-    user = authenticate(request, email=email_normalize(email), password=password)
+    Django's backend, about the same time). Each failure spends one of the
+    address's failed-login budget (``login_budget_check``)."""
+    email = email_normalize(email)
+    login_budget_check(email)
+    user = authenticate(request, email=email, password=password)
     if user is None:
+        login_failures.record_failure(email)
         raise exceptions.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
     with transaction.atomic():
         token, _ = Token.objects.get_or_create(user=user)
@@ -86,12 +101,20 @@ def user_login(*, request, email: str, password: str) -> tuple[User, str]:
     return user, token.key
 
 
-def user_logout(*, user: User) -> None:
-    """Revoke the user's token (every client holding it is logged out)."""
+def user_logout(*, user: User, request=None) -> None:
+    """Revoke the user's token (every client holding it is logged out) and end the
+    session of ``request`` (a Django ``HttpRequest``), if it has one: a caller
+    signed in both ways (the browsable API, the admin) is signed out of both."""
     Token.objects.filter(user=user).delete()
+    if request is not None and hasattr(request, "session"):
+        django_logout(request)
 
 
 # --- e-mail one-time codes -------------------------------------------------------
+
+# Wrong tries count against the user for this long, across codes.
+ATTEMPT_WINDOW = timedelta(hours=1)
+TOO_MANY_TRIES = "Too many wrong tries: verification is locked for an hour from the first of them. Then request a new code."
 
 def email_otp_hash(*, user_id: int, code: str) -> str:
     """Keyed hash (HMAC-SHA256 with SECRET_KEY) of a code: a database dump alone
@@ -130,10 +153,15 @@ def email_otp_request(*, user: User) -> EmailOTP:
 def email_otp_verify(*, user: User, code: str) -> None:
     """Check ``code`` against the user's newest code and mark the e-mail verified.
 
-    The code row is locked while it is checked, so concurrent tries are counted
-    one by one: after ``EmailOTP.MAX_ATTEMPTS`` wrong tries the code is locked and
-    even the right one is refused. The count is committed before the 400 goes out
-    (the error is raised after the transaction, so it does not roll the count back).
+    The budget of wrong tries is the user's, not the code's: at most
+    ``EmailOTP.MAX_ATTEMPTS`` wrong tries over all codes made in the last
+    ``ATTEMPT_WINDOW``, after which even the right code is refused until the
+    window has passed. Asking for a new code does not give new tries (it did: 5
+    tries per code and a new code per request made 25 guesses a minute). The
+    newest code row is locked while it is checked (only it can verify), so
+    concurrent tries are counted one by one. The count is committed before the
+    400 goes out (the error is raised after the transaction, so it does not roll
+    the count back).
     """
     now = timezone.now()
     error = None
@@ -143,16 +171,12 @@ def email_otp_verify(*, user: User, code: str) -> None:
             error = "There is no active code. Request a new one."
         elif otp.expires_at <= now:
             error = "This code has expired. Request a new one."
-        elif otp.attempts >= EmailOTP.MAX_ATTEMPTS:
-            error = "Too many wrong tries: this code is locked. Request a new one."
+        elif (spent := EmailOTP.objects.wrong_tries_since(user, now - ATTEMPT_WINDOW)) >= EmailOTP.MAX_ATTEMPTS:
+            error = TOO_MANY_TRIES
         elif not constant_time_compare(otp.code_hash, email_otp_hash(user_id=user.pk, code=code)):
             EmailOTP.objects.filter(pk=otp.pk).update(attempts=F("attempts") + 1)
-            left = EmailOTP.MAX_ATTEMPTS - otp.attempts - 1
-            error = (
-                f"Wrong code. {left} {'try' if left == 1 else 'tries'} left."
-                if left
-                else "Wrong code. The code is now locked: request a new one."
-            )
+            left = EmailOTP.MAX_ATTEMPTS - spent - 1
+            error = f"Wrong code. {left} {'try' if left == 1 else 'tries'} left." if left else f"Wrong code. {TOO_MANY_TRIES}"
         else:
             otp.used_at = now
             otp.save(update_fields=["used_at"])

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from core.cache import cached_response
 from core.representation import json_accepted
-from core.throttling import LoginThrottle, RegisterThrottle, UserScopedThrottle
+from core.throttling import LoginThrottle, RegisterThrottle, UserScopedThrottle, login_failures
 
 from . import services
 from .cache import SKILLS, user_scope
@@ -88,13 +88,14 @@ class LoginView(GenericAPIView):
 
 
 class LogoutView(GenericAPIView):
-    """Revoke the caller's token: it no longer authenticates anyone."""
+    """Revoke the caller's token (it no longer authenticates anyone) and end the
+    caller's session, if signed in by one."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: OpenApiResponse(description="Token revoked.")})
     def post(self, request):
-        services.user_logout(user=request.user)
+        services.user_logout(user=request.user, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -194,3 +195,34 @@ class SkillListView(ListAPIView):
     @cached_response(skill_list_scopes)
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+
+def admin_login(request, extra_context=None):
+    """The admin's login page, throttled like the API login (it is the same
+    password): the per-IP ``login`` throttle and the per-account failed-login
+    budget, shared with POST /auth/login/, so neither door adds guesses to the
+    other. Answers 429 (plain text, ``Retry-After``) when spent."""
+    from django.contrib import admin
+    from django.http import HttpResponse
+
+    def too_many(wait) -> HttpResponse:
+        seconds = max(1, int(wait or 1))
+        response = HttpResponse(
+            f"Too many login attempts. Try again in {seconds} seconds.\n", status=429, content_type="text/plain"
+        )
+        response["Retry-After"] = str(seconds)
+        return response
+
+    if request.method != "POST":
+        return admin.site.login(request, extra_context)
+    throttle = LoginThrottle()
+    if not throttle.allow_request(request, None):
+        return too_many(throttle.wait())
+    email = services.email_normalize(str(request.POST.get("username", "")))
+    if email and login_failures.exhausted(email):
+        return too_many(login_failures.wait())
+    response = admin.site.login(request, extra_context)
+    # Success redirects (302); a failed login re-renders the form (200).
+    if email and response.status_code == 200 and not request.user.is_authenticated:
+        login_failures.record_failure(email)
+    return response

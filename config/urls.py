@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts.views import admin_login
 from core.metrics import metrics_view
 from core.views import HealthView
 
@@ -20,6 +21,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="core/redoc.html"), name="redoc"),
+    # Before the admin's own URLs: its login throttled like the API login.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     # Prometheus, off the API path; loopback or METRICS_TOKEN only (core/metrics.py).
     path("metrics", metrics_view, name="prometheus-django-metrics"),

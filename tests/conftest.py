@@ -32,10 +32,13 @@ def _isolated_cache():
 
 
 def _clear_cache():
+    from core.throttling import local_cache
+
     if USES_REDIS:
         cache.delete_pattern("*")  # test-only; scoped to this run's KEY_PREFIX
     else:
         cache.clear()
+    local_cache.clear()  # the throttles' per-process fallback
 
 
 def auth_client(user) -> APIClient:

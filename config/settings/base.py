@@ -299,6 +299,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.schema.EnvelopeAutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "login": env.str("THROTTLE_LOGIN", default="20/min"),
+        # Failed logins per account (any address, API and admin alike): guessing one
+        # account's password from many addresses is what a per-IP limit misses.
+        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/hour"),
         "register": env.str("THROTTLE_REGISTER", default="60/min"),
         "otp": env.str("THROTTLE_OTP", default="5/min"),
         # Code checks, per user; separate from "otp" (code requests) so that the

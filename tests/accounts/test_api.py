@@ -421,9 +421,27 @@ class TestOTP:
         assert EmailOTP.objects.get(user=worker_user).attempts == 5
         worker_user.refresh_from_db()
         assert worker_user.is_email_verified is False
-        # A new code can be requested and works.
+        # A new code does not buy new tries (issue 10): it is refused too, right
+        # or wrong, until an hour has passed since the wrong tries' code was made.
         assert as_worker.post(OTP_REQUEST).status_code == 202
-        assert as_worker.post(OTP_VERIFY, {"code": sent_code()}, format="json").status_code == 200
+        fresh = sent_code()
+        body = error(as_worker.post(OTP_VERIFY, {"code": fresh}, format="json"), 400, "validation_error")
+        assert "locked" in body["message"]
+        EmailOTP.objects.filter(user=worker_user, attempts=5).update(created_at=timezone.now() - timedelta(hours=1))
+        assert as_worker.post(OTP_VERIFY, {"code": fresh}, format="json").status_code == 200
+
+    def test_new_codes_do_not_reset_the_budget_of_wrong_tries(self, as_worker, worker_user):
+        """5 wrong tries per hour in all, however many codes are requested."""
+        wrong_answers = 0
+        for _ in range(4):
+            assert as_worker.post(OTP_REQUEST).status_code == 202
+            code = sent_code()
+            for _ in range(3):
+                wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+                body = error(as_worker.post(OTP_VERIFY, {"code": wrong}, format="json"), 400, "validation_error")
+                wrong_answers += "Wrong code" in body["message"]
+        assert wrong_answers == EmailOTP.MAX_ATTEMPTS
+        assert sum(o.attempts for o in EmailOTP.objects.filter(user=worker_user)) == EmailOTP.MAX_ATTEMPTS
 
     def test_expired_code_is_400(self, as_worker, worker_user):
         as_worker.post(OTP_REQUEST)
