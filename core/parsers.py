@@ -78,6 +78,6 @@ class StrictJSONParser(JSONParser):
             )
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            raise ParseError(f"JSON parse error - {message}")
+            raise ParseError(f"JSON parse error - {message}") from None
         check_parsed(data)
         return data

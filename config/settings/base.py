@@ -246,7 +246,7 @@ for _network in METRICS_ALLOWED_NETWORKS:
     try:
         ipaddress.ip_network(_network.strip(), strict=False)
     except ValueError as _exc:
-        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({_exc}).")
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({_exc}).") from None
 
 # Upper bound on the life of any cached response (the TTL backstop).
 RESPONSE_CACHE_TTL = env.int("RESPONSE_CACHE_TTL", default=300)
