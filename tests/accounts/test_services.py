@@ -273,7 +273,7 @@ def test_concurrent_wrong_tries_are_all_counted_and_capped():
     assert all(isinstance(r, exceptions.ValidationError) for r in results)
     assert EmailOTP.objects.get(user=user).attempts == EmailOTP.MAX_ATTEMPTS
     messages = [str(r.detail["code"][0]) for r in results]
-    assert sum("locked" in m and "Too many" in m for m in messages) == 3
+    assert sum(m.startswith("Too many") for m in messages) == 3  # refused without a check (the 5 wrong ones counted)
 
 
 @pytest.mark.postgres
