@@ -235,3 +235,12 @@ def readme_table() -> str:
         lines.append(f"| `GET {e.path}` | {e.cache} | {_cell(e.anonymous)} | {_cell(e.signed_in)} |")
     return "\n".join(lines)
 
+
+
+def miss_budget(path: str, *, signed_in: bool) -> int:
+    """The MISS budget of the endpoint ``path`` (hand-written budget tests use it)."""
+    endpoint = BY_PATH[path]
+    budget = endpoint.signed_in if signed_in else endpoint.anonymous
+    if budget is None:
+        raise ValueError(f"{path} refuses anonymous callers")
+    return budget.miss

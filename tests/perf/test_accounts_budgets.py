@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from tests.accounts.factories import SkillFactory, WorkerUserFactory
 from tests.conftest import auth_client
+from tools.contracts import miss_budget
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def test_me_budget_3_at_1_and_20_skills():
     assert counts[1] <= 3
 
 
-@pytest.mark.parametrize("authenticated, budget", [(False, 2), (True, 3)])
+@pytest.mark.parametrize("authenticated, budget", [(a, miss_budget("/users/{id}/", signed_in=a)) for a in (False, True)])
 def test_public_user_budget_at_1_and_20_skills(authenticated, budget):
     caller = auth_client(WorkerUserFactory()) if authenticated else APIClient()
     counts = []
@@ -60,7 +61,7 @@ def test_public_user_budget_at_1_and_20_skills(authenticated, budget):
     assert counts[1] <= budget
 
 
-@pytest.mark.parametrize("authenticated, budget", [(False, 2), (True, 3)])
+@pytest.mark.parametrize("authenticated, budget", [(a, miss_budget("/skills/", signed_in=a)) for a in (False, True)])
 def test_skill_list_budget_at_3_and_40_skills(authenticated, budget):
     caller = auth_client(WorkerUserFactory()) if authenticated else APIClient()
     for _ in range(3):

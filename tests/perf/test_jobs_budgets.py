@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from tests.accounts.factories import ClientUserFactory, SkillFactory, WorkerUserFactory
 from tests.conftest import auth_client
 from tests.jobs.factories import ApplicationFactory, CategoryFactory, JobFactory, SavedJobFactory
+from tools.contracts import miss_budget
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +50,7 @@ def grow(measure, build_small, build_large, budget):
     return small_body, large_body
 
 
-@pytest.mark.parametrize("authenticated,budget", [(False, 4), (True, 5)])
+@pytest.mark.parametrize("authenticated,budget", [(a, miss_budget("/jobs/", signed_in=a)) for a in (False, True)])
 def test_job_list_budget(authenticated, budget):
     caller = auth_client(WorkerUserFactory()) if authenticated else APIClient()
     small_body, large_body = grow(
@@ -87,7 +88,7 @@ def test_public_gets_are_hits_without_queries():
         assert second.json()["data"] == first.json()["data"]
 
 
-@pytest.mark.parametrize("authenticated,budget", [(False, 3), (True, 4)])
+@pytest.mark.parametrize("authenticated,budget", [(a, miss_budget("/jobs/{id}/", signed_in=a)) for a in (False, True)])
 def test_job_detail_budget(authenticated, budget):
     caller = auth_client(WorkerUserFactory()) if authenticated else APIClient()
     job = JobFactory()

@@ -11,6 +11,7 @@ from payments.models import PaymentStatus
 from tests.accounts.factories import ClientUserFactory, StaffUserFactory
 from tests.conftest import auth_client
 from tests.payments.factories import PaymentFactory, hire
+from tools.contracts import miss_budget
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +32,13 @@ def make_payments(payer, size):
     return payments
 
 
+# MISS budgets from the contract table (tools/contracts.py).
+PAYMENTS = miss_budget("/payments/", signed_in=True)
+USER_PAYMENTS = miss_budget("/users/{id}/payments/", signed_in=True)
+PAYMENT_DETAIL = miss_budget("/payments/{id}/", signed_in=True)
+BALANCE = miss_budget("/users/me/balance/", signed_in=True)
+
+
 def measured(api, url, count, django_assert_num_queries, hit_count=1):
     with django_assert_num_queries(count):
         response = api.get(url)
@@ -47,7 +55,7 @@ def measured(api, url, count, django_assert_num_queries, hit_count=1):
 def test_payment_list_budget(size, django_assert_num_queries):
     payer = ClientUserFactory()
     make_payments(payer, size)
-    body = measured(auth_client(payer), "/api/v1/payments/?per_page=100", 4, django_assert_num_queries)
+    body = measured(auth_client(payer), "/api/v1/payments/?per_page=100", PAYMENTS, django_assert_num_queries)
     assert len(body["data"]) == size
 
 
@@ -58,7 +66,7 @@ def test_payment_list_of_a_recipient_filtered_budget(size, django_assert_num_que
     recipient = payments[0].recipient
     for _ in range(size - 1):
         PaymentFactory(recipient=recipient, status=PaymentStatus.SUCCEEDED)
-    body = measured(auth_client(recipient), "/api/v1/payments/?status=succeeded", 4, django_assert_num_queries)
+    body = measured(auth_client(recipient), "/api/v1/payments/?status=succeeded", PAYMENTS, django_assert_num_queries)
     assert len(body["data"]) == min(size - 1, 20)
 
 
@@ -67,15 +75,15 @@ def test_user_payments_budget(size, django_assert_num_queries):
     payer = ClientUserFactory()
     make_payments(payer, size)
     url = f"/api/v1/users/{payer.pk}/payments/?per_page=100"
-    assert len(measured(auth_client(payer), url, 4, django_assert_num_queries)["data"]) == size
-    assert len(measured(auth_client(StaffUserFactory()), url, 4, django_assert_num_queries)["data"]) == size
+    assert len(measured(auth_client(payer), url, USER_PAYMENTS, django_assert_num_queries)["data"]) == size
+    assert len(measured(auth_client(StaffUserFactory()), url, USER_PAYMENTS, django_assert_num_queries)["data"]) == size
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_payment_detail_budget(size, django_assert_num_queries):
     payer = ClientUserFactory()
     payments = make_payments(payer, size)
-    body = measured(auth_client(payer), f"/api/v1/payments/{payments[-1].pk}/", 3, django_assert_num_queries)
+    body = measured(auth_client(payer), f"/api/v1/payments/{payments[-1].pk}/", PAYMENT_DETAIL, django_assert_num_queries)
     assert body["data"]["id"] == payments[-1].pk
 
 
@@ -83,5 +91,5 @@ def test_payment_detail_budget(size, django_assert_num_queries):
 def test_balance_is_one_aggregate_query(size, django_assert_num_queries):
     payer = ClientUserFactory()
     make_payments(payer, size)
-    body = measured(auth_client(payer), "/api/v1/users/me/balance/", 2, django_assert_num_queries)
+    body = measured(auth_client(payer), "/api/v1/users/me/balance/", BALANCE, django_assert_num_queries)
     assert {row["currency"] for row in body["data"]["by_currency"]} == ({"EUR", "USD"} if size >= 5 else {"EUR"})
