@@ -8,6 +8,7 @@ no bounds of their own. ``/jobs/007/`` is ``job 7`` (the same scopes, so the sam
 cache entries and invalidations, as ``/jobs/7/``).
 """
 from django.urls import register_converter
+from django.urls.converters import get_converters
 
 # The largest value of a bigint primary key (and of any id in a body or query string).
 MAX_ID = 2**63 - 1
@@ -27,4 +28,7 @@ class IdConverter:
 
 
 def register() -> None:
-    register_converter(IdConverter, "id")
+    # Once per process: Django deprecates registering a converter name twice
+    # (a test that runs the app registry's ready() again would do that).
+    if "id" not in get_converters():
+        register_converter(IdConverter, "id")
