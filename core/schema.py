@@ -25,6 +25,7 @@ code comments, never in docstrings of views.
 """
 import re
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
@@ -230,3 +231,24 @@ def postprocess_envelope_components(result, generator, request, public):
     schemas["Pagination"] = PAGINATION_SCHEMA
     result["components"]["schemas"] = dict(sorted(schemas.items()))
     return result
+
+
+class TokenAuthScheme(OpenApiAuthenticationExtension):
+    """``tokenAuth`` as a client author needs it: the header, its prefix, and where
+    the key comes from (drf-spectacular's own extension has priority -1)."""
+
+    target_class = "rest_framework.authentication.TokenAuthentication"
+    name = "tokenAuth"
+    match_subclasses = True
+    priority = 1
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": f"Send `Authorization: {self.target.keyword} <key>`, the key from "
+            f"/api/v1/auth/register/ or /api/v1/auth/login/ (valid until logout). A generated "
+            f"client sets the prefix `{self.target.keyword}` (openapi-python-client: "
+            f"`AuthenticatedClient(..., prefix=\"{self.target.keyword}\")`).",
+        }
