@@ -11,6 +11,9 @@ There is no scope for "every list showing a user": those lists name the users
 they show as row scopes, so a new name or rating bumps ``user:<id>`` only and
 retires just the entries that show that user.
 """
+from rest_framework.authtoken.models import Token, TokenProxy
+
+from core.cache import auth_scope
 from core.signals import track
 
 from .models import EmailOTP, Profile, Skill, User
@@ -33,6 +36,13 @@ def profile_scopes(profile: Profile):
     return [user_scope(profile.user_id)]
 
 
+def token_scopes(token: Token):
+    # A token created or deleted (logout, the admin) retires the cached token ->
+    # user entries of its user (core/cache/callers.py): the next request with an
+    # old token goes to the database and gets its 401.
+    return [auth_scope(token.user_id)]
+
+
 def skill_scopes(skill: Skill):
     return [SKILLS]
 
@@ -45,3 +55,5 @@ track(Profile, profile_scopes)
 track(Skill, skill_scopes, shows_reverse_m2m=False)
 # OTPs are never cached; tracked so that a test can prove every model is covered.
 track(EmailOTP, lambda otp: [])
+track(Token, token_scopes)
+track(TokenProxy, token_scopes)  # the admin's token pages

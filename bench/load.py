@@ -143,6 +143,18 @@ _SERVER_TIMING = re.compile(r'db;dur=([\d.]+);desc="(\d+) queries"')
 _APP_DUR = re.compile(r"app;dur=([\d.]+)")
 
 
+def _bookkeeping(header: str) -> dict[str, float]:
+    """``lookup=0.2,ids=0.8`` (bench/middleware.py) as {step: ms}."""
+    out = {}
+    for part in header.split(","):
+        step, _, ms = part.partition("=")
+        try:
+            out[step.strip()] = float(ms)
+        except ValueError:
+            continue
+    return out
+
+
 class Probe:
     """A keep-alive HTTP/1.1 client for sequential requests (warm-up, probes, checks)."""
 
@@ -180,6 +192,7 @@ class Probe:
             "app_ms": float(a.group(1)) if a else None,
             "x_cache": resp.getheader("X-Cache"),
             "etag": resp.getheader("ETag"),
+            "bookkeeping": _bookkeeping(resp.getheader("X-Cache-Bookkeeping") or ""),
         }
 
     def close(self):

@@ -25,3 +25,21 @@ class CachalotOnlyUnderPrefixMiddleware:
             # cachalot_disabled() restores the flag only when the block exits
             # normally; a sync worker reuses its thread, so restore it here too.
             LOCAL_STORAGE.cachalot_enabled = True
+
+
+class CacheBookkeepingHeaderMiddleware:
+    """``X-Cache-Bookkeeping: lookup=0.210,ids=0.800,rows=0.150,store=0.120`` (ms):
+    what the response cache spent on its own work in this request (core.cache's
+    ``request.cache_bookkeeping``: the lookup, the ids query, the row versions,
+    the store), so the bench can show what a miss costs on top of the build.
+    Outermost, so the store (done when the response is rendered) is counted."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        spent = getattr(request, "cache_bookkeeping", None)
+        if spent:
+            response["X-Cache-Bookkeeping"] = ",".join(f"{step}={ms:.3f}" for step, ms in spent.items())
+        return response

@@ -523,6 +523,23 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
                      f"{_fmt(p['app_ms_repeat'], 2)} ({_fmt(p.get('db_ms_repeat'), 2)}) | "
                      f"{'/'.join(map(str, p['status']))} |")
         L.append("")
+    main_probes = [p for p in results["sizes"][str(main)].get("probes", [])
+                   if p["variant"] == "shiftboard" and p.get("bookkeeping_first")]
+    if main_probes:
+        steps = ["lookup", "ids", "rows", "store"]
+        L.append(f"**The cache's own work on a miss ({main:,} jobs)**: milliseconds per step, median of the "
+                 "probes above (`X-Cache-Bookkeeping`, bench settings only): the one-round-trip lookup "
+                 "(versions, key, validated GET, rebuild lock), the ids query of the rows shown, the read of "
+                 "their versions, the store. Everything else in *server ms first* is the build.\n")
+        L.append("| endpoint | " + " | ".join(steps) + " | total | server ms first |")
+        L.append("|---|" + "---|" * (len(steps) + 2))
+        for p in main_probes:
+            b = p["bookkeeping_first"]
+            total = sum(v for v in b.values() if v is not None)
+            L.append(f"| {ENDPOINT_LABELS[p['endpoint']]} | "
+                     + " | ".join(_fmt(b.get(step), 2) for step in steps)
+                     + f" | {total:.2f} | {_fmt(p['app_ms_first'], 2)} |")
+        L.append("")
     L.append("## Latency against data size\n")
     L.append(f"![latency vs size]({plots['latency_vs_size']})\n")
     L.append("| jobs | " + " | ".join(VARIANT_LABELS.values()) + " |")

@@ -244,6 +244,11 @@ def probe_queries(port: int, targets: dict, per_endpoint: int = 5) -> list[dict]
                 "db_ms_first": load.median(r["db_ms"] for r in firsts),
                 "db_ms_repeat": load.median(r["db_ms"] for r in repeats),
                 "bytes": load.median(len(r["body"]) for r in firsts),
+                # The response cache's own work on the miss (bench/middleware.py), ms per step.
+                "bookkeeping_first": {
+                    step: load.median(r["bookkeeping"].get(step) for r in firsts)
+                    for step in sorted({s for r in firsts for s in r["bookkeeping"]})
+                },
             })
     floor = [probe.request("GET", f"/bench/floor/?bytes={rows[0]['bytes'] or 4096}") for _ in range(per_endpoint)]
     rows.append({
@@ -291,9 +296,13 @@ def compare_shapes(port: int, targets: dict) -> list[dict]:
 
 
 def warm(port: int, reqs: list[load.Req]) -> None:
+    """One pass over the requests; a request with a token is sent twice, since
+    Shiftboard resolves a token from its cache entry only from its third use
+    (docs/cache.md, "Signed-in callers") and the run measures the steady state."""
     probe = load.Probe("127.0.0.1", port)
     for r in reqs:
-        probe.request("GET", r.path, r.token)
+        for _ in range(2 if r.token else 1):
+            probe.request("GET", r.path, r.token)
     probe.close()
 
 

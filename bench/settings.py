@@ -8,7 +8,11 @@ INSTALLED_APPS = [*INSTALLED_APPS, "cachalot"]
 
 # Cachalot is global once installed: this middleware (outermost, so it also covers
 # the token lookup) disables it for every request outside /bench/cachalot/.
-MIDDLEWARE = ["bench.middleware.CachalotOnlyUnderPrefixMiddleware", *MIDDLEWARE]
+MIDDLEWARE = [
+    "bench.middleware.CacheBookkeepingHeaderMiddleware",
+    "bench.middleware.CachalotOnlyUnderPrefixMiddleware",
+    *MIDDLEWARE,
+]
 
 ROOT_URLCONF = "bench.urls"
 

@@ -96,7 +96,7 @@ class EnvelopeJSONRenderer(JSONRenderer):
         response = renderer_context.get("response")
         if response is None:  # used outside a view (schema, tests)
             return super().render(data, accepted_media_type, renderer_context)
-        if response.status_code == 204:
+        if response.status_code in (204, 304):
             return b""
         fragment = getattr(response, "cached_fragment", None)
         if fragment is None:

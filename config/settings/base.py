@@ -287,7 +287,9 @@ REST_FRAMEWORK = {
     + (["core.envelope.EnvelopeBrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication that also keeps a token -> user entry for the
+        # fast path (core/cache/callers.py).
+        "core.cache.callers.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],

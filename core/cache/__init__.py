@@ -12,6 +12,7 @@ counters), ``response`` (``@cached_response``, ``serve_cached``, ``page_rows``),
 ``middleware`` (the anonymous fast path). What other code may use is below.
 """
 from .backends import backend
+from .callers import CachedTokenAuthentication, auth_scope
 from .keys import (
     GENERATION_SCOPE,
     LOCK_PREFIX,
@@ -37,6 +38,7 @@ from .versions import bump, bump_now, get_versions, row_versions
 
 __all__ = [
     "AnonymousHitMiddleware",
+    "CachedTokenAuthentication",
     "CACHE_REQUESTS",
     "CacheUnavailable",
     "GENERATION_SCOPE",
@@ -48,6 +50,7 @@ __all__ = [
     "STATS_KEY",
     "VERSION_PREFIX",
     "VERSION_TTL",
+    "auth_scope",
     "backend",
     "bump",
     "bump_now",

@@ -12,6 +12,7 @@ from django.dispatch import receiver
 
 from .keys import (
     LOCK_PREFIX,
+    NOT_MODIFIED,
     RESPONSE_PREFIX,
     STAMPEDE_LOCK_SECONDS,
     STATS_KEY,
@@ -19,6 +20,9 @@ from .keys import (
     VERSION_TTL,
     decode_entry,
     digest,
+    entry_tag,
+    names_tag,
+    row_header,
 )
 from .outage import CacheUnavailable
 from .redis_backend import RedisBackend
@@ -72,10 +76,10 @@ class GenericBackend:
     def version_key(self, scope: str) -> str:
         return VERSION_PREFIX + scope
 
-    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str):
-        return fast_lookup_in_steps(self, endpoint, material, names, stat)
+    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str, inm: str = ""):
+        return fast_lookup_in_steps(self, endpoint, material, names, stat, inm)
 
-    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None):
+    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None, inm: str = ""):
         if stat:
             self._count(stat + "|lookup")
         value = self.cache.get(entry_key)
@@ -87,13 +91,17 @@ class GenericBackend:
             if stat is not None:
                 record_lookup(rows, {k: None if v is None else str(v) for k, v in current.items()}, len(VERSION_PREFIX))
             if all(str(current.get(key)) == version for key, version in rows.items()):
-                return fragment, False
+                tag = entry_tag(entry_key, row_header(rows))
+                return (NOT_MODIFIED if names_tag(inm, tag) else fragment), False, tag
         if not lock_key:
-            return None, False
-        return None, self.cache.add(lock_key, 1, timeout=STAMPEDE_LOCK_SECONDS)
+            return None, False, None
+        return None, self.cache.add(lock_key, 1, timeout=STAMPEDE_LOCK_SECONDS), None
 
     def get(self, key: str):
         return self.cache.get(key)
+
+    def put(self, key: str, value: bytes, ttl: int) -> None:
+        self.cache.set(key, value, timeout=ttl)
 
     def store(self, entry_key: str, value: bytes, ttl: int, lock_key: str | None, stat: str) -> None:
         if value is not None:
@@ -128,7 +136,7 @@ class GenericBackend:
                 yield key[strip:]
 
 
-def fast_lookup_in_steps(b, endpoint: str, material: str, names: list[str], stat: str):
+def fast_lookup_in_steps(b, endpoint: str, material: str, names: list[str], stat: str, inm: str = ""):
     """``fast_lookup`` as two calls (versions, then the validated lookup).
     ``names`` is already sorted and holds the generation scope."""
     # Imported here: versions uses this module's ``backend()``.
@@ -136,8 +144,8 @@ def fast_lookup_in_steps(b, endpoint: str, material: str, names: list[str], stat
 
     versions = get_versions(names)
     key = RESPONSE_PREFIX + endpoint + ":" + digest(material, [str(versions[n]) for n in names])
-    fragment, locked = b.lookup(key, LOCK_PREFIX + key, stat)
-    return fragment, locked, versions, key
+    fragment, locked, tag = b.lookup(key, LOCK_PREFIX + key, stat, inm)
+    return fragment, locked, versions, key, tag
 
 
 _backend_instance = None

@@ -36,7 +36,16 @@ import zlib
 from django.conf import settings
 from django_redis.client.default import DefaultClient
 
-from .keys import STAMPEDE_LOCK_SECONDS, STATS_KEY, VERSION_PREFIX, decode_entry
+from .keys import (
+    NOT_MODIFIED,
+    STAMPEDE_LOCK_SECONDS,
+    STATS_KEY,
+    VERSION_PREFIX,
+    decode_entry,
+    entry_tag,
+    names_tag,
+    row_header,
+)
 from .redis_backend import RedisBackend
 from .trace import record_lookup, wants_header
 
@@ -90,13 +99,15 @@ class ClusterBackend(RedisBackend):
 
         self._in_every_group(one)
 
-    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str):
+    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str, inm: str = ""):
         from .backends import fast_lookup_in_steps
 
         self.select_group(material)
-        return fast_lookup_in_steps(self, endpoint, material, names, stat)
+        return fast_lookup_in_steps(self, endpoint, material, names, stat, inm)
 
-    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None):
+    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None, inm: str = ""):
+        """As RedisBackend.lookup, the row check (and so the ETag) in Python: the
+        entry is read, but a 304 still sends no body."""
         client = self._client()
         script = self._script(client, "lookup_declared")
         value, locked = script(
@@ -108,7 +119,7 @@ class ClusterBackend(RedisBackend):
         if not value:
             if traced:
                 record_lookup(None, None, 0)
-            return None, bool(locked)
+            return None, bool(locked), None
         rows, fragment = decode_entry(value)
         if rows:
             # The counters it names carry the entry's tag: one slot, one MGET. Read
@@ -120,8 +131,9 @@ class ClusterBackend(RedisBackend):
             if any((c.decode() if c is not None else None) != want for c, want in zip(current, rows.values())):
                 locked = bool(lock_key) and bool(
                     client.set(self._key(lock_key), "1", nx=True, ex=STAMPEDE_LOCK_SECONDS))
-                return None, locked
-        return fragment, False
+                return None, locked, None
+        etag = entry_tag(entry_key, row_header(rows))
+        return (NOT_MODIFIED if names_tag(inm, etag) else fragment), False, etag
 
     def stats(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -42,10 +42,71 @@ def response_key(endpoint: str, request, versions: dict[str, int], caller: str) 
     return f"{RESPONSE_PREFIX}{endpoint}:{digest(material, [str(versions[n]) for n in names])}"
 
 
+def row_header(row_versions: dict) -> str:
+    """The entry's header: one ``<version key>\\t<version>`` line per row scope, sorted."""
+    return "".join(f"{key}\t{version}\n" for key, version in sorted(row_versions.items()))
+
+
 def encode_entry(row_versions: dict[str, int], fragment: bytes) -> bytes:
     """``row_versions``: version key (as the backend names it) -> version."""
-    header = "".join(f"{key}\t{version}\n" for key, version in sorted(row_versions.items())).encode()
+    header = row_header(row_versions).encode()
     return str(len(header)).encode() + b"\n" + header + fragment
+
+
+# --- conditional GET (docs/cache.md, "ETags") ------------------------------------------
+# An entry's ETag is derived from what it was built from, not from its bytes: the
+# key's digest (path, query, caller, coarse scope versions) and the row versions
+# of its header. Same key and row versions, same data: so the tag is known before
+# anything is rendered (on a miss, as soon as the row versions are read), and a
+# write that retires the entry changes it. Weak (W/): the envelope's
+# correlation_id and timestamp differ from one response to the next.
+
+
+
+class _NotModified:
+    def __repr__(self):
+        return "NOT_MODIFIED"
+
+
+# ``lookup`` / ``fast_lookup`` return this instead of a fragment when the client's
+# If-None-Match names the entry: the fragment never leaves Redis.
+NOT_MODIFIED = _NotModified()
+
+
+def entry_tag(key: str, header: str) -> str:
+    """SHA-1 of the key's digest (its last 40 characters) and the row header
+    (valid_entry.lua's ``entry_tag`` computes the same)."""
+    return hashlib.sha1((key[-40:] + "\n" + header).encode()).hexdigest()
+
+
+def etag_value(tag: str) -> str:
+    return f'W/"{tag}"'
+
+
+def if_none_match(request) -> str:
+    """The request's If-None-Match as the Lua lookups take it: the opaque tags
+    between spaces (``" t1 t2 "``), ``" * "`` for ``*``, ``""`` when absent."""
+    meta = request.META if hasattr(request, "META") else request._request.META
+    raw = meta.get("HTTP_IF_NONE_MATCH", "")
+    if not raw:
+        return ""
+    tags = []
+    for part in raw.split(","):
+        part = part.strip()
+        if part == "*":
+            return " * "
+        if part.startswith("W/"):
+            part = part[2:]
+        if len(part) > 2 and part[0] == part[-1] == '"':
+            tag = part[1:-1]
+            if len(tag) == 40 and all(c in "0123456789abcdef" for c in tag):
+                tags.append(tag)
+    return " " + " ".join(tags[:8]) + " " if tags else ""
+
+
+def names_tag(inm: str, tag: str) -> bool:
+    """Python's ``not_modified`` (valid_entry.lua)."""
+    return bool(inm) and (inm == " * " or f" {tag} " in inm)
 
 
 def decode_entry(value: bytes) -> tuple[dict[str, str], bytes]:

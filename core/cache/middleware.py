@@ -1,18 +1,23 @@
-"""The fast path: ``AnonymousHitMiddleware`` answers a HIT of a public cached
-endpoint to an anonymous JSON GET before sessions, auth and DRF run, with the
-same key, the same validated lookup and the same bytes as the DRF path; a miss is
-handed over to DRF with its lookup. docs/cache.md, "Fast path"."""
+"""The fast path: ``AnonymousHitMiddleware`` answers a HIT of a cached endpoint
+to a JSON GET before sessions, auth and DRF run, with the same key, the same
+validated lookup and the same bytes and headers as the DRF path; a miss is handed
+over to DRF with its lookup. Anonymous GETs of public endpoints, and GETs with a
+token whose cached entry is valid (core/cache/callers.py) of any cached endpoint,
+public or private, after the view's own permission checks. docs/cache.md, "Fast
+path" and "Signed-in callers"."""
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 
 from . import floors, trace
 from .backends import backend
-from .keys import GENERATION_SCOPE, LOCK_PREFIX, key_material
+from .callers import CachedTokenAuthentication, cached_caller, token_from_header
+from .keys import GENERATION_SCOPE, LOCK_PREFIX, NOT_MODIFIED, etag_value, if_none_match, key_material
 from .outage import CacheUnavailable, ensure_healthy, health
-from .response import CACHE_REQUESTS
+from .response import CACHE_REQUESTS, cache_control
 
 logger = logging.getLogger("shiftboard.cache")
 
@@ -44,11 +49,16 @@ class AnonymousHitMiddleware:
     DRF with the lookup handed over (``request.cache_prelookup``: the rebuild lock
     if it was taken), so nothing is looked up twice.
 
-    Eligible: GET, no ``Authorization`` header, no session cookie, JSON accepted
-    (``_accepts_json``), and a handler decorated with ``@cached_response`` that is
-    public (``private=False``) whose view allows anonymous reads (AllowAny or
-    IsAuthenticatedOrReadOnly, checked once per view and action) and has no
-    throttle on GET. Placed after SecurityMiddleware/WhiteNoise, before sessions."""
+    Eligible: GET, no session cookie, JSON accepted (``_accepts_json``), a handler
+    decorated with ``@cached_response`` whose view has no throttle on GET, and
+    either no ``Authorization`` header, a public handler and a view that allows
+    anonymous reads (AllowAny or IsAuthenticatedOrReadOnly, checked once per view
+    and action); or ``Authorization: Token <key>`` with a valid cached entry for
+    the key (its user, without a query), a view authenticated by the default
+    classes, and every permission of the view granting that user (checked per
+    request, as DRF would; anything else, a denial included, goes to DRF, which
+    answers it). A private entry is keyed by that user, as the DRF path keys it.
+    Placed after SecurityMiddleware/WhiteNoise, before sessions."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -74,13 +84,17 @@ class AnonymousHitMiddleware:
     def __call__(self, request):
         if (
             request.method != "GET"
-            or "HTTP_AUTHORIZATION" in request.META
             or settings.SESSION_COOKIE_NAME in request.COOKIES
             or not _accepts_json(request)
         ):
             return self.get_response(request)
+        token = None
+        if "HTTP_AUTHORIZATION" in request.META:
+            token = token_from_header(request)
+            if token is None:
+                return self.get_response(request)
         try:
-            response = self._hit(request)
+            response = self._hit(request, token)
         except Exception as exc:  # noqa: BLE001 - never fail here: DRF answers
             if not isinstance(exc, CacheUnavailable):
                 logger.debug("fast path skipped: %r", exc)
@@ -88,7 +102,7 @@ class AnonymousHitMiddleware:
             response = None
         return response if response is not None else self.get_response(request)
 
-    def _target(self, request):
+    def _target(self, request, signed_in: bool = False):
         from django.urls import Resolver404, resolve
 
         try:
@@ -102,10 +116,10 @@ class AnonymousHitMiddleware:
         handler_name = actions.get("get") if actions is not None else self._get_handler(cls)
         if handler_name is None:
             return None
-        key = (cls, handler_name)
+        key = (cls, handler_name, signed_in)
         target = self._eligible.get(key)
         if target is None:
-            target = self._eligible[key] = self._inspect(match, cls, handler_name, request) or _DENY
+            target = self._eligible[key] = self._inspect(match, cls, handler_name, request, signed_in) or _DENY
         if target is _DENY:
             return None
         return target, match
@@ -122,18 +136,25 @@ class AnonymousHitMiddleware:
         return "get"
 
     @staticmethod
-    def _inspect(match, cls, handler_name, request):
+    def _inspect(match, cls, handler_name, request, signed_in: bool):
         from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 
         handler = getattr(cls, handler_name, None)
         meta = getattr(handler, "cache_meta", None)
-        if meta is None or meta["private"]:
+        if meta is None or (meta["private"] and not signed_in):
             return None
         view = AnonymousHitMiddleware._view(match, cls, request)
         view.action = handler_name
-        permissions = view.get_permissions()
-        if not all(type(p) in (AllowAny, IsAuthenticatedOrReadOnly) for p in permissions):
-            return None
+        if signed_in:
+            # The caller is resolved from the token entry only where DRF would
+            # resolve it with the token first (the default authentication).
+            authenticators = view.get_authenticators()
+            if not authenticators or type(authenticators[0]) is not CachedTokenAuthentication:
+                return None
+        else:
+            permissions = view.get_permissions()
+            if not all(type(p) in (AllowAny, IsAuthenticatedOrReadOnly) for p in permissions):
+                return None
         if view.get_throttles():
             return None
         renderers = view.get_renderers()
@@ -143,6 +164,7 @@ class AnonymousHitMiddleware:
             "meta": meta,
             "endpoint": f"{cls.__name__}.{meta['name']}",
             "allow": ", ".join(view.allowed_methods),
+            "action": handler_name,
         }
 
     @staticmethod
@@ -165,32 +187,61 @@ class AnonymousHitMiddleware:
         view.format_kwarg = None
         return view
 
-    def _hit(self, request):
-        found = self._target(request)
+    def _hit(self, request, token: str | None):
+        found = self._target(request, signed_in=token is not None)
         if found is None:
             return None
         target, match = found
         ensure_healthy()
         meta, endpoint = target["meta"], target["endpoint"]
         view = self._view(match, match.func.cls, request)
+        view.action = target["action"]
+        private = meta["private"]
+        caller = "public"
+        if token is not None:
+            try:
+                user = cached_caller(token)
+            except Exception as exc:  # noqa: BLE001 - the DRF path answers (and knows the cache is down)
+                if not isinstance(exc, CacheUnavailable):
+                    health.failed("read", exc)
+                return None
+            if user is None:
+                return None  # no valid entry: DRF authenticates (and keeps one)
+            request.user = user
+            # The same permission outcome as DRF's: every permission must grant
+            # this user; a denial (or a NotFound raised by one) is DRF's to answer.
+            if not all(permission.has_permission(request, view) for permission in view.get_permissions()):
+                return None
+            # A miss handed to DRF does not query the token again.
+            request.cache_caller = (token, user)
+            if private:
+                caller = f"user:{user.pk}"
         scopes = set(meta["scopes"](view, request, **match.kwargs))
+        if private:
+            scopes.add(caller)  # "user:<id>", as serve_cached adds it
         names = sorted(scopes | {GENERATION_SCOPE})
         floors.begin()
-        material = key_material(request, "public", names)
+        material = key_material(request, caller, names)
+        started = time.perf_counter()
         try:
-            fragment, locked, versions, key = backend().fast_lookup(endpoint, material, names, endpoint)
+            fragment, locked, versions, key, tag = backend().fast_lookup(
+                endpoint, material, names, endpoint, if_none_match(request)
+            )
+            # What response.serve_cached reports as the cache's own work (the bench reads it).
+            request.cache_bookkeeping = {"lookup": round((time.perf_counter() - started) * 1000, 3)}
         except Exception as exc:  # noqa: BLE001 - the DRF path answers (and knows the cache is down)
             if not isinstance(exc, CacheUnavailable):
                 health.failed("read", exc)
             return None
         if trace.current() is not None:
-            trace.record_key(endpoint, "public", False, key, versions, material)
+            trace.record_key(endpoint, caller, private, key, versions, material)
             if fragment is not None:
                 trace.record(path="fast")
                 trace.record_decision(trace.HIT)
         if fragment is None:
             request.cache_prelookup = {
                 "endpoint": endpoint,
+                "caller": caller,
                 "key": key,
                 "versions": versions,
                 "lock_key": LOCK_PREFIX + key if locked else None,
@@ -198,25 +249,37 @@ class AnonymousHitMiddleware:
                 "floor": floors.current(),
             }
             return None
-        return self._record(request, match, self._response(request, endpoint, bytes(fragment), target["allow"]))
+        response = self._response(request, endpoint, fragment, target["allow"], tag, private, signed_in=token is not None)
+        return self._record(request, match, response)
 
     @staticmethod
-    def _response(request, endpoint: str, fragment: bytes, allow: str):
+    def _response(request, endpoint: str, fragment, allow: str, tag: str | None, private: bool, signed_in: bool):
         import json
 
         from django.http import HttpResponse
 
         from ..envelope import envelope_tail
 
-        tail = json.dumps({"message": None, **envelope_tail()}, separators=(",", ":"), ensure_ascii=False)
-        body = b'{"success":true,' + fragment + b"," + tail[1:].encode()
-        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        if fragment is NOT_MODIFIED:
+            # As the DRF path's 304: no body, no Content-Type.
+            response = HttpResponse(status=304)
+            del response["Content-Type"]
+            response["Content-Length"] = "0"
+        else:
+            tail = json.dumps({"message": None, **envelope_tail()}, separators=(",", ":"), ensure_ascii=False)
+            body = b'{"success":true,' + bytes(fragment) + b"," + tail[1:].encode()
+            response = HttpResponse(body, content_type="application/json; charset=utf-8")
+            response["Content-Length"] = str(len(body))
         response["X-Cache"] = "HIT"
         response["Allow"] = allow
         response["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY")
-        response["Content-Length"] = str(len(body))
-        # The DRF path reads the session (SessionAuthentication): Vary: Cookie.
-        response["Vary"] = "Cookie"
+        if tag is not None:
+            response["ETag"] = etag_value(tag)
+            response["Cache-Control"] = cache_control(private)
+        if not signed_in:
+            # The anonymous DRF path reads the session (SessionAuthentication):
+            # Vary: Cookie. A token authenticates before the session is read.
+            response["Vary"] = "Cookie"
         request.cache_status = "hit"
         CACHE_REQUESTS.labels(endpoint, "hit").inc()
         return response

@@ -7,6 +7,7 @@ from .keys import (
     LOCK_PREFIX,
     LSN_MAX_KEY,
     LSN_PREFIX,
+    NOT_MODIFIED,
     RESPONSE_PREFIX,
     STAMPEDE_LOCK_SECONDS,
     STATS_KEY,
@@ -129,15 +130,16 @@ class RedisBackend:
         lookup reads it directly, so it is the full Redis key)."""
         return self._key(VERSION_PREFIX + scope)
 
-    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str):
+    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str, inm: str = ""):
         """Versions, key and validated lookup (with the rebuild lock) in one round
-        trip. Returns (fragment or None, locked, versions, key)."""
+        trip. Returns (fragment, None or NOT_MODIFIED; locked; versions; key; the
+        entry's tag or None). ``inm``: keys.if_none_match of the request."""
         prefix = RESPONSE_PREFIX + endpoint + ":"
         entry_prefix, lock_prefix = self._key(prefix), self._key(LOCK_PREFIX + prefix)
         if self._key(prefix + "x") != entry_prefix + "x":  # a custom KEY_FUNCTION
             from .backends import fast_lookup_in_steps
 
-            return fast_lookup_in_steps(self, endpoint, material, names, stat)
+            return fast_lookup_in_steps(self, endpoint, material, names, stat, inm)
         client = self._client()
         script = self._script(client, "fast_lookup")
         counters = [VERSION_PREFIX + n for n in names]
@@ -147,35 +149,45 @@ class RedisBackend:
         if tracked:
             keys += self._floor_keys(counters)
         args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material,
-                len(counters), "1" if tracked else "0", "1" if traced else "0"]
-        fragment, locked, values, floor, *rows = script(keys=keys, args=args, client=client)
+                len(counters), "1" if tracked else "0", "1" if traced else "0", inm]
+        reply = script(keys=keys, args=args, client=client)
+        fragment, locked, values, floor, rows = reply[0], reply[1], reply[2], reply[3], reply[4:5]
         if tracked:
             self._note_floor(floor)
         if traced:
             self._record_rows(rows)
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
         key = prefix + digest(material, values)
-        return (fragment or None), bool(locked), dict(zip(names, map(int, values))), key
+        tag = reply[5].decode() if len(reply) > 5 else None
+        if len(reply) > 6 and reply[6] == 1:
+            fragment = NOT_MODIFIED
+        return (fragment or None), bool(locked), dict(zip(names, map(int, values))), key, tag
 
-    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None):
-        """A valid entry's fragment (one round trip), else ``None`` and whether
-        the rebuild lock was taken (only when ``lock_key`` is given)."""
+    def lookup(self, entry_key: str, lock_key: str | None, stat: str | None, inm: str = ""):
+        """A valid entry's fragment and tag (one round trip; NOT_MODIFIED instead
+        of the fragment when ``inm`` names the tag), else ``None``, whether the
+        rebuild lock was taken (only when ``lock_key`` is given) and no tag."""
         client = self._client()
         script = self._script(client, "lookup")
         traced = wants_header() and stat is not None
-        value, locked, *rows = script(
+        reply = script(
             keys=[self._key(entry_key), self._key(lock_key or entry_key), self._key(STATS_KEY)],
             args=[
                 STAMPEDE_LOCK_SECONDS,
                 (stat + "|lookup") if stat else "",
                 "1" if lock_key else "0",
                 "1" if traced else "0",
+                inm,
             ],
             client=client,
         )
+        value, locked = reply[0], reply[1]
         if traced:
-            self._record_rows(rows)
-        return (value or None), bool(locked)
+            self._record_rows(reply[2:3])
+        tag = reply[3].decode() if len(reply) > 3 else None
+        if len(reply) > 4 and reply[4] == 1:
+            value = NOT_MODIFIED
+        return (value or None), bool(locked), tag
 
     def _record_rows(self, reply) -> None:
         """The lookup's ``entry_rows`` reply (tracing only): key, stored, current, ..."""
@@ -193,6 +205,9 @@ class RedisBackend:
 
     def get(self, key: str):
         return self._client().get(self._key(key))
+
+    def put(self, key: str, value: bytes, ttl: int) -> None:
+        self._client().set(self._key(key), value, ex=ttl)
 
     def store(self, entry_key: str, value: bytes, ttl: int, lock_key: str | None, stat: str) -> None:
         pipe = self._client().pipeline(transaction=False)

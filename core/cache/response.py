@@ -15,7 +15,19 @@ from core import replicas
 
 from . import floors, trace
 from .backends import backend
-from .keys import GENERATION_SCOPE, LOCK_PREFIX, encode_entry, key_material, response_key
+from .keys import (
+    GENERATION_SCOPE,
+    LOCK_PREFIX,
+    NOT_MODIFIED,
+    encode_entry,
+    entry_tag,
+    etag_value,
+    if_none_match,
+    key_material,
+    names_tag,
+    response_key,
+    row_header,
+)
 from .outage import CacheUnavailable, health
 from .versions import get_versions, row_versions
 
@@ -36,6 +48,50 @@ def _set_status(endpoint: str, request, response, status: str):
     request._request.cache_decision = status  # hit | miss | bypass, for the access log (core/logging.py)
     response["X-Cache"] = "HIT" if status == "hit" else "MISS"
     CACHE_REQUESTS.labels(endpoint, status).inc()
+
+
+def cache_control(private: bool) -> str:
+    """Cache-Control of a cached GET (and of its 304). ``no-cache``: a client
+    (or, for public data, a shared cache) may keep the body but must revalidate
+    it on every use, so it never shows data older than the server's, and with the
+    ETag a revalidation costs a 304 without the body. ``private``: only the
+    caller's own client may keep a private body; each revalidation re-checks the
+    caller's token, so a revoked one gets a 401, never a 304."""
+    return "private, no-cache" if private else "no-cache"
+
+
+def _validators(response, tag: str | None, private: bool) -> None:
+    if tag is not None:
+        response["ETag"] = etag_value(tag)
+        response["Cache-Control"] = cache_control(private)
+
+
+def _not_modified(endpoint: str, request, tag: str, private: bool, status: str):
+    """304 for a client that holds the current entry: no body is read or sent."""
+    from rest_framework.response import Response
+
+    response = Response(status=304)
+    _set_status(endpoint, request, response, status)
+    _validators(response, tag, private)
+    return response
+
+
+class _Bookkeeping:
+    """Milliseconds this request spent on the cache's own work (the lookup, the
+    ids query, the row versions, the store), in ``request.cache_bookkeeping``:
+    what a miss costs on top of building the response. The bench reports it
+    (bench/middleware.py); nothing else reads it."""
+
+    def __init__(self, request):
+        # The fast path's own lookup (a miss it handed over) is already in it.
+        self.times = getattr(request._request, "cache_bookkeeping", None) or {}
+        request._request.cache_bookkeeping = self.times
+        self.start = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.times[step] = round(self.times.get(step, 0.0) + (now - self.start) * 1000, 3)
+        self.start = now
 
 
 def _json_renderer_accepted(request) -> bool:
@@ -65,11 +121,18 @@ def serve_cached(
     from rest_framework.response import Response
 
     endpoint = endpoint or view.__class__.__name__
+    scopes = set(scopes)
+    caller = "public"
+    if private:
+        user = request.user
+        caller = f"user:{user.pk}" if user.is_authenticated else "anon"
+        if user.is_authenticated:
+            scopes.add(f"user:{user.pk}")
     # The fast path (AnonymousHitMiddleware) already looked this entry up and missed.
     pre = getattr(request._request, "cache_prelookup", None)
     if pre is not None:
         request._request.cache_prelookup = None
-        if pre["endpoint"] != endpoint or private:
+        if pre["endpoint"] != endpoint or pre["caller"] != caller:
             _unlock(pre["lock_key"])
             pre = None
     if not _json_renderer_accepted(request):
@@ -80,13 +143,6 @@ def serve_cached(
             trace.record(endpoint=endpoint, private=private, path="drf")
             trace.record_decision(trace.NOT_CACHED, trace.NOT_JSON.format(renderer=f"the '{renderer}' renderer"))
         return build()
-    scopes = set(scopes)
-    caller = "public"
-    if private:
-        user = request.user
-        caller = f"user:{user.pk}" if user.is_authenticated else "anon"
-        if user.is_authenticated:
-            scopes.add(f"user:{user.pk}")
     lock_key = None
     # The read floor of this response (floors.py): noted while its versions are read.
     floors.begin()
@@ -95,14 +151,20 @@ def serve_cached(
         backend().select_group(key_material(request, caller, sorted(scopes | {GENERATION_SCOPE})))
     if pre is not None:
         floors.note(pre["floor"])  # None: the fast path found it unknown
+    inm = if_none_match(request)
+    tag = None
+    spent = _Bookkeeping(request)
     try:
         if pre is not None:
             versions, key = pre["versions"], pre["key"]
             fragment, locked = None, pre["lock_key"] is not None
         else:
+            # Two round trips (versions, then the validated lookup) where the fast
+            # path did not run: a session, a token without a valid entry yet.
             versions = get_versions(scopes)
             key = response_key(endpoint, request, versions, caller)
-            fragment, locked = backend().lookup(key, LOCK_PREFIX + key, endpoint)
+            fragment, locked, tag = backend().lookup(key, LOCK_PREFIX + key, endpoint, inm)
+            spent.lap("lookup")
         if trace.current() is not None:
             trace.record_key(endpoint, caller, private, key, versions, key_material(request, caller, sorted(versions)))
             trace.record(path="fast lookup, DRF build" if pre is not None else "drf")
@@ -112,7 +174,8 @@ def serve_cached(
             else:
                 # Someone else is rebuilding this entry: wait for it briefly.
                 waited = time.monotonic()
-                fragment = _wait_for(key)
+                fragment, tag = _wait_for(key, inm)
+                spent.lap("wait")
                 if trace.current() is not None:
                     outcome = "found its entry" if fragment is not None else "built it here"
                     trace.record(stampede=trace.STAMPEDE.format(ms=(time.monotonic() - waited) * 1000, outcome=outcome))
@@ -127,15 +190,18 @@ def serve_cached(
     row_map: dict[str, int] = {}
     if fragment is None and rows is not None:
         try:
+            spent.start = time.perf_counter()
             # The ids query may read a replica past the coarse scopes' floor: a row
             # it misses is a membership change, which bumped a coarse scope.
             with replicas.reads_at(floors.current()):
                 row_scopes = set(rows()) - set(versions)
+            spent.lap("ids")
         except BaseException:
             _unlock(lock_key)
             raise
         try:
             row_map = row_versions(row_scopes)
+            spent.lap("rows")
         except Exception as exc:  # noqa: BLE001 - cache down: answer from the database
             if not isinstance(exc, CacheUnavailable):
                 health.failed("read", exc)
@@ -148,13 +214,22 @@ def serve_cached(
         if trace.current() is not None:
             trace.record(rows_recorded=dict(zip(sorted(row_scopes), row_map.values())))
 
+    if fragment is NOT_MODIFIED:
+        return _not_modified(endpoint, request, tag, private, "hit")
     if fragment is not None:
         response = Response()
         response.cached_fragment = bytes(fragment)
         _set_status(endpoint, request, response, "hit")
         trace.record_decision(trace.HIT)
+        _validators(response, tag, private)
         return response
 
+    # A miss: the entry's tag is known before anything is rendered (the key and the
+    # row versions just read). A client holding it gets its 304 without a build.
+    tag = entry_tag(key, row_header(row_map))
+    if names_tag(inm, tag):
+        _unlock(lock_key)
+        return _not_modified(endpoint, request, tag, private, "miss")
     try:
         # A replica may serve the build only once it has replayed every write that
         # bumped a scope or row this response shows (floors.py; docs/scaling.md).
@@ -167,14 +242,18 @@ def serve_cached(
     trace.record_decision(trace.MISS, getattr(trace.current(), "stampede", ""))
     ttl = settings.RESPONSE_CACHE_TTL
     cacheable = response.status_code == 200 and getattr(response, "envelope_message", None) is None
+    if cacheable:
+        _validators(response, tag, private)
 
     def store(rendered):
         value = getattr(rendered, "rendered_fragment", None) if cacheable else None
         if value is not None:
             _before_store_hook(request)
             value = encode_entry(row_map, bytes(value))
+        spent.start = time.perf_counter()
         try:
             backend().store(key, value, ttl, lock_key, endpoint)
+            spent.lap("store")
             trace.record(stored=value is not None)
         except Exception as exc:  # noqa: BLE001
             health.failed("write", exc)
@@ -226,15 +305,17 @@ def cached_response(
 
 
 
-def _wait_for(key: str):
+def _wait_for(key: str, inm: str = ""):
+    """The entry another request is rebuilding, and its tag, once it is stored
+    (at most STAMPEDE_WAIT_SECONDS), else (None, None)."""
     deadline = time.monotonic() + STAMPEDE_WAIT_SECONDS
     b = backend()
     while time.monotonic() < deadline:
         time.sleep(STAMPEDE_POLL_SECONDS)
-        value, _ = b.lookup(key, None, None)  # validated, like any read
+        value, _, tag = b.lookup(key, None, None, inm)  # validated, like any read
         if value is not None:
-            return value
-    return None
+            return value, tag
+    return None, None
 
 
 def _rows_read_hook(request) -> None:

@@ -7,8 +7,10 @@
 -- scope), then -- when ARGV[8] = '1' -- their lsn: companions and lsn-max.
 -- ARGV: lock seconds, stats field, version TTL, entry key prefix, lock key
 -- prefix, key material, counter count, floor wanted, '1' while tracing (the
--- toolbar panel). Returns {fragment or '', locked, versions, floor ('' when not
--- wanted or unknown), entry_rows or false}.
+-- toolbar panel), the client's If-None-Match tags (" t1 t2 ", '' = none).
+-- Returns {fragment or '', locked, versions, floor ('' when not wanted or
+-- unknown), entry_rows or false, tag, not modified}: a hit the client already
+-- holds returns no fragment (it is answered 304); a miss has no tag.
 local n = tonumber(ARGV[7])
 local values = {}
 for i = 2, n + 1 do
@@ -25,9 +27,13 @@ if ARGV[8] == '1' then floor = read_floor(2, n, ARGV[3]) end
 local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local value = redis.call('GET', ARGV[4] .. digest)
-local payload = valid_entry(value)
+local payload, header = valid_entry(value)
 local rows = false
 if ARGV[9] == '1' then rows = entry_rows(value) end
-if payload then return {payload, 0, values, floor, rows} end
+if payload then
+  local tag = entry_tag(digest, header)
+  if not_modified(ARGV[10] or '', tag) then return {'', 0, values, floor, rows, tag, 1} end
+  return {payload, 0, values, floor, rows, tag, 0}
+end
 if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values, floor, rows} end
 return {'', 0, values, floor, rows}

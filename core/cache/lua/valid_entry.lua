@@ -1,8 +1,13 @@
 -- Shared by lookup.lua and fast_lookup.lua (included by name). An entry is
 -- "<header length>\n<header><fragment>", the header one line
--- "<version key>\t<version>" per row scope: valid_entry returns the fragment only
--- while every row counter still has the version it had when the rows were read
--- (a missing counter never matches), else nil.
+-- "<version key>\t<version>" per row scope: valid_entry returns the fragment and
+-- the header only while every row counter still has the version it had when the
+-- rows were read (a missing counter never matches), else nil.
+--
+-- entry_tag: the entry's ETag, SHA-1 of the key's digest (its last 40
+-- characters: the coarse versions) and the header (the row versions), what
+-- keys.entry_tag computes before a miss is rendered. not_modified: whether the
+-- client's If-None-Match (" tag1 tag2 ", or " * ", or "") names it.
 local function valid_entry(v)
   if not v then return nil end
   local nl = string.find(v, '\n', 1, true)
@@ -19,7 +24,15 @@ local function valid_entry(v)
       if got[i] ~= want[i] then return nil end
     end
   end
-  return string.sub(v, nl + hlen + 1)
+  return string.sub(v, nl + hlen + 1), string.sub(v, nl + 1, nl + hlen)
+end
+
+local function entry_tag(key, header)
+  return redis.sha1hex(string.sub(key, -40) .. '\n' .. header)
+end
+
+local function not_modified(inm, tag)
+  return inm ~= '' and (inm == ' * ' or string.find(inm, ' ' .. tag .. ' ', 1, true) ~= nil)
 end
 
 -- Only while the Debug Toolbar's panel traces the request (core/cache/trace.py):
