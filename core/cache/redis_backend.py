@@ -149,7 +149,7 @@ class RedisBackend:
         if tracked:
             keys += self._floor_keys(counters)
         args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material,
-                len(counters), "1" if tracked else "0", "1" if traced else "0", inm]
+                len(counters), "1" if tracked else "0", inm, "1" if traced else "0"]
         reply = script(keys=keys, args=args, client=client)
         fragment, locked, values, floor, rows = reply[0], reply[1], reply[2], reply[3], reply[4:5]
         if tracked:
@@ -176,8 +176,8 @@ class RedisBackend:
                 STAMPEDE_LOCK_SECONDS,
                 (stat + "|lookup") if stat else "",
                 "1" if lock_key else "0",
-                "1" if traced else "0",
                 inm,
+                "1" if traced else "0",
             ],
             client=client,
         )

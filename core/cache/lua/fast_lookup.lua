@@ -6,8 +6,8 @@
 -- and rebuild lock. KEYS: stats, then ARGV[7] version counters (sorted by
 -- scope), then -- when ARGV[8] = '1' -- their lsn: companions and lsn-max.
 -- ARGV: lock seconds, stats field, version TTL, entry key prefix, lock key
--- prefix, key material, counter count, floor wanted, '1' while tracing (the
--- toolbar panel), the client's If-None-Match tags (" t1 t2 ", '' = none).
+-- prefix, key material, counter count, floor wanted, the client's If-None-Match
+-- tags (" t1 t2 ", '' = none), '1' while tracing (the toolbar panel).
 -- Returns {fragment or '', locked, versions, floor ('' when not wanted or
 -- unknown), entry_rows or false, tag, not modified}: a hit the client already
 -- holds returns no fragment (it is answered 304); a miss has no tag.
@@ -29,10 +29,10 @@ redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local value = redis.call('GET', ARGV[4] .. digest)
 local payload, header = valid_entry(value)
 local rows = false
-if ARGV[9] == '1' then rows = entry_rows(value) end
+if ARGV[10] == '1' then rows = entry_rows(value) end
 if payload then
   local tag = entry_tag(digest, header)
-  if not_modified(ARGV[10] or '', tag) then return {'', 0, values, floor, rows, tag, 1} end
+  if not_modified(ARGV[9], tag) then return {'', 0, values, floor, rows, tag, 1} end
   return {payload, 0, values, floor, rows, tag, 0}
 end
 if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values, floor, rows} end

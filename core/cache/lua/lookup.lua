@@ -2,8 +2,8 @@
 -- The entry if it is still valid, or ('' and whether we took the rebuild lock).
 -- KEYS: entry, lock, stats. ARGV[1]: lock seconds; ARGV[2]: the stats field
 -- ('' = do not count); ARGV[3]: '1' to take the rebuild lock on a miss; ARGV[4]:
--- '1' while tracing (a third reply field: entry_rows, for the toolbar panel);
--- ARGV[5]: the client's If-None-Match tags (" t1 t2 ", '' = none).
+-- the client's If-None-Match tags (" t1 t2 ", '' = none); ARGV[5]: '1' while
+-- tracing (a third reply field: entry_rows, for the toolbar panel).
 -- Returns {fragment, 0, rows, tag, 0} on a hit, {'', 0, rows, tag, 1} when the
 -- client holds the entry (a 304: the fragment is not sent), {'', locked, rows}
 -- on a miss.
@@ -11,10 +11,10 @@ if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[2], 1) end
 local value = redis.call('GET', KEYS[1])
 local payload, header = valid_entry(value)
 local rows = false
-if ARGV[4] == '1' then rows = entry_rows(value) end
+if ARGV[5] == '1' then rows = entry_rows(value) end
 if payload then
   local tag = entry_tag(KEYS[1], header)
-  if not_modified(ARGV[5] or '', tag) then return {'', 0, rows, tag, 1} end
+  if not_modified(ARGV[4], tag) then return {'', 0, rows, tag, 1} end
   return {payload, 0, rows, tag, 0}
 end
 if ARGV[3] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return {'', 1, rows} end
