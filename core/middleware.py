@@ -179,12 +179,13 @@ class HTTPCachePolicyMiddleware:
     browsers, on every response that does not set its own (the admin's and
     /metrics' ``never_cache``, WhiteNoise's static files keep theirs).
 
-    - Public: a GET/HEAD 200 to a caller sending no credentials (no
-      ``Authorization`` header, no session cookie) that sets no cookie. Such an
-      answer is the same for every anonymous caller, so a shared cache may keep
-      it: ``public, no-cache`` - stored, but revalidated before each reuse, so a
-      write is never followed by a stale read from a proxy either (the origin's
-      own response cache makes the revalidation cheap; an ETag makes it a 304).
+    - Public: a GET/HEAD 200 (or its 304: a revalidation must not change what
+      a cache may do with the body it keeps) to a caller sending no credentials
+      (no ``Authorization`` header, no session cookie) that sets no cookie. Such
+      an answer is the same for every anonymous caller, so a shared cache may
+      keep it: ``public, no-cache`` - stored, but revalidated before each reuse,
+      so a write is never followed by a stale read from a proxy either (the
+      response cache's ETag makes the revalidation a 304 without a body).
     - Private: everything else (anything a signed-in caller gets, errors,
       writes): ``private, no-store``. no-store rather than ``private, no-cache``:
       these bodies carry personal data (payments, e-mail, tokens), which must not
@@ -208,7 +209,7 @@ class HTTPCachePolicyMiddleware:
             return response
         public = (
             request.method in ("GET", "HEAD")
-            and response.status_code == 200
+            and response.status_code in (200, 304)
             and not _carries_credentials(request)
             and not response.cookies
         )

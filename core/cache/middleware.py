@@ -17,7 +17,7 @@ from .backends import backend
 from .callers import CachedTokenAuthentication, cached_caller, token_from_header
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, NOT_MODIFIED, etag_value, if_none_match, key_material
 from .outage import CacheUnavailable, ensure_healthy, health
-from .response import CACHE_REQUESTS, cache_control
+from .response import CACHE_REQUESTS
 
 logger = logging.getLogger("shiftboard.cache")
 
@@ -275,7 +275,6 @@ class AnonymousHitMiddleware:
         response["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY")
         if tag is not None:
             response["ETag"] = etag_value(tag)
-            response["Cache-Control"] = cache_control(private)
         if not signed_in:
             # The anonymous DRF path reads the session (SessionAuthentication):
             # Vary: Cookie. A token authenticates before the session is read.

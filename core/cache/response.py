@@ -50,20 +50,11 @@ def _set_status(endpoint: str, request, response, status: str):
     CACHE_REQUESTS.labels(endpoint, status).inc()
 
 
-def cache_control(private: bool) -> str:
-    """Cache-Control of a cached GET (and of its 304). ``no-cache``: a client
-    (or, for public data, a shared cache) may keep the body but must revalidate
-    it on every use, so it never shows data older than the server's, and with the
-    ETag a revalidation costs a 304 without the body. ``private``: only the
-    caller's own client may keep a private body; each revalidation re-checks the
-    caller's token, so a revoked one gets a 401, never a 304."""
-    return "private, no-cache" if private else "no-cache"
-
-
 def _validators(response, tag: str | None, private: bool) -> None:
+    # Cache-Control is core.middleware.HTTPCachePolicyMiddleware's, for every
+    # answer alike (a 304 gets what its 200 would get).
     if tag is not None:
         response["ETag"] = etag_value(tag)
-        response["Cache-Control"] = cache_control(private)
 
 
 def _not_modified(endpoint: str, request, tag: str, private: bool, status: str):

@@ -209,7 +209,7 @@ def test_public_etag_304_on_both_paths_and_cache_control(world, dispatches):
     anon = APIClient()
     first = anon.get("/api/v1/jobs/")
     tag = first["ETag"]
-    assert tag.startswith('W/"') and first["Cache-Control"] == "no-cache"
+    assert tag.startswith('W/"') and first["Cache-Control"] == "public, no-cache"
     assert anon.get("/api/v1/jobs/")["ETag"] == tag  # a hit: the same tag
     n = len(dispatches)
     with CaptureQueriesContext(connection) as ctx:
@@ -219,15 +219,21 @@ def test_public_etag_304_on_both_paths_and_cache_control(world, dispatches):
     anon.cookies["sessionid"] = "unknown"  # the DRF path
     slow = anon.get("/api/v1/jobs/", HTTP_IF_NONE_MATCH=f'"other", {tag}')
     assert slow.status_code == 304 and len(dispatches) == n + 1
+    assert fast["Cache-Control"] == "public, no-cache"  # what its 200 gets
+    assert slow["Cache-Control"] == "private, no-store"  # it sent a (session) cookie
+    del slow.headers["Cache-Control"], fast.headers["Cache-Control"]
     compare(fast, slow, "304")
     assert "Content-Type" not in fast.headers
 
 
-def test_a_private_etag_is_private_no_cache(world):
+def test_a_private_answer_is_no_store_and_revalidates_with_its_etag(world):
+    """Kept by no cache (core.middleware.HTTPCachePolicyMiddleware); a client that
+    keeps the body itself revalidates it with the ETag."""
     api = auth_client(world["client"])
     response = api.get("/api/v1/payments/")
-    assert response["Cache-Control"] == "private, no-cache"
-    assert api.get("/api/v1/payments/", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert response["Cache-Control"] == "private, no-store"
+    again = api.get("/api/v1/payments/", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304 and again["Cache-Control"] == "private, no-store"
 
 
 def test_never_304_for_a_stale_tag_after_a_write(world):
