@@ -94,6 +94,71 @@ print(json.dumps({{"on": on, "off": off}}))
             "per_block": per_block}
 
 
+def wrapper_alone(n: int = 200_000) -> dict:
+    """The hook's own cost around a no-op execute (no database): what it adds to
+    every statement, without the round trip's noise."""
+    code = f"""
+import json, time, django
+django.setup()
+from core import db_instrumentation as di
+di._threshold = 0.1
+noop = lambda sql, params, many, context: None
+ctx = {{"connection": None}}
+runs = {{"direct": [], "wrapped": []}}
+for _ in range(7):
+    t = time.perf_counter()
+    for _ in range({n}):
+        noop("SELECT 1", None, False, ctx)
+    runs["direct"].append((time.perf_counter() - t) / {n} * 1e9)
+    t = time.perf_counter()
+    for _ in range({n}):
+        di.slow_query_wrapper(noop, "SELECT 1", None, False, ctx)
+    runs["wrapped"].append((time.perf_counter() - t) / {n} * 1e9)
+print(json.dumps(runs))
+"""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base_env("sqlite:////tmp/unused.sqlite3", ""),
+                         check=True, capture_output=True, text=True)
+    runs = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"direct_ns": min(runs["direct"]), "wrapped_ns": min(runs["wrapped"])}
+
+
+def connection_lifecycle(db_url: str, rounds: int, n: int = 1000) -> dict:
+    """Per request, in process: request_started, one SELECT 1, request_finished (what
+    Django does to the connection around every request), with persistent
+    connections (the health check on the first use of each request) and with the
+    pool (take a connection at the first query, give it back at the end, checked
+    when taken). Alternating child processes, ``rounds`` each."""
+    code = f"""
+import json, time, django
+django.setup()
+from django.core.signals import request_finished, request_started
+from django.db import connection
+def one():
+    request_started.send(sender=None)
+    with connection.cursor() as c:
+        c.execute("SELECT 1")
+    request_finished.send(sender=None)
+for _ in range(50):
+    one()
+t = time.perf_counter()
+for _ in range({n}):
+    one()
+print(json.dumps((time.perf_counter() - t) / {n} * 1e6))
+"""
+    import json
+
+    out = {"persistent": [], "pool": []}
+    for _ in range(rounds):
+        for name, pool in (("persistent", "0"), ("pool", "1")):
+            env = base_env(db_url, "", DATABASE_POOL=pool)
+            res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True,
+                                 text=True)
+            out[name].append(json.loads(res.stdout.strip().splitlines()[-1]))
+    return {k: statistics.median(v) for k, v in out.items()} | {"runs": out}
+
+
 def prepare(db_url: str, redis_url: str) -> None:
     ensure_database(db_url)
     env = base_env(db_url, redis_url)
@@ -145,13 +210,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of wrk per configuration and round")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--in-process-only", action="store_true", help="skip the gunicorn runs")
     args = parser.parse_args()
-    if not load.have_wrk():
+    if not args.in_process_only and not load.have_wrk():
         sys.exit("wrk is needed (apt-get install wrk)")
     db_url, redis_url = urls()
     started = time.time()
     prepare(db_url, redis_url)
+    alone = wrapper_alone()
     hook = hook_in_process(db_url, blocks=20, per_block=2000)
+    lifecycle = connection_lifecycle(db_url, rounds=5)
+    print(f"Slow-query hook alone (no-op execute, best of 7 x 200,000): {alone['direct_ns']:.0f} ns direct, "
+          f"{alone['wrapped_ns']:.0f} ns through the hook: +{alone['wrapped_ns'] - alone['direct_ns']:.0f} ns "
+          f"per statement")
+    print(f"Slow-query hook, in process: SELECT 1 through Django's cursor, {hook['blocks']} alternating blocks "
+          f"of {hook['per_block']}: hook on {hook['on_us']:.2f} us, off {hook['off_us']:.2f} us per statement "
+          f"(median of paired differences {hook['diff_us']:+.2f} us)")
+    print(f"Connection per request, in process (request_started, SELECT 1, request_finished; median of 5 "
+          f"alternating runs of 1,000): persistent {lifecycle['persistent']:.0f} us, pool {lifecycle['pool']:.0f} us "
+          f"(runs: persistent {', '.join(f'{v:.0f}' for v in lifecycle['runs']['persistent'])}; "
+          f"pool {', '.join(f'{v:.0f}' for v in lifecycle['runs']['pool'])})")
+    if args.in_process_only:
+        return
     configs = [
         ("persistent (default)", {"DATABASE_POOL": "0", "SLOW_QUERY_MS": "100"}),
         ("hook off", {"DATABASE_POOL": "0", "SLOW_QUERY_MS": "0"}),
@@ -168,10 +248,6 @@ def main() -> None:
                       f"{row['rps']:.0f} req/s, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms", flush=True)
     finally:
         cleanup_redis(redis_url)
-    print()
-    print(f"Slow-query hook, in process: SELECT 1 through Django's cursor, {hook['blocks']} alternating blocks "
-          f"of {hook['per_block']}: hook on {hook['on_us']:.2f} us, off {hook['off_us']:.2f} us per statement "
-          f"(median of paired differences {hook['diff_us']:+.2f} us)")
     print()
     print("| configuration | round | job-list miss, server time (median of 200) | job-detail miss: req/s | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|")
