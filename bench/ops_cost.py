@@ -4,14 +4,15 @@
    executed through Django's cursor in alternating blocks with the hook on the
    connection and off; the median time per statement of each, and the difference.
 2. The same hook and the connection pool on a real server: gunicorn as ``make
-   serve`` runs it (2 sync workers, PERF_HEADERS on) in three configurations,
-   started in turn, each twice (A B C A B C):
+   serve`` runs it (config/gunicorn.py: 2 processes x GUNICORN_THREADS threads,
+   PERF_HEADERS on) in three configurations, started in turn, each twice (A B C A B C):
      persistent  - CONN_MAX_AGE connections, hook on (SLOW_QUERY_MS=100): today's default
      hook off    - as persistent, SLOW_QUERY_MS=0
      pool        - DATABASE_POOL=1 (psycopg pool per worker), hook on
    For each: the median server time (Server-Timing ``app``) of 200 sequential
    job-list misses (unique query parameter), then wrk for DURATION seconds on
-   job-detail misses (8 connections): requests/s and p50/p99.
+   job-detail misses (8 connections): requests/s and p50/p99, and the server
+   connections the app holds right after (pg_stat_activity).
 
 Data: its own database ``shiftboard_ops_cost`` (OPS_COST_DB_NAME) on the
 PostgreSQL server of DATABASE_URL (default this machine's), created, migrated and
@@ -191,10 +192,24 @@ def measure(name: str, env: dict, duration: float) -> dict:
         probe.close()
         reqs = [load.Req(f"/api/v1/jobs/{i}/") for i in job_ids(port)]
         wrk = load.run_wrk(f"http://127.0.0.1:{port}", reqs, duration=duration, connections=8, threads=2, bust=True)
+        conns = server_connections(env["DATABASE_URL"])
     finally:
         server.stop()
     return {"config": name, "app_ms": statistics.median(app), "rps": wrk["rps"], "p50_ms": wrk["p50_ms"],
-            "p99_ms": wrk["p99_ms"], "errors": wrk["errors"]}
+            "p99_ms": wrk["p99_ms"], "errors": wrk["errors"], "connections": conns}
+
+
+def server_connections(db_url: str) -> int:
+    """Connections to the ops-cost database other than this one (the app's)."""
+    import psycopg
+
+    u = urllib.parse.urlsplit(db_url)
+    admin = urllib.parse.urlunsplit(("postgresql", u.netloc, "/postgres", u.query, ""))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [u.path.lstrip("/")],
+        ).fetchone()[0]
 
 
 def cleanup_redis(redis_url: str) -> None:
@@ -245,17 +260,20 @@ def main() -> None:
                 row["round"] = rnd + 1
                 rows.append(row)
                 print(f"[ops-cost] round {rnd + 1} {name}: app {row['app_ms']:.2f} ms, "
-                      f"{row['rps']:.0f} req/s, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms", flush=True)
+                      f"{row['rps']:.0f} req/s, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, "
+                      f"{row['connections']} connections", flush=True)
     finally:
         cleanup_redis(redis_url)
     print()
-    print("| configuration | round | job-list miss, server time (median of 200) | job-detail miss: req/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
+    print("| configuration | round | job-list miss, server time (median of 200) | job-detail miss: req/s | p50 ms "
+          "| p99 ms | errors | DB connections after |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['config']} | {r['round']} | {r['app_ms']:.2f} ms | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
-              f"{r['p99_ms']:.2f} | {r['errors']} |")
-    print(f"\n(gunicorn 2 sync workers, wrk 2 threads x 8 connections, {args.duration:.0f} s each; "
-          f"{os.cpu_count()} cores; total {time.time() - started:.0f} s)")
+              f"{r['p99_ms']:.2f} | {r['errors']} | {r['connections']} |")
+    threads = os.environ.get("GUNICORN_THREADS", "8")
+    print(f"\n(gunicorn 2 processes x {threads} threads (config/gunicorn.py), wrk 2 threads x 8 connections, "
+          f"{args.duration:.0f} s each; {os.cpu_count()} cores; total {time.time() - started:.0f} s)")
 
 
 if __name__ == "__main__":
