@@ -64,11 +64,12 @@ MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
     # /livez and /readyz, before the SSL redirect, host check and metrics (core/health.py).
     "core.health.ProbeMiddleware",
+    # Counts every request but the probes (a refused Host included).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # ALLOWED_HOSTS for every other request, before anything that can answer (the fast path).
     "core.middleware.AllowedHostsMiddleware",
     # Cache-Control and Vary for HTTP caches, outside every path that answers.
     "core.middleware.HTTPCachePolicyMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
