@@ -125,6 +125,8 @@ def server_env(db_url: str, redis_url: str, settings: str = "bench.settings") ->
         THROTTLE_APPLICATIONS="1000000/hour",
         THROTTLE_PAYMENTS="1000000/hour",
         THROTTLE_REVIEWS="1000000/hour",
+        # The bench database is a throwaway one: seed may give its users the demo password.
+        ALLOW_DEMO_PASSWORD="1",
     )
     return env
 
@@ -140,7 +142,7 @@ def manage(env: dict, *args: str) -> float:
 
 
 class Server:
-    """gunicorn as `make serve` runs it (config/gunicorn.py, 2 sync workers,
+    """gunicorn as `make serve` runs it (config/gunicorn.py, 2 gthread workers,
     Prometheus in multiprocess mode), on loopback, without the access log."""
 
     def __init__(self, env: dict, port: int, logfile: Path, workers: int = 2):

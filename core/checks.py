@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from django.core import checks
 from django.core.checks import Error, Tags, register
 
 # Backends whose data lives in one process (or nowhere, and then nothing is wrong).
@@ -52,4 +53,19 @@ def check_shared_cache(app_configs, **kwargs):
     problem = per_process_cache_problem(workers=served_workers())
     if problem:
         return [Error(f"Per-process cache with several workers: {problem}", id="shiftboard.E001")]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_demo_password(app_configs, **kwargs):
+    from django.conf import settings
+
+    if getattr(settings, "ALLOW_DEMO_PASSWORD", False):
+        return [
+            checks.Warning(
+                "ALLOW_DEMO_PASSWORD is on: manage.py seed may create accounts whose password is published "
+                "in the README. Only for a throwaway database; unset it in production.",
+                id="shiftboard.W002",
+            )
+        ]
     return []

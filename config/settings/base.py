@@ -249,8 +249,16 @@ for _network in METRICS_ALLOWED_NETWORKS:
     except ValueError as _exc:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({_exc}).") from None
 
+# manage.py seed gives every user it creates the published demo password: only with
+# DEBUG=1, or with this set for a throwaway database (check --deploy flags it).
+ALLOW_DEMO_PASSWORD = env.bool("ALLOW_DEMO_PASSWORD", default=False)
+
 # Upper bound on the life of any cached response (the TTL backstop).
 RESPONSE_CACHE_TTL = env.int("RESPONSE_CACHE_TTL", default=300)
+# The release component of every response key (core/cache/keys.py): set it to the
+# deployed commit to choose when the cache turns over; unset, a digest of the code
+# is used, so a new release never serves entries rendered by the previous one.
+RESPONSE_CACHE_RELEASE = env.str("RESPONSE_CACHE_RELEASE", default="")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -11,6 +11,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("PASSWORD_HASHERS", "django.contrib.auth.hashers.MD5PasswordHasher")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"sbtest{os.getpid()}")
+# The suite seeds throwaway test databases (tests/tools, the bench smoke test).
+os.environ.setdefault("ALLOW_DEMO_PASSWORD", "1")
 
 from .base import *  # noqa: E402,F401,F403
 

@@ -50,6 +50,11 @@ class GenericBackend:
                 value = self.cache.get(key)
                 if value is None:
                     raise CacheUnavailable(f"version counter {key} could not be created")
+            else:
+                # As versions.lua: refreshed once less than half of its life is left.
+                left = self.ttl(key)
+                if left is not None and left < VERSION_TTL / 2:
+                    self.cache.touch(key, VERSION_TTL)
             out.append(int(value))
         return out
 

@@ -3,7 +3,13 @@ request and the versions of its scopes, and how an entry stores the row versions
 it was built under (a header in front of the JSON fragment)."""
 from __future__ import annotations
 
+import functools
 import hashlib
+from pathlib import Path
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 VERSION_PREFIX = "v:"
 RESPONSE_PREFIX = "r:"
@@ -23,10 +29,81 @@ STAMPEDE_LOCK_SECONDS = 5
 
 
 def key_material(request, caller: str, names: list[str]) -> str:
-    """Path, sorted query, caller and scope names (not their versions)."""
+    """Release, resource, canonical query, caller and scope names (not their
+    versions): docs/cache.md, "One resource, one cache identity" and "Releases"."""
     # A DRF request (query_params) or Django's (GET, the fast path): the same QueryDict.
     params = request.query_params if hasattr(request, "query_params") else request.GET
-    return repr((request.path, sorted(params.lists()), caller, names))
+    return repr((release(), path_identity(request), canonical_query(params), caller, names))
+
+
+def path_identity(request) -> str:
+    """The resource a URL names, not how it was spelled: the route's name and its
+    converted arguments (``/jobs/007/`` and ``/jobs/7/`` are ``job-detail`` with
+    ``pk=7``, one entry). The fast path sets ``request.resolver_match`` before it
+    asks. A URL without a name: its path."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or not match.view_name:
+        return request.path
+    return repr((match.view_name, sorted(match.kwargs.items()), match.args))
+
+
+def _positive_int(value: str) -> int | None:
+    # ASCII digits only: int() would also take " 1", "+1" and other scripts' digits.
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def canonical_query(params) -> list:
+    """The sorted query with one spelling for the pagination parameters, as
+    ``EnvelopePagination`` reads them: no ``page``, ``page=1`` and ``page=01`` are
+    one entry, the default ``per_page`` is left out and one above the maximum is
+    the maximum. (A view without pagination ignores them: the same response.)
+    Anything else is kept as sent: a different spelling of a filter value is a
+    separate entry under the same scopes, which costs a miss, never a stale read."""
+    from ..envelope import EnvelopePagination as pagination
+
+    out = []
+    for name, values in sorted(params.lists()):
+        if len(values) == 1 and name in (pagination.page_query_param, pagination.page_size_query_param):
+            number = _positive_int(values[0])
+            if number is not None and number >= 1:
+                if name == pagination.page_size_query_param:
+                    number = min(number, pagination.max_page_size)
+                    if number == pagination.page_size:
+                        continue
+                elif number == 1:
+                    continue
+                values = [str(number)]
+        out.append((name, values))
+    return out
+
+
+@functools.cache
+def release() -> str:
+    """The release component of every response key: ``RESPONSE_CACHE_RELEASE``
+    when set (the deployed commit, say), else a digest of the project's Python
+    sources and Lua scripts, i.e. of the code that shapes responses. A new release
+    never serves an entry rendered by the previous one, even while both run side
+    by side during a rolling deploy."""
+    configured = getattr(settings, "RESPONSE_CACHE_RELEASE", "")
+    if configured:
+        return configured
+    root = Path(settings.BASE_DIR)
+    digest_ = hashlib.sha1()
+    for package in RELEASE_PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in (".py", ".lua", ".html") and "migrations" not in path.parts and path.is_file():
+                digest_.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest_.hexdigest()[:16]
+
+
+# The code that shapes a response body: settings, the envelope, the apps.
+RELEASE_PACKAGES = ("config", "core", "accounts", "jobs", "payments", "ratings")
+
+
+@receiver(setting_changed)
+def _release_setting_changed(setting, **kwargs):
+    if setting in ("RESPONSE_CACHE_RELEASE", "BASE_DIR"):
+        release.cache_clear()
 
 
 def digest(material: str, values: list[str]) -> str:

@@ -221,6 +221,7 @@ class AnonymousHitMiddleware:
             scopes.add(caller)  # "user:<id>", as serve_cached adds it
         names = sorted(scopes | {GENERATION_SCOPE})
         floors.begin()
+        request.resolver_match = match  # the resource's identity (keys.path_identity); Django sets it again
         material = key_material(request, caller, names)
         started = time.perf_counter()
         try:

@@ -264,3 +264,29 @@ def test_existing_skills_and_categories_are_reused(db):
     assert Skill.objects.count() == len(seed_module.SKILLS)
     assert Job.objects.filter(category=hospitality).exists()
     assert User.objects.get(email="worker@shiftboard.local").profile.skills.filter(pk=barista.pk).exists()
+
+
+@pytest.mark.django_db
+def test_seed_refuses_the_published_password_in_production(settings):
+    """Issue 10: every seeded user gets DEMO_PASSWORD, which the README prints."""
+    settings.DEBUG = False
+    settings.ALLOW_DEMO_PASSWORD = False
+    with pytest.raises(CommandError, match="published"):
+        run_seed("--jobs", str(N_JOBS))
+    assert not User.objects.exists()
+
+
+def test_check_deploy_flags_allow_demo_password():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings.base", SECRET_KEY="s" * 60, ALLOWED_HOSTS="api.example.com",
+               REDIS_URL="redis://redis.example.com:6379/0", ALLOW_DEMO_PASSWORD="1")
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0
+    assert "shiftboard.W002" in done.stderr

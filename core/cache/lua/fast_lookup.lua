@@ -19,6 +19,10 @@ for i = 2, n + 1 do
     local t = redis.call('TIME')
     v = t[1] .. string.format('%06d', tonumber(t[2]))
     redis.call('SET', KEYS[i], v, 'EX', ARGV[3])
+  else
+    -- as versions.lua: refreshed once less than half of its life is left
+    local left = redis.call('TTL', KEYS[i])
+    if left >= 0 and left < tonumber(ARGV[3]) / 2 then redis.call('EXPIRE', KEYS[i], ARGV[3]) end
   end
   values[i - 1] = v
 end

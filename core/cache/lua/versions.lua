@@ -1,6 +1,7 @@
 --#include floor
 -- The current value of ARGV[2] counters in KEYS, creating a missing one from the
--- server clock in microseconds (larger than any value it had before).
+-- server clock in microseconds (larger than any value it had before); an existing
+-- one with less than half of its TTL left gets the whole TTL again.
 -- ARGV[1]: the counters' TTL in seconds. ARGV[3] = '1': the KEYS also hold the
 -- counters' lsn: companions and lsn-max (bump.lua's order); the reply is then
 -- {values, floor} (floor.lua), else the values alone.
@@ -13,6 +14,10 @@ for i = 1, n do
     local t = redis.call('TIME')
     v = t[1] .. string.format('%06d', tonumber(t[2]))
     redis.call('SET', key, v, 'EX', ARGV[1])
+  else
+    -- Read often, never expires: refreshed once less than half its life is left.
+    local left = redis.call('TTL', key)
+    if left >= 0 and left < tonumber(ARGV[1]) / 2 then redis.call('EXPIRE', key, ARGV[1]) end
   end
   out[i] = v
 end

@@ -40,6 +40,7 @@ from decimal import Decimal
 from itertools import islice
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
@@ -763,6 +764,15 @@ class Command(BaseCommand):
         parser.add_argument("--base-time", help="ISO 8601 time the data is relative to (default: now, to the hour)")
 
     def handle(self, *args, **options):
+        # Every seeded user's password is DEMO_PASSWORD, printed in the README: only
+        # for development (DEBUG=1) or a throwaway database that says so
+        # (ALLOW_DEMO_PASSWORD=1, which check --deploy flags as shiftboard.W002).
+        if not (settings.DEBUG or settings.ALLOW_DEMO_PASSWORD):
+            raise CommandError(
+                f"seed creates accounts whose password ({DEMO_PASSWORD}) is published: refused with DEBUG off. "
+                "Set DEBUG=1 for development, or ALLOW_DEMO_PASSWORD=1 for a throwaway database "
+                "(check --deploy flags it)."
+            )
         n_jobs = options["jobs"]
         if n_jobs < MIN_JOBS:
             raise CommandError(f"--jobs must be at least {MIN_JOBS}.")
