@@ -15,6 +15,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from . import rules
 from .middleware import current_request_id
 from .representation import Row, Rows, dumps
 
@@ -277,9 +278,26 @@ def error_payload(status_code: int, message: str, details=None) -> ErrorData:
     )
 
 
+def api_exception_for(error: rules.RuleError) -> exceptions.APIException:
+    """The API exception (status and detail) of a domain error (``core.rules``)."""
+    if isinstance(error, rules.Invalid):
+        return exceptions.ValidationError({error.field or "non_field_errors": [error.message]})
+    if isinstance(error, rules.NotAllowed):
+        return exceptions.PermissionDenied(error.message)
+    if isinstance(error, rules.Missing):
+        return exceptions.NotFound(error.message)
+    if isinstance(error, rules.Unavailable):
+        return ServiceUnavailable(error.message)
+    return Conflict(error.message)
+
+
 def envelope_exception_handler(exc, context):
     """Every error as ``{"success": false, "error", "message", "details", …}``.
     Unexpected exceptions become a 500 without any exception text."""
+    rule_details = {}
+    if isinstance(exc, rules.RuleError):
+        rule_details = exc.details
+        exc = api_exception_for(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -304,7 +322,7 @@ def envelope_exception_handler(exc, context):
         details = detail if isinstance(detail, dict) else {"non_field_errors": detail}
         message = _first_message(details)
     else:
-        details = {}
+        details = rule_details
         message = _first_message(detail)
     response.data = error_payload(response.status_code, message, details)
     return response

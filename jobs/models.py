@@ -1,4 +1,6 @@
 """Categories, jobs (shifts) and applications to them, and saved jobs."""
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -135,12 +137,27 @@ class Job(TimeStampedModel):
     def __str__(self):
         return self.title
 
+    @property
+    def scheduled_hours(self) -> Decimal:
+        """The shift's scheduled length in hours (end - start)."""
+        return Decimal((self.end_at - self.start_at).total_seconds()) / Decimal(3600)
+
+    @property
+    def worth_per_worker(self) -> Decimal:
+        """What the shift is worth to one worker: rate x scheduled hours, to the
+        cent. The most a payment to one worker for this job may be."""
+        return (self.rate * self.scheduled_hours).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
 
 class ApplicationStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     ACCEPTED = "accepted", "Accepted"
     REJECTED = "rejected", "Rejected"
     WITHDRAWN = "withdrawn", "Withdrawn"
+    # The job was cancelled while the application was pending: closed undecided.
+    CANCELLED = "cancelled", "Cancelled (job cancelled before a decision)"
+    # The job was cancelled after this worker had been accepted (hired).
+    HIRE_CANCELLED = "hire_cancelled", "Hire cancelled (job cancelled after acceptance)"
 
 
 class ApplicationQuerySet(models.QuerySet):
@@ -187,7 +204,7 @@ class Application(TimeStampedModel):
     worker = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="applications", db_index=False
     )
-    status = models.CharField(max_length=10, choices=ApplicationStatus.choices, default=ApplicationStatus.PENDING)
+    status = models.CharField(max_length=16, choices=ApplicationStatus.choices, default=ApplicationStatus.PENDING)
     cover_note = models.TextField(max_length=2000, blank=True)
 
     objects = models.Manager.from_queryset(ApplicationQuerySet)()

@@ -254,12 +254,8 @@ class JobWriteSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"Must be one of {', '.join(settings.CURRENCIES)}.")
         return value
 
-    def validate(self, attrs):
-        start = attrs.get("start_at", getattr(self.instance, "start_at", None))
-        end = attrs.get("end_at", getattr(self.instance, "end_at", None))
-        if start is not None and end is not None and end <= start:
-            raise serializers.ValidationError({"end_at": ["Must be after start_at."]})
-        return attrs
+    # The rules of time and terms (start in the future, end after start, frozen
+    # terms) are the services' (jobs.services), for the API and the admin alike.
 
 
 class ApplicationSerializer(serializers.ModelSerializer):

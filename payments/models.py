@@ -16,6 +16,10 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
+# A payment that holds or has moved money: at most one per job and worker.
+LIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.SUCCEEDED)
+
+
 class PaymentQuerySet(models.QuerySet):
     def for_list(self):
         """Payment rows with job, payer and recipient: 1 query (+1 COUNT when paginated)."""
@@ -36,6 +40,11 @@ class PaymentQuerySet(models.QuerySet):
     def involving(self, user):
         """Payments where ``user`` (a user or an id) is payer or recipient."""
         return self.filter(Q(payer=user) | Q(recipient=user))
+
+    def live_for(self, *, job_id: int, recipient_id: int):
+        """The pending or succeeded payment to ``recipient_id`` for ``job_id`` (at most
+        one: ``payment_one_live_per_job_worker``)."""
+        return self.filter(job_id=job_id, recipient_id=recipient_id, status__in=LIVE_STATUSES)
 
     def locked(self):
         """FOR UPDATE on the payment rows only (not on the joined job and users)."""
@@ -92,6 +101,14 @@ class Payment(TimeStampedModel):
             models.CheckConstraint(condition=~Q(payer=F("recipient")), name="payment_not_to_self"),
             models.CheckConstraint(condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"),
             models.UniqueConstraint(fields=["payer", "idempotency_key"], name="payment_idempotency_per_payer"),
+            # One live (pending or succeeded) payment per job and worker, whatever the
+            # idempotency key: concurrent inserts under different keys let one win.
+            # A failed or refunded payment may be followed by a new one.
+            models.UniqueConstraint(
+                fields=["job", "recipient"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="payment_one_live_per_job_worker",
+            ),
         ]
 
     def __str__(self):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from accounts.cache import user_scope
 from core.cache import bump
-from core.envelope import Conflict, is_unique_violation
+from core.envelope import is_unique_violation
+from core.rules import Invalid, NotAllowed, StateConflict
 from jobs.models import Application, ApplicationStatus, Job, JobStatus
 
 from .models import Review
@@ -21,12 +21,12 @@ def _integrity_error(exc: IntegrityError) -> Exception:
     checks above normally catch these first; the database is the last word)."""
     text = str(exc)
     if "review_rating_1_5" in text:
-        return ValidationError({"rating": ["Must be between 1 and 5."]})
+        return Invalid("Must be between 1 and 5.", field="rating")
     if "review_not_self" in text:
-        return ValidationError({"reviewed": ["You cannot review yourself."]})
+        return Invalid("You cannot review yourself.", field="reviewed")
     if is_unique_violation(exc):
-        return Conflict("You have already reviewed this person for this job.")
-    return ValidationError({"non_field_errors": ["The review breaks a rule of the database."]})
+        return StateConflict("You have already reviewed this person for this job.")
+    return Invalid("The review breaks a rule of the database.")
 
 
 def review_create(*, reviewer, job: int, reviewed: int, rating: int, comment: str = "") -> Review:
@@ -40,9 +40,9 @@ def review_create(*, reviewer, job: int, reviewed: int, rating: int, comment: st
     with transaction.atomic():
         job_row = Job.objects.select_related("client").filter(pk=job).first()
         if job_row is None:
-            raise ValidationError({"job": ["No job has this id."]})
+            raise Invalid("No job has this id.", field="job")
         if job_row.status != JobStatus.COMPLETED:
-            raise ValidationError({"job": ["Only a completed job can be reviewed."]})
+            raise Invalid("Only a completed job can be reviewed.", field="job")
         accepted = set(
             Application.objects.filter(
                 job_id=job_row.pk, status=ApplicationStatus.ACCEPTED, worker_id__in=[reviewer.pk, reviewed]
@@ -50,12 +50,10 @@ def review_create(*, reviewer, job: int, reviewed: int, rating: int, comment: st
         )
         reviewer_is_client = reviewer.pk == job_row.client_id
         if not reviewer_is_client and reviewer.pk not in accepted:
-            raise PermissionDenied("Only the client and the accepted workers of this job can review it.")
+            raise NotAllowed("Only the client and the accepted workers of this job can review it.")
         counterpart_ok = reviewed in accepted if reviewer_is_client else reviewed == job_row.client_id
         if not counterpart_ok:
-            raise ValidationError(
-                {"reviewed": ["Must be the other side of the job: an accepted worker, or the client."]}
-            )
+            raise Invalid("Must be the other side of the job: an accepted worker, or the client.", field="reviewed")
 
         # Lock the reviewed user's row before writing: concurrent reviews of one user
         # add to rating_sum one after the other, and a second review of the same
@@ -65,7 +63,7 @@ def review_create(*, reviewer, job: int, reviewed: int, rating: int, comment: st
         # deadlocks (each holds the row the other's FK check needs).
         reviewed_user = User.objects.select_for_update(no_key=True).filter(pk=reviewed).first()
         if reviewed_user is None:
-            raise ValidationError({"reviewed": ["No user has this id."]})
+            raise Invalid("No user has this id.", field="reviewed")
         review = Review(
             job=job_row, reviewer=reviewer, reviewed=reviewed_user, rating=rating, comment=comment
         )

@@ -1,7 +1,10 @@
 """Read-your-writes for the jobs endpoints: GET (MISS) -> GET (HIT) -> write ->
 the next GET shows the write. ``transaction=True`` so that the scope bumps, which
 run in ``transaction.on_commit``, really happen as in production."""
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.cache import user_scope
@@ -110,7 +113,7 @@ def test_accept_reject_withdraw_show_everywhere(anon):
 
 
 def test_lifecycle_transitions_show_in_detail_and_list(anon):
-    job = JobFactory()
+    job = JobFactory(start_at=timezone.now() - timedelta(minutes=5))  # its shift has begun: start and complete may
     app = ApplicationFactory(job=job)
     owner = auth_client(job.client)
     detail, listing = f"/api/v1/jobs/{job.pk}/", "/api/v1/jobs/"
@@ -137,7 +140,7 @@ def test_cancel_shows_in_detail_and_list(anon):
 
 
 def test_complete_retires_user_scopes():
-    job = JobFactory(status=JobStatus.IN_PROGRESS, accepted_count=1)
+    job = JobFactory(status=JobStatus.IN_PROGRESS, accepted_count=1, start_at=timezone.now() - timedelta(hours=1))
     app = ApplicationFactory(job=job, status="accepted")
     scopes = [user_scope(job.client_id), user_scope(app.worker_id)]
     before = get_versions(scopes)
@@ -221,3 +224,30 @@ def test_filtered_application_list_validates_the_rows_it_shows():
     response = auth_client(shown.worker).patch("/api/v1/users/me/", {"last_name": "Renamed"}, format="json")
     assert response.status_code == 200
     assert fresh(owner, path)[0]["worker"]["last_name"] == "Renamed"
+
+
+def test_cancel_shows_in_every_application_list_at_once():
+    """Cancelling closes the pending applications (``cancelled``) and marks the
+    accepted ones (``hire_cancelled``) with update(): the workers' lists, the
+    client's list and the job's application list show it on the next read."""
+    job = JobFactory(workers_needed=2)
+    owner = auth_client(job.client)
+    hired, waiting = ApplicationFactory(job=job), ApplicationFactory(job=job)
+    assert owner.post(f"/api/v1/applications/{hired.pk}/accept/").status_code == 200
+    hired_worker, waiting_worker = auth_client(hired.worker), auth_client(waiting.worker)
+    job_apps, my_apps = f"/api/v1/jobs/{job.pk}/applications/", "/api/v1/applications/"
+    warm(owner, job_apps)
+    warm(owner, my_apps)
+    warm(hired_worker, my_apps)
+    warm(waiting_worker, my_apps)
+    # A filtered list that does not show the row yet (no row scope of the job):
+    # only the explicit bump of the applications scopes can retire it.
+    closed = f"{my_apps}?status=cancelled"
+    assert warm(waiting_worker, closed) == []
+    assert owner.delete(f"/api/v1/jobs/{job.pk}/").status_code == 204
+    expected = {hired.pk: "hire_cancelled", waiting.pk: "cancelled"}
+    assert {row["id"]: row["status"] for row in fresh(owner, job_apps)} == expected
+    assert {row["id"]: row["status"] for row in fresh(owner, my_apps)} == expected
+    assert [row["status"] for row in fresh(hired_worker, my_apps)] == ["hire_cancelled"]
+    assert [row["status"] for row in fresh(waiting_worker, my_apps)] == ["cancelled"]
+    assert [row["id"] for row in fresh(waiting_worker, closed)] == [waiting.pk]

@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -328,7 +329,7 @@ def test_patch_validation(client_user):
     assert job.rate == 20
 
 
-@pytest.mark.parametrize("state", ["filled", "in_progress", "completed", "cancelled"])
+@pytest.mark.parametrize("state", ["in_progress", "completed", "cancelled"])
 def test_patch_outside_open_is_409(client_user, state):
     job = JobFactory(client=client_user, status=state)
     err(auth_client(client_user).patch(f"/api/v1/jobs/{job.pk}/", {"title": "x"}, format="json"), 409, "conflict")
@@ -510,14 +511,20 @@ def test_full_lifecycle(client_user):
     assert data["job"]["status"] == "filled"
     err(owner.post(f"/api/v1/applications/{app_ids[2]}/accept/"), 409, "conflict")  # full
     assert ok(owner.post(f"/api/v1/applications/{app_ids[2]}/reject/"))["status"] == "rejected"
-    err(owner.patch(f"/api/v1/jobs/{job.pk}/", {"title": "late edit"}, format="json"), 409, "conflict")
+    # Filled: the terms are frozen, the wording is not (jobs.services FROZEN_TERMS).
+    err(owner.patch(f"/api/v1/jobs/{job.pk}/", {"rate": "99.00"}, format="json"), 409, "conflict")
+    assert ok(owner.patch(f"/api/v1/jobs/{job.pk}/", {"title": "late edit"}, format="json"))["title"] == "late edit"
 
     err(owner.post(f"/api/v1/jobs/{job.pk}/complete/"), 409, "conflict")  # not started
-    assert ok(owner.post(f"/api/v1/jobs/{job.pk}/start/"))["status"] == "in_progress"
-    err(owner.post(f"/api/v1/jobs/{job.pk}/start/"), 409, "conflict")
-    err(owner.delete(f"/api/v1/jobs/{job.pk}/"), 409, "conflict")  # in progress: no cancel
-    assert ok(owner.post(f"/api/v1/jobs/{job.pk}/complete/"))["status"] == "completed"
-    err(owner.post(f"/api/v1/jobs/{job.pk}/complete/"), 409, "conflict")
+    err(owner.post(f"/api/v1/jobs/{job.pk}/start/"), 409, "conflict")  # two days early
+    with time_machine.travel(job.start_at - timedelta(minutes=20), tick=False):
+        assert ok(owner.post(f"/api/v1/jobs/{job.pk}/start/"))["status"] == "in_progress"
+        err(owner.post(f"/api/v1/jobs/{job.pk}/start/"), 409, "conflict")
+        err(owner.delete(f"/api/v1/jobs/{job.pk}/"), 409, "conflict")  # in progress: no cancel
+        err(owner.post(f"/api/v1/jobs/{job.pk}/complete/"), 409, "conflict")  # before its start
+    with time_machine.travel(job.start_at + timedelta(hours=8), tick=False):
+        assert ok(owner.post(f"/api/v1/jobs/{job.pk}/complete/"))["status"] == "completed"
+        err(owner.post(f"/api/v1/jobs/{job.pk}/complete/"), 409, "conflict")
 
     completed = dict(User.objects.filter(pk__in=[client_user.pk, *(w.pk for w in workers)])
                      .values_list("pk", "completed_jobs"))

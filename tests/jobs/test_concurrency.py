@@ -9,7 +9,7 @@ import time
 import pytest
 from django.db import close_old_connections, connection, transaction
 
-from core.envelope import Conflict
+from core.rules import StateConflict
 from jobs import services
 from jobs.models import Application, ApplicationStatus, Job, JobStatus
 from tests.accounts.factories import WorkerUserFactory
@@ -73,7 +73,7 @@ def test_many_accepts_never_overfill():
 
     winners = [r for r in results if isinstance(r, Application)]
     assert len(winners) == 2
-    assert all(isinstance(r, Conflict) for r in results if r not in winners), results
+    assert all(isinstance(r, StateConflict) for r in results if r not in winners), results
     job.refresh_from_db()
     assert (job.accepted_count, job.status) == (2, JobStatus.FILLED)
     assert Application.objects.filter(job=job, status=ApplicationStatus.ACCEPTED).count() == 2
@@ -105,7 +105,7 @@ def test_accept_waits_for_the_job_lock_before_touching_the_application():
         started = time.monotonic()
         try:
             return services.application_accept(application=second, by=job.client)
-        except Conflict as exc:
+        except StateConflict as exc:
             return exc, time.monotonic() - started
 
     def probe():
@@ -121,7 +121,7 @@ def test_accept_waits_for_the_job_lock_before_touching_the_application():
     assert isinstance(held, Application) and held.status == ApplicationStatus.ACCEPTED
     assert isinstance(contended, tuple), contended
     exc, waited = contended
-    assert isinstance(exc, Conflict)
+    assert isinstance(exc, StateConflict)
     assert waited >= hold_seconds * 0.5, f"the accept did not wait for the lock ({waited:.3f}s)"
     job.refresh_from_db()
     assert (job.accepted_count, job.status) == (1, JobStatus.FILLED)
@@ -148,12 +148,12 @@ def test_apply_waits_for_the_job_lock():
         started = time.monotonic()
         try:
             return services.application_create(job=job, worker=worker, cover_note="second")
-        except Conflict as exc:
+        except StateConflict as exc:
             return exc, time.monotonic() - started
 
     held, (exc, waited) = run_together(holder, contender)
     assert isinstance(held, Application)
-    assert isinstance(exc, Conflict) and waited >= 0.25
+    assert isinstance(exc, StateConflict) and waited >= 0.25
     assert exc.__cause__ is None, "the rule, not the IntegrityError fallback, answered"
     assert list(Application.objects.filter(job=job).values_list("cover_note", flat=True)) == ["first"]
 

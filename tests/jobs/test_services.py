@@ -3,12 +3,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from accounts.models import Role
-from core.envelope import Conflict
+from core.rules import Invalid, NotAllowed, StateConflict
 from jobs import services
 from jobs.models import Application, ApplicationStatus, Job, JobStatus, SavedJob
 from tests.accounts.factories import ClientUserFactory, SkillFactory, WorkerUserFactory
@@ -51,12 +51,12 @@ class TestJobCreateUpdate:
         assert sorted(job.skills.values_list("name", flat=True)) == ["Cash", "Coffee"]
 
     def test_worker_cannot_create(self):
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotAllowed):
             services.job_create(client=WorkerUserFactory(), data=_job_data())
 
     def test_constraint_violation_is_a_validation_error(self):
         start = timezone.now()
-        with pytest.raises(ValidationError):
+        with pytest.raises(Invalid):
             services.job_create(client=ClientUserFactory(), data=_job_data(start_at=start, end_at=start))
         assert Job.objects.count() == 0
 
@@ -66,23 +66,23 @@ class TestJobCreateUpdate:
         job = _reload(job)
         assert job.title == "New title" and job.rate == Decimal("30.00")
 
-    @pytest.mark.parametrize("state", [JobStatus.FILLED, JobStatus.IN_PROGRESS, JobStatus.COMPLETED, JobStatus.CANCELLED])
-    def test_update_outside_open_conflicts(self, state):
+    @pytest.mark.parametrize("state", [JobStatus.IN_PROGRESS, JobStatus.COMPLETED, JobStatus.CANCELLED])
+    def test_update_outside_open_or_filled_conflicts(self, state):
         job = JobFactory(status=state)
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.job_update(job=job, by=job.client, data={"title": "x"})
         assert _reload(job).title != "x"
 
     def test_update_by_other_user_denied(self):
         job = JobFactory()
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotAllowed):
             services.job_update(job=job, by=ClientUserFactory(), data={"title": "x"})
 
     def test_workers_needed_cannot_drop_to_accepted_count(self):
         job = JobFactory(workers_needed=3)
         for _ in range(2):
             services.application_accept(application=ApplicationFactory(job=job), by=job.client)
-        with pytest.raises(ValidationError):
+        with pytest.raises(Invalid):
             services.job_update(job=job, by=job.client, data={"workers_needed": 2})
         services.job_update(job=job, by=job.client, data={"workers_needed": 4})
         assert _reload(job).workers_needed == 4
@@ -98,16 +98,17 @@ class TestLifecycle:
     @pytest.mark.parametrize("state", [JobStatus.IN_PROGRESS, JobStatus.COMPLETED, JobStatus.CANCELLED])
     def test_cancel_from_other_states_conflicts(self, state):
         job = JobFactory(status=state)
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.job_cancel(job=job, by=job.client)
         assert _reload(job).status == state
 
     def test_start_only_from_filled(self):
         job = JobFactory()
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.job_start(job=job, by=job.client)
         services.application_accept(application=ApplicationFactory(job=job), by=job.client)
-        services.job_start(job=job, by=job.client)
+        with time_machine.travel(job.start_at - services.EARLY_START_WINDOW, tick=False):
+            services.job_start(job=job, by=job.client)
         assert _reload(job).status == JobStatus.IN_PROGRESS
 
     def test_complete_counts_client_and_accepted_workers_once(self):
@@ -116,22 +117,23 @@ class TestLifecycle:
         rejected = ApplicationFactory(job=job)
         for app in accepted:
             services.application_accept(application=app, by=job.client)
-        with pytest.raises(Conflict):  # filled, not yet in progress
+        with pytest.raises(StateConflict):  # filled, not yet in progress
             services.job_complete(job=job, by=job.client)
-        services.job_start(job=job, by=job.client)
-        services.job_complete(job=job, by=job.client)
+        with time_machine.travel(job.start_at, tick=False):
+            services.job_start(job=job, by=job.client)
+            services.job_complete(job=job, by=job.client)
         assert _reload(job).status == JobStatus.COMPLETED
         assert _reload(job.client).completed_jobs == 1
         assert [_reload(a.worker).completed_jobs for a in accepted] == [1, 1]
         assert _reload(rejected.worker).completed_jobs == 0
-        with pytest.raises(Conflict):  # already completed
+        with pytest.raises(StateConflict):  # already completed
             services.job_complete(job=job, by=job.client)
         assert _reload(job.client).completed_jobs == 1
 
     def test_lifecycle_needs_owner(self):
         job = JobFactory(status=JobStatus.FILLED)
         for service in (services.job_cancel, services.job_start, services.job_complete):
-            with pytest.raises(PermissionDenied):
+            with pytest.raises(NotAllowed):
                 service(job=job, by=ClientUserFactory())
         assert _reload(job).status == JobStatus.FILLED
 
@@ -148,7 +150,7 @@ class TestApply:
         job = JobFactory()
         worker = WorkerUserFactory()
         services.application_create(job=job, worker=worker)
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.application_create(job=job, worker=worker)
         assert Application.objects.filter(job=job).count() == 1
         assert _reload(job).applications_count == 1
@@ -156,12 +158,12 @@ class TestApply:
     @pytest.mark.parametrize("state", [JobStatus.FILLED, JobStatus.IN_PROGRESS, JobStatus.COMPLETED, JobStatus.CANCELLED])
     def test_not_open_conflicts(self, state):
         job = JobFactory(status=state)
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.application_create(job=job, worker=WorkerUserFactory())
         assert _reload(job).applications_count == 0
 
     def test_client_cannot_apply(self):
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotAllowed):
             services.application_create(job=JobFactory(), worker=ClientUserFactory())
 
     def test_own_job_is_refused(self):
@@ -170,7 +172,7 @@ class TestApply:
         owner = job.client
         owner.role = Role.WORKER
         owner.save()
-        with pytest.raises(ValidationError):
+        with pytest.raises(Invalid):
             services.application_create(job=job, worker=owner)
         assert not Application.objects.exists()
 
@@ -192,7 +194,7 @@ class TestAcceptRejectWithdraw:
         assert result.job.status == JobStatus.FILLED
         job = _reload(job)
         assert (job.accepted_count, job.status) == (2, JobStatus.FILLED)
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.application_accept(application=a3, by=job.client)
         assert _reload(a3).status == ApplicationStatus.PENDING
         assert _reload(job).accepted_count == 2
@@ -201,13 +203,13 @@ class TestAcceptRejectWithdraw:
         job = JobFactory(workers_needed=3)
         app = ApplicationFactory(job=job)
         services.application_accept(application=app, by=job.client)
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.application_accept(application=app, by=job.client)
         assert _reload(job).accepted_count == 1
 
     def test_accept_on_cancelled_job_conflicts(self):
         app = ApplicationFactory(job=JobFactory(status=JobStatus.CANCELLED))
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.application_accept(application=app, by=app.job.client)
 
     def test_overfill_is_impossible_in_the_database(self):
@@ -223,25 +225,25 @@ class TestAcceptRejectWithdraw:
         app = ApplicationFactory()
         service(application=app, by=app.job.client)
         assert _reload(app).status == final
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.application_reject(application=app, by=app.job.client)
 
     def test_owner_transitions_need_the_owner(self):
         app = ApplicationFactory()
         for service in (services.application_accept, services.application_reject):
-            with pytest.raises(PermissionDenied):
+            with pytest.raises(NotAllowed):
                 service(application=app, by=app.worker)
         assert _reload(app).status == ApplicationStatus.PENDING
 
     def test_withdraw_by_worker_only_while_pending(self):
         app = ApplicationFactory()
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotAllowed):
             services.application_withdraw(application=app, by=app.job.client)
         services.application_withdraw(application=app, by=app.worker)
         assert _reload(app).status == ApplicationStatus.WITHDRAWN
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.application_withdraw(application=app, by=app.worker)
-        with pytest.raises(Conflict):
+        with pytest.raises(StateConflict):
             services.application_accept(application=app, by=app.job.client)
 
 

@@ -6,7 +6,7 @@ import pytest
 from rest_framework import serializers
 
 from core.throttling import UserScopedThrottle
-from jobs.models import ApplicationStatus
+from jobs.models import ApplicationStatus, JobStatus
 from payments.models import Payment, PaymentStatus
 from payments.views import PaymentViewSet
 from tests.accounts.factories import ClientUserFactory, StaffUserFactory, WorkerUserFactory
@@ -77,9 +77,23 @@ def test_same_key_other_body_is_409(as_client, body):
     assert Payment.objects.count() == 1
 
 
-def test_new_key_is_a_new_payment(as_client, body):
-    assert post(as_client, body, key="a").status_code == 201
-    assert post(as_client, body, key="b").status_code == 201
+def test_new_key_for_a_paid_worker_is_409_naming_the_live_payment(as_client, body):
+    first = post(as_client, body, key="a").json()["data"]
+    result = assert_error(post(as_client, body, key="b"), 409, "conflict")
+    assert first["reference"] in result["message"]
+    assert result["details"]["payment"] == {
+        "id": first["id"], "reference": first["reference"], "status": "pending", "amount": "25.50"
+    }
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.parametrize("ended", [PaymentStatus.FAILED, PaymentStatus.REFUNDED])
+def test_new_key_after_a_failed_or_refunded_payment_is_a_new_payment(as_client, body, ended):
+    first = post(as_client, body, key="a").json()["data"]
+    Payment.objects.filter(pk=first["id"]).update(status=ended)
+    second = post(as_client, body, key="b")
+    assert second.status_code == 201, second.content
+    assert second.json()["data"]["id"] != first["id"]
     assert Payment.objects.count() == 2
 
 
@@ -96,6 +110,7 @@ def test_bad_idempotency_key_is_400(as_client, body, key):
 
 def test_longest_idempotency_key_is_accepted(as_client, body):
     assert post(as_client, body, key="k" * 255).status_code == 201
+    Payment.objects.update(status=PaymentStatus.FAILED)  # one live payment per job and worker
     assert post(as_client, body, key="with inner spaces ~!").status_code == 201
 
 
@@ -209,7 +224,7 @@ def test_database_amount_check_is_a_400_through_the_api(as_client, body, monkeyp
 
 
 def test_database_self_payment_check_is_a_400_through_the_api(as_client, client_user):
-    job = JobFactory(client=client_user)
+    job = JobFactory(client=client_user, status=JobStatus.COMPLETED)
     ApplicationFactory(job=job, worker=client_user, status=ApplicationStatus.ACCEPTED)  # never made by the API
     body = {"job": job.pk, "recipient": client_user.pk, "amount": "10.00", "currency": "EUR"}
     result = assert_error(post(as_client, body), 400, "validation_error")
@@ -219,7 +234,7 @@ def test_database_self_payment_check_is_a_400_through_the_api(as_client, client_
 def test_throttle_is_429(as_client, body, monkeypatch):
     monkeypatch.setattr(UserScopedThrottle, "THROTTLE_RATES", {"payments": "2/min"})
     assert post(as_client, body, key="a").status_code == 201
-    assert post(as_client, body, key="b").status_code == 201
+    assert post(as_client, body, key="a").status_code == 200  # a replay counts too
     assert_error(post(as_client, body, key="c"), 429, "throttled")
     # Reads are not throttled.
     assert as_client.get("/api/v1/payments/").status_code == 200

@@ -106,6 +106,30 @@ def test_same_key_other_bodies_at_once_one_wins_the_rest_409():
     assert Payment.objects.count() == 1
 
 
+def test_twenty_creations_for_one_job_and_worker_under_twenty_keys_make_one_payment():
+    """One live payment per job and worker (``payment_one_live_per_job_worker``):
+    twenty different Idempotency-Keys at once -> one 201, nineteen 409s that all
+    name the one payment, one row."""
+    client, worker = ClientUserFactory(), WorkerUserFactory()
+    job = hire(client=client, worker=worker)
+    body = {"job": job.pk, "recipient": worker.pk, "amount": "40.00", "currency": "EUR"}
+
+    def create(key):
+        response = auth_client(client).post("/api/v1/payments/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        return response.status_code, response.json()
+
+    results = run_together([lambda k=f"key-{n}": create(k) for n in range(20)])
+    assert sorted(status for status, _ in results) == [201] + [409] * 19
+    assert Payment.objects.count() == 1
+    payment = Payment.objects.get()
+    created = next(body for status, body in results if status == 201)
+    assert created["data"]["id"] == payment.pk
+    for status, answer in results:
+        if status == 409:
+            assert answer["error"] == "conflict" and payment.reference in answer["message"]
+            assert answer["details"]["payment"]["id"] == payment.pk
+
+
 def test_two_confirms_at_once_charge_once(slow_gateway):
     payment = PaymentFactory()
     payer = payment.payer

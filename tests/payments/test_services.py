@@ -3,10 +3,9 @@ every database constraint turned into an API error (never a 500)."""
 from decimal import Decimal
 
 import pytest
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from core.envelope import Conflict, ServiceUnavailable
-from jobs.models import ApplicationStatus
+from core.rules import Invalid, Missing, NotAllowed, StateConflict, Unavailable
+from jobs.models import ApplicationStatus, JobStatus
 from payments import services
 from payments.gateway import FakeGateway, GatewayError, GatewayResult, PaymentGateway, get_gateway
 from payments.models import Payment, PaymentStatus
@@ -64,7 +63,7 @@ def test_create_then_replay_returns_the_same_payment(parties):
 def test_same_key_other_body_is_a_conflict(parties):
     client, worker, job = parties
     _create(client, job, worker)
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         _create(client, job, worker, amount="21.00")
     assert Payment.objects.count() == 1
 
@@ -81,40 +80,40 @@ def test_keys_are_per_payer(parties):
 def test_recipient_must_be_an_accepted_worker_of_the_callers_job(parties):
     client, worker, job = parties
     pending = ApplicationFactory(job=job, status=ApplicationStatus.PENDING).worker
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(Invalid) as exc:
         _create(client, job, pending)
-    assert "recipient" in exc.value.detail
+    assert exc.value.field == "recipient"
     someone_elses = hire()
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(Invalid) as exc:
         _create(client, someone_elses, someone_elses.applications.get().worker, key="k2")
-    assert "job" in exc.value.detail
+    assert exc.value.field == "job"
     assert Payment.objects.count() == 0
 
 
 def test_currency_must_be_the_jobs(parties):
     client, worker, job = parties
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(Invalid) as exc:
         _create(client, job, worker, currency="USD")
-    assert "currency" in exc.value.detail
+    assert exc.value.field == "currency"
 
 
 @pytest.mark.parametrize("amount", ["0.00", "-5.00"])
 def test_database_refuses_a_non_positive_amount_as_a_400(parties, amount):
     client, worker, job = parties
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(Invalid) as exc:
         _create(client, job, worker, amount=amount)
-    assert "amount" in exc.value.detail
+    assert exc.value.field == "amount"
     assert Payment.objects.count() == 0
 
 
 def test_database_refuses_paying_yourself_as_a_400():
     client = ClientUserFactory()
-    job = JobFactory(client=client)
+    job = JobFactory(client=client, status=JobStatus.COMPLETED)
     # A state the jobs API never makes: the client accepted on their own job.
     ApplicationFactory(job=job, worker=client, status=ApplicationStatus.ACCEPTED)
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(Invalid) as exc:
         _create(client, job, client)
-    assert "recipient" in exc.value.detail
+    assert exc.value.field == "recipient"
 
 
 def test_idempotency_race_window_is_answered_from_the_winners_row(parties, monkeypatch):
@@ -129,11 +128,21 @@ def test_idempotency_race_window_is_answered_from_the_winners_row(parties, monke
         calls.append(kwargs)
         return None if len(calls) == 1 else real_replay(**kwargs)
 
+    # The live-payment check runs in the same window: it saw nothing either.
+    real_live = services._live_payment
+    live_calls = []
+
+    def live_blind_first_time(**kwargs):
+        live_calls.append(kwargs)
+        return None if len(live_calls) == 1 else real_live(**kwargs)
+
     monkeypatch.setattr(services, "_replay", blind_first_time)
+    monkeypatch.setattr(services, "_live_payment", live_blind_first_time)
     again, created = _create(client, job, worker)
     assert (again.pk, created, len(calls)) == (winner.pk, False, 2)
     calls.clear()
-    with pytest.raises(Conflict):
+    live_calls.clear()
+    with pytest.raises(StateConflict):
         _create(client, job, worker, amount="99.00")
     assert Payment.objects.count() == 1
 
@@ -141,8 +150,9 @@ def test_idempotency_race_window_is_answered_from_the_winners_row(parties, monke
 def test_reference_collision_is_a_conflict_not_a_500(parties, monkeypatch):
     client, worker, job = parties
     first, _ = _create(client, job, worker)
+    Payment.objects.filter(pk=first.pk).update(status=PaymentStatus.FAILED)  # a new payment may follow
     monkeypatch.setattr(services, "payment_reference_new", lambda: first.reference)
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         _create(client, job, worker, key="k2")
 
 
@@ -151,11 +161,11 @@ def test_confirm_then_refund_through_the_gateway():
     confirmed = services.payment_confirm(payment_id=payment.pk, by=payment.payer)
     assert confirmed.status == PaymentStatus.SUCCEEDED
     assert confirmed.gateway_reference.startswith("fake_ch_")
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         services.payment_confirm(payment_id=payment.pk, by=payment.payer)
     refunded = services.payment_refund(payment_id=payment.pk, by=payment.payer)
     assert refunded.status == PaymentStatus.REFUNDED
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         services.payment_refund(payment_id=payment.pk, by=payment.payer)
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.REFUNDED
@@ -163,23 +173,23 @@ def test_confirm_then_refund_through_the_gateway():
 
 def test_refund_of_a_pending_payment_is_a_conflict():
     payment = PaymentFactory()
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         services.payment_refund(payment_id=payment.pk, by=payment.payer)
 
 
 def test_who_may_confirm_and_refund():
     payment = PaymentFactory()
     staff, stranger = StaffUserFactory(), ClientUserFactory()
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         services.payment_confirm(payment_id=payment.pk, by=payment.recipient)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         services.payment_confirm(payment_id=payment.pk, by=staff)
-    with pytest.raises(NotFound):
+    with pytest.raises(Missing):
         services.payment_confirm(payment_id=payment.pk, by=stranger)
     services.payment_confirm(payment_id=payment.pk, by=payment.payer)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         services.payment_refund(payment_id=payment.pk, by=payment.recipient)
-    with pytest.raises(NotFound):
+    with pytest.raises(Missing):
         services.payment_refund(payment_id=payment.pk, by=stranger)
     assert services.payment_refund(payment_id=payment.pk, by=staff).status == PaymentStatus.REFUNDED
 
@@ -204,7 +214,7 @@ def test_declined_charge_marks_the_payment_failed(settings):
 def test_refused_refund_changes_nothing(settings):
     payment = PaymentFactory(status=PaymentStatus.SUCCEEDED)
     settings.PAYMENT_GATEWAY = "tests.payments.test_services.DecliningGateway"
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         services.payment_refund(payment_id=payment.pk, by=payment.payer)
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.SUCCEEDED
@@ -213,7 +223,7 @@ def test_refused_refund_changes_nothing(settings):
 def test_gateway_outage_is_a_503_and_the_payment_stays_pending(settings):
     settings.PAYMENT_GATEWAY = "tests.payments.test_services.BrokenGateway"
     payment = PaymentFactory()
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(Unavailable):
         services.payment_confirm(payment_id=payment.pk, by=payment.payer)
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING

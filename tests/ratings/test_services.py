@@ -1,10 +1,9 @@
 """ratings.services.review_create: who may review whom, once per direction, the
 denormalised rating, and database constraints turned into API errors."""
 import pytest
-from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from accounts.models import User
-from core.envelope import Conflict
+from core.rules import Invalid, NotAllowed, StateConflict
 from jobs.models import ApplicationStatus, JobStatus
 from ratings.models import Review
 from ratings.services import review_create
@@ -38,7 +37,7 @@ def test_both_sides_review_each_other_and_ratings_add_up(parties):
 def test_second_review_same_direction_is_409_and_sums_unchanged(parties):
     client, worker, job = parties
     review_create(reviewer=client, job=job.pk, reviewed=worker.pk, rating=3)
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         review_create(reviewer=client, job=job.pk, reviewed=worker.pk, rating=5)
     worker.refresh_from_db()
     assert (worker.rating_sum, worker.rating_count, Review.objects.count()) == (3, 1, 1)
@@ -48,25 +47,25 @@ def test_second_review_same_direction_is_409_and_sums_unchanged(parties):
 def test_only_completed_jobs(status):
     job = completed_job(status=status)
     worker = job.applications.get().worker
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         review_create(reviewer=job.client, job=job.pk, reviewed=worker.pk, rating=5)
 
 
 def test_unknown_job_and_unknown_reviewed(parties):
     client, worker, job = parties
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(Invalid) as exc:
         review_create(reviewer=client, job=987654, reviewed=worker.pk, rating=5)
-    assert "job" in exc.value.detail
-    with pytest.raises(ValidationError) as exc:
+    assert exc.value.field == "job"
+    with pytest.raises(Invalid) as exc:
         review_create(reviewer=client, job=job.pk, reviewed=987654, rating=5)
-    assert "reviewed" in exc.value.detail
+    assert exc.value.field == "reviewed"
 
 
 def test_outsiders_and_non_accepted_workers_may_not_review(parties):
     client, worker, job = parties
     pending = ApplicationFactory(job=job, status=ApplicationStatus.PENDING).worker
     for outsider in (pending, WorkerUserFactory(), ClientUserFactory()):
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotAllowed):
             review_create(reviewer=outsider, job=job.pk, reviewed=worker.pk, rating=5)
     assert Review.objects.count() == 0
 
@@ -77,19 +76,19 @@ def test_reviewed_must_be_the_other_side(parties):
     pending = ApplicationFactory(job=job, status=ApplicationStatus.PENDING).worker
     # The client reviews a worker who was not accepted, or themself.
     for reviewed in (pending, client, WorkerUserFactory()):
-        with pytest.raises(ValidationError):
+        with pytest.raises(Invalid):
             review_create(reviewer=client, job=job.pk, reviewed=reviewed.pk, rating=5)
     # A worker reviews another worker (only the client is their counterpart).
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         review_create(reviewer=worker, job=job.pk, reviewed=other_worker.pk, rating=5)
 
 
 @pytest.mark.parametrize("rating", [0, 6])
 def test_database_rating_check_is_a_400(parties, rating):
     client, worker, job = parties
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(Invalid) as exc:
         review_create(reviewer=client, job=job.pk, reviewed=worker.pk, rating=rating)
-    assert "rating" in exc.value.detail
+    assert exc.value.field == "rating"
     worker.refresh_from_db()
     assert (worker.rating_sum, worker.rating_count, Review.objects.count()) == (0, 0, 0)
 
@@ -99,7 +98,7 @@ def test_database_self_review_check_is_a_400():
     job = completed_job(client=client, worker=WorkerUserFactory())
     # A state the jobs API never makes: the client accepted on their own job.
     ApplicationFactory(job=job, worker=client, status=ApplicationStatus.ACCEPTED)
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(Invalid) as exc:
         review_create(reviewer=client, job=job.pk, reviewed=client.pk, rating=5)
-    assert "reviewed" in exc.value.detail
+    assert exc.value.field == "reviewed"
     assert User.objects.get(pk=client.pk).rating_count == 0
