@@ -8,7 +8,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from rest_framework.authtoken.admin import TokenAdmin as DRFTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from .models import EmailOTP, Profile, Skill, User
+from .models import ApiToken, EmailOTP, Profile, Skill, User
 
 
 class EmailLowercaseMixin:
@@ -112,15 +112,21 @@ class EmailOTPAdmin(admin.ModelAdmin):
         return False
 
 
-# DRF's token admin picks the user from a dropdown of every user: autocomplete
-# instead. Importing DRF's admin module above registered it, whatever the order
-# of INSTALLED_APPS.
+# DRF's token admin picks the user from a dropdown of every user and shows every
+# key in full: the admin registers ``ApiToken`` (keys shown as their first four
+# characters only) with user autocomplete instead. Importing DRF's admin module
+# above registered TokenProxy, whatever the order of INSTALLED_APPS.
 if admin.site.is_registered(TokenProxy):
     admin.site.unregister(TokenProxy)
 
 
-@admin.register(TokenProxy)
+@admin.register(ApiToken)
 class TokenAdmin(DRFTokenAdmin):
+    list_display = ("key_hint", "user", "created")
     autocomplete_fields = ("user",)
     list_select_related = ("user",)
     show_full_result_count = False
+
+    @admin.display(description="key")
+    def key_hint(self, token):
+        return token.key_hint

@@ -7,6 +7,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
+from rest_framework.authtoken.models import TokenProxy
 
 
 class Role(models.TextChoices):
@@ -183,3 +184,21 @@ class EmailOTP(models.Model):
 
     def __str__(self):
         return f"OTP for {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ApiToken(TokenProxy):
+    """An API token as the admin shows it: never the whole key (a key is a
+    password). The admin's lists, messages, delete pages and log name a token by
+    the first characters of its key and its user."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
+
+    @property
+    def key_hint(self) -> str:
+        return f"{self.key[:4]}…" if self.key else "-"
+
+    def __str__(self):
+        return f"{self.key_hint} ({self.user_id and self.user.email})"

@@ -3,20 +3,25 @@ and saved jobs. Foreign keys use autocomplete (no dropdown of 100k jobs or 10k
 users); lists join what they show with ``list_select_related`` and skip the
 unfiltered full count on the big tables.
 
-The admin is a raw tool, but it keeps the denormalised counters true: a job's
-``applications_count`` / ``accepted_count`` are read-only and recounted from the
-rows whenever the admin adds, edits or deletes an application. Lifecycle moves
-(fill, start, complete, and the ``completed_jobs`` counters completion keeps) go
-through the API, so a job's status is read-only here."""
-from django import forms
+Admin writes obey the rules of ``jobs.services``, through the services
+themselves (``core.admin_services``): adding or editing a job is ``job_create`` /
+``job_update`` (a job starts in the future, terms frozen after an acceptance,
+never open and full), adding an application is ``application_create``; state
+changes are admin actions (cancel a job; accept or reject an application) that
+run the API's services under the same locks. A refused rule, or a race lost to
+another writer, is a form error or an error message, never a 500. Status and
+counters are read-only; deleting an application recounts its job's counters from
+the rows and keeps an open or filled job's status true to them."""
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import Count, Q
 
+from core.admin_services import ServiceAdminMixin, ServiceModelForm, run_service_action
 from core.cache import bump
 
+from . import services
 from .cache import job_scopes
-from .models import Application, ApplicationStatus, Category, Job, SavedJob
+from .models import Application, ApplicationStatus, Category, Job, JobStatus, SavedJob
 
 
 @admin.register(Category)
@@ -42,8 +47,23 @@ class ApplicationInline(admin.TabularInline):
         return super().get_queryset(request).select_related("worker")
 
 
+class JobAdminForm(ServiceModelForm):
+    class Meta:
+        model = Job
+        fields = "__all__"
+
+    def run_service(self):
+        names = [*services.EDITABLE_FIELDS, "skills"]
+        if self.instance._state.adding:
+            data = {name: self.cleaned_data[name] for name in names if name in self.cleaned_data}
+            return services.job_create(client=self.cleaned_data["client"], data=data)
+        data = {name: self.cleaned_data[name] for name in self.changed_data if name in names}
+        return services.job_update(job=self.instance, by=self.request.user, data=data)
+
+
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = JobAdminForm
     list_display = (
         "id", "title", "client", "category", "city", "rate", "currency", "status",
         "workers_needed", "accepted_count", "applications_count", "start_at", "created_at",
@@ -52,10 +72,21 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ("status", "currency", "category")
     search_fields = ("title", "city", "client__email")
     autocomplete_fields = ("client", "category", "skills")
-    readonly_fields = ("status", "applications_count", "accepted_count", "created_at", "updated_at")
     date_hierarchy = "created_at"
     show_full_result_count = False
     inlines = (ApplicationInline,)
+    actions = ("cancel_jobs",)
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ("status", "applications_count", "accepted_count", "created_at", "updated_at")
+        # A job stays with the client who posted it (its payments and reviews name them).
+        return fixed if obj is None else (*fixed, "client")
+
+    @admin.action(description="Cancel the selected jobs (closes their applications)")
+    def cancel_jobs(self, request, queryset):
+        run_service_action(
+            self, request, queryset, lambda job, user: services.job_cancel(job=job, by=user), "job(s) cancelled"
+        )
 
 
 def lock_jobs(job_ids) -> list[Job]:
@@ -65,33 +96,39 @@ def lock_jobs(job_ids) -> list[Job]:
 
 
 def recount_jobs(jobs: list[Job]) -> None:
-    """Set the locked jobs' counters from their application rows. ``update()``
-    sends no signal: bump the jobs' scopes (on commit)."""
+    """Set the locked jobs' counters from their application rows, and an open or
+    filled job's status from them (open means there is room: never open and full).
+    ``update()`` sends no signal: bump the jobs' scopes (on commit)."""
     for job in jobs:
         counts = Application.objects.filter(job_id=job.pk).aggregate(
             total=Count("pk"), accepted=Count("pk", filter=Q(status=ApplicationStatus.ACCEPTED))
         )
-        Job.objects.filter(pk=job.pk).update(applications_count=counts["total"], accepted_count=counts["accepted"])
+        status = job.status
+        if status in (JobStatus.OPEN, JobStatus.FILLED):
+            status = JobStatus.FILLED if counts["accepted"] >= job.workers_needed else JobStatus.OPEN
+        Job.objects.filter(pk=job.pk).update(
+            applications_count=counts["total"], accepted_count=counts["accepted"], status=status
+        )
         bump(*job_scopes(job))
 
 
-class ApplicationAdminForm(forms.ModelForm):
+class ApplicationAdminForm(ServiceModelForm):
     class Meta:
         model = Application
         fields = "__all__"  # noqa: DJ007 - the admin edits every field; clean() checks them together
 
-    def clean(self):
-        cleaned = super().clean()
-        job = cleaned.get("job") or getattr(self.instance, "job", None)
-        if job is not None and cleaned.get("status") == ApplicationStatus.ACCEPTED:
-            others = job.applications.filter(status=ApplicationStatus.ACCEPTED).exclude(pk=self.instance.pk)
-            if others.count() >= job.workers_needed:
-                raise forms.ValidationError(f"This job already has its {job.workers_needed} accepted worker(s).")
-        return cleaned
+    def run_service(self):
+        if not self.instance._state.adding:
+            return None  # only the cover note is editable: no rule behind it
+        return services.application_create(
+            job=self.cleaned_data["job"],
+            worker=self.cleaned_data["worker"],
+            cover_note=self.cleaned_data.get("cover_note", ""),
+        )
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
+class ApplicationAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = ApplicationAdminForm
     # Newest first by the primary key's index: the model's -created_at has no
     # index of its own on this table (a sort of every row per page otherwise).
@@ -102,18 +139,29 @@ class ApplicationAdmin(admin.ModelAdmin):
     search_fields = ("job__title", "worker__email")
     autocomplete_fields = ("job", "worker")
     show_full_result_count = False
+    actions = ("accept_applications", "reject_applications")
 
     def get_readonly_fields(self, request, obj=None):
-        fixed = ("created_at", "updated_at")
+        # The status moves only through the actions (the services' rules).
+        fixed = ("status", "created_at", "updated_at")
         # An application stays on its job and worker (one per pair, counted on the job).
         return fixed if obj is None else (*fixed, "job", "worker")
 
-    # The admin's views already run in a transaction: the locks hold until it ends.
-    def save_model(self, request, obj, form, change):
-        jobs = lock_jobs([obj.job_id])
-        super().save_model(request, obj, form, change)
-        recount_jobs(jobs)
+    @admin.action(description="Accept the selected applications")
+    def accept_applications(self, request, queryset):
+        run_service_action(
+            self, request, queryset,
+            lambda app, user: services.application_accept(application=app, by=user), "application(s) accepted",
+        )
 
+    @admin.action(description="Reject the selected applications")
+    def reject_applications(self, request, queryset):
+        run_service_action(
+            self, request, queryset,
+            lambda app, user: services.application_reject(application=app, by=user), "application(s) rejected",
+        )
+
+    # The admin's views already run in a transaction: the locks hold until it ends.
     def delete_model(self, request, obj):
         jobs = lock_jobs([obj.job_id])
         super().delete_model(request, obj)

@@ -1,16 +1,20 @@
-"""Admin for reviews (moderation). A review's rating is part of the reviewed
-user's denormalised ``rating_sum`` / ``rating_count``: whenever the admin adds,
-edits or deletes a review, those are recounted from the rows, under the same
-user row lock the ratings service takes."""
+"""Admin for reviews (moderation). Adding a review is ``review_create``, the API's
+service (``core.admin_services``): only for a completed job, between its client
+and an accepted worker, once per direction; a refusal is a form error. A review's
+rating is part of the reviewed user's denormalised ``rating_sum`` /
+``rating_count``: when the admin edits or deletes a review, those are recounted
+from the rows, under the same user row lock the ratings service takes."""
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Sum
 
 from accounts.cache import user_scope
+from core.admin_services import ServiceAdminMixin, ServiceModelForm
 from core.cache import bump
 
 from .models import Review
+from .services import review_create
 
 
 def lock_reviewed(user_ids) -> list[int]:
@@ -32,8 +36,24 @@ def recount_ratings(user_ids: list[int]) -> None:
         bump(user_scope(pk))
 
 
+class ReviewAdminForm(ServiceModelForm):
+    class Meta:
+        model = Review
+        fields = "__all__"
+
+    def run_service(self):
+        if not self.instance._state.adding:
+            return None  # moderation of rating and comment: recounted in save_model
+        data = self.cleaned_data
+        return review_create(
+            reviewer=data["reviewer"], job=data["job"].pk, reviewed=data["reviewed"].pk,
+            rating=data["rating"], comment=data.get("comment", ""),
+        )
+
+
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = ReviewAdminForm
     # Newest first by the primary key's index: -created_at is indexed only per user.
     ordering = ("-id",)
     list_display = ("id", "job", "reviewer", "reviewed", "rating", "created_at")
@@ -51,6 +71,8 @@ class ReviewAdmin(admin.ModelAdmin):
 
     # The admin's views already run in a transaction: the locks hold until it ends.
     def save_model(self, request, obj, form, change):
+        if getattr(form, "written_by_service", False):
+            return  # review_create wrote it and counted the rating
         users = lock_reviewed([obj.reviewed_id])
         super().save_model(request, obj, form, change)
         recount_ratings(users)

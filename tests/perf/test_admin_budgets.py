@@ -16,10 +16,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token, TokenProxy
+from rest_framework.authtoken.models import Token
 from zeal import zeal_ignore
 
-from accounts.models import EmailOTP, Profile, Skill, User
+from accounts.models import ApiToken, EmailOTP, Profile, Skill, User
 from jobs.models import Application, Category, Job, SavedJob
 from payments.models import Payment
 from ratings.models import Review
@@ -32,8 +32,9 @@ CHANGELIST_CEILING = 12
 CHANGE_PAGE_CEILING = 14
 
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
-# Codes are made by the OTP endpoint only (the admin cannot make a usable one).
-NO_ADD_PAGE = {EmailOTP}
+# Codes are made by the OTP endpoint only (the admin cannot make a usable one);
+# payments by the API only, under the payment rules.
+NO_ADD_PAGE = {EmailOTP, Payment}
 
 
 class AdminData:
@@ -49,7 +50,7 @@ class AdminData:
         self.subjects = {
             User: self.worker,
             Group: self.group,
-            TokenProxy: self.token,
+            ApiToken: self.token,
             Job: self.job,
         }
         self.permissions = list(Permission.objects.order_by("pk"))
@@ -92,7 +93,7 @@ def _url(model, view, *args):
 
 def _change_url(model, obj):
     # DRF's token admin addresses a token by its user's id.
-    return _url(model, "change", obj.user_id if model is TokenProxy else obj.pk)
+    return _url(model, "change", obj.user_id if model is ApiToken else obj.pk)
 
 
 def _count(client, url) -> int:
@@ -122,7 +123,7 @@ def test_changelist_and_change_page_do_not_grow_with_rows(admin_client, model):
     data = AdminData()
     data.grow(SMALL)
     subject = data.subject(model)
-    with zeal_ignore(SAME_LINE_GETS if model in (User, TokenProxy) else []):
+    with zeal_ignore(SAME_LINE_GETS if model in (User, ApiToken) else []):
         small = (_count(admin_client, _url(model, "changelist")), _count(admin_client, _change_url(model, subject)))
         data.grow(LARGE - SMALL)
         large = (_count(admin_client, _url(model, "changelist")), _count(admin_client, _change_url(model, subject)))
