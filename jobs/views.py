@@ -126,16 +126,42 @@ def _conflict(when: str) -> OpenApiResponse:
 
 @extend_schema_view(
     list=extend_schema(summary="Jobs, newest first", responses=JobSerializer),
-    create=extend_schema(summary="Post a job (clients)", request=JobWriteSerializer, responses={201: JobSerializer}),
+    create=extend_schema(
+        summary="Post a job (clients)",
+        request=JobWriteSerializer,
+        responses={
+            201: JobSerializer,
+            400: OpenApiResponse(
+                description="Invalid input (see `details`), including `start_at` in the past (more than 5 minutes "
+                "behind the server's clock) and `end_at` not after `start_at`."
+            ),
+        },
+    ),
     retrieve=extend_schema(summary="One job", responses=JobSerializer),
     partial_update=extend_schema(
-        summary="Edit a job while open (owner)",
+        summary="Edit a job while open or filled (owner)",
         request=JobWriteSerializer,
-        responses={200: JobSerializer, 409: _conflict("the job is no longer open.")},
+        responses={
+            200: JobSerializer,
+            400: OpenApiResponse(
+                description="Invalid input (see `details`), including a new `start_at` in the past, `end_at` not "
+                "after `start_at`, or `workers_needed` not above the number of accepted workers."
+            ),
+            409: _conflict(
+                "the job is not open or filled, or a worker is already accepted and the body changes one of the "
+                "frozen terms (`rate`, `currency`, `start_at`, `end_at`, `city`; listed in `details.frozen`)."
+            ),
+        },
     ),
     destroy=extend_schema(
         summary="Cancel a job (owner)",
-        responses={204: None, 409: _conflict("only an open or filled job can be cancelled.")},
+        responses={
+            204: OpenApiResponse(
+                description="Cancelled: its pending applications become `cancelled`, its accepted ones "
+                "`hire_cancelled`."
+            ),
+            409: _conflict("only an open or filled job can be cancelled."),
+        },
     ),
 )
 class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
@@ -211,7 +237,8 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
     def create(self, request, *args, **kwargs):
         """Clients only (403 for workers). The caller is the job's client and the job
-        starts ``open``, whatever the body says."""
+        starts ``open``, whatever the body says. ``start_at`` must be in the future
+        (5 minutes of clock skew are tolerated) and ``end_at`` after it (400)."""
         serializer = JobWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = services.job_create(client=request.user, data=serializer.validated_data)
@@ -219,7 +246,12 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
     def partial_update(self, request, *args, **kwargs):
         """Only the client who posted the job (403 for anyone else), and only while it
-        is open (409)."""
+        is open or filled (409). Once a worker is accepted, ``rate``, ``currency``,
+        ``start_at``, ``end_at`` and ``city`` are frozen (changing one is a 409; the
+        same value is not a change); title, description, category, skills and
+        ``workers_needed`` may still change. ``workers_needed`` stays above the
+        accepted count (400); raising it on a filled job opens it again. A new
+        ``start_at`` must be in the future (400)."""
         job = self._owned_job()
         serializer = JobWriteSerializer(job, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -228,7 +260,9 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
     def destroy(self, request, *args, **kwargs):
         """Cancels the job (status ``cancelled``): only its client (403 for anyone
-        else), and only while it is open or filled (409)."""
+        else), and only while it is open or filled (409). Pending applications to it
+        become ``cancelled`` and accepted ones ``hire_cancelled``, at once in every
+        application list."""
         services.job_cancel(job=self._owned_job(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -308,23 +342,34 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="Start a filled job (owner)",
         request=None,
-        responses={200: JobSerializer, 409: _conflict("the job is not filled.")},
+        responses={
+            200: JobSerializer,
+            409: _conflict(
+                "the job is not filled, or it is more than 30 minutes before its `start_at` "
+                "(`details.can_start_at` says from when)."
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
-        """``filled`` -> ``in_progress``, by the job's client (403 for anyone else);
-        409 from any other state."""
+        """``filled`` -> ``in_progress``, by the job's client (403 for anyone else),
+        from 30 minutes before ``start_at`` on; 409 from any other state or earlier."""
         return self._job_response(services.job_start(job=self._owned_job(), by=request.user))
 
     @extend_schema(
         summary="Complete a job in progress (owner)",
         request=None,
-        responses={200: JobSerializer, 409: _conflict("the job is not in progress.")},
+        responses={
+            200: JobSerializer,
+            409: _conflict(
+                "the job is not in progress, or its `start_at` has not come yet (`details.can_complete_at`)."
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
-        """``in_progress`` -> ``completed``, by the job's client (403 for anyone else);
-        409 from any other state."""
+        """``in_progress`` -> ``completed``, by the job's client (403 for anyone else),
+        once ``start_at`` has passed; 409 from any other state or before then."""
         return self._job_response(services.job_complete(job=self._owned_job(), by=request.user))
 
 
@@ -375,21 +420,29 @@ class ApplicationViewSet(ListOnlyFilterMixin, mixins.ListModelMixin, viewsets.Ge
     @extend_schema(
         summary="Reject a pending application (job owner)",
         request=None,
-        responses={200: ApplicationSerializer, 409: _conflict("the application is not pending.")},
+        responses={
+            200: ApplicationSerializer,
+            409: _conflict("the application is not pending (an accepted one stands: cancel the job instead)."),
+        },
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        """``pending`` -> ``rejected``; 409 when not pending."""
+        """``pending`` -> ``rejected``; 409 when not pending. An accepted application
+        is not rejected: the client's way out is cancelling the job."""
         return self._transition(services.application_reject)
 
     @extend_schema(
         summary="Withdraw a pending application (the worker)",
         request=None,
-        responses={200: ApplicationSerializer, 409: _conflict("the application is not pending.")},
+        responses={
+            200: ApplicationSerializer,
+            409: _conflict("the application is not pending (an accepted one stands unless the client cancels the job)."),
+        },
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
-        """``pending`` -> ``withdrawn``; 409 when not pending."""
+        """``pending`` -> ``withdrawn``; 409 when not pending. An accepted worker does
+        not withdraw: the acceptance stands unless the client cancels the job."""
         return self._transition(services.application_withdraw)
 
 

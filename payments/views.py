@@ -130,16 +130,26 @@ class PaymentViewSet(ListOnlyFilterMixin, WritesThrottled, viewsets.GenericViewS
         responses={
             201: PaymentSerializer,
             200: PaymentSerializer,
+            400: OpenApiResponse(
+                description="Invalid input (see `details`), or a payment the rules never allow: `job` is not "
+                "one of the caller's jobs, `recipient` is not a worker accepted on it, `currency` is not the "
+                "job's, or `amount` is more than the job's rate x its scheduled hours."
+            ),
             409: OpenApiResponse(
-                description="Conflict: the Idempotency-Key was already used with another body, "
-                "or the payment clashes with an existing one."
+                description="Conflict: the job is not completed; the worker already has a pending or "
+                "succeeded payment for this job (`details.payment` names it); or the Idempotency-Key "
+                "was already used with another body."
             ),
         },
     )
     def create(self, request):
-        """Clients pay an accepted worker of their own job. ``201`` a new pending
-        payment; ``200`` the same payment again for a repeated ``Idempotency-Key``
-        and body; ``409`` for a repeated key with another body."""
+        """Clients pay a worker accepted on their own, completed job, in the job's
+        currency, at most the job's rate x its scheduled hours (no tips, no extra
+        hours). One pending or succeeded payment per job and worker: another one is
+        a ``409`` naming it (after it fails or is refunded a new one may follow).
+        ``201`` a new pending payment; ``200`` the same payment again for a
+        repeated ``Idempotency-Key`` and body; ``409`` for a repeated key with
+        another body."""
         idempotency_key = idempotency_key_from(request)
         serializer = self.create_serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -237,3 +237,26 @@ def test_a_pending_application_may_still_be_withdrawn_and_rejected():
     a, b = ApplicationFactory(job=job), ApplicationFactory(job=job, worker=WorkerUserFactory())
     assert ok(auth_client(a.worker).post(f"/api/v1/applications/{a.pk}/withdraw/"))["status"] == "withdrawn"
     assert ok(auth_client(job.client).post(f"/api/v1/applications/{b.pk}/reject/"))["status"] == "rejected"
+
+
+# --- the contract states the refusals ----------------------------------------------
+
+def test_the_schema_states_each_rule_and_its_status(anon):
+    schema = anon.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    ops = schema["paths"]
+
+    def says(path, method, code, *phrases):
+        text = ops[path][method]["responses"][code]["description"]
+        for phrase in phrases:
+            assert phrase in text, (path, method, code, text)
+
+    says("/api/v1/jobs/", "post", "400", "`start_at` in the past")
+    says("/api/v1/jobs/{id}/", "patch", "409", "frozen terms", "`details.frozen`")
+    says("/api/v1/jobs/{id}/", "patch", "400", "`workers_needed` not above the number of accepted workers")
+    says("/api/v1/jobs/{id}/", "delete", "204", "`cancelled`", "`hire_cancelled`")
+    says("/api/v1/jobs/{id}/start/", "post", "409", "30 minutes before its `start_at`")
+    says("/api/v1/jobs/{id}/complete/", "post", "409", "`start_at` has not come yet")
+    says("/api/v1/applications/{id}/withdraw/", "post", "409", "accepted one stands")
+    says("/api/v1/applications/{id}/reject/", "post", "409", "accepted one stands")
+    says("/api/v1/payments/", "post", "409", "not completed", "`details.payment`")
+    says("/api/v1/payments/", "post", "400", "rate x its scheduled hours", "not the job's")
