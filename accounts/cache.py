@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token, TokenProxy
 from core.cache import auth_scope
 from core.signals import track
 
-from .models import EmailOTP, Profile, Skill, User
+from .models import ApiToken, EmailOTP, Profile, Skill, User
 
 SKILLS = "skills"
 
@@ -57,3 +57,4 @@ track(Skill, skill_scopes, shows_reverse_m2m=False)
 track(EmailOTP, lambda otp: [])
 track(Token, token_scopes)
 track(TokenProxy, token_scopes)  # the admin's token pages
+track(ApiToken, token_scopes)  # the admin's token pages (keys shown masked): proxies send their own signals

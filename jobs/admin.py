@@ -100,8 +100,11 @@ def recount_jobs(jobs: list[Job]) -> None:
     filled job's status from them (open means there is room: never open and full).
     ``update()`` sends no signal: bump the jobs' scopes (on commit)."""
     for job in jobs:
+        # A cancelled job's hires are ``hire_cancelled`` and still counted (the
+        # cancel service leaves ``accepted_count`` as it was).
+        hired = (ApplicationStatus.ACCEPTED, ApplicationStatus.HIRE_CANCELLED)
         counts = Application.objects.filter(job_id=job.pk).aggregate(
-            total=Count("pk"), accepted=Count("pk", filter=Q(status=ApplicationStatus.ACCEPTED))
+            total=Count("pk"), accepted=Count("pk", filter=Q(status__in=hired))
         )
         status = job.status
         if status in (JobStatus.OPEN, JobStatus.FILLED):

@@ -121,7 +121,9 @@ def test_each_list_documents_the_filters_it_honours(schema):
     assert ordering["schema"]["type"] == "array" and ordering["explode"] is False  # ?ordering=rate,-start_at
     applications = _query_params(schema, "/api/v1/jobs/{id}/applications/")
     assert set(applications) == {"page", "per_page", "status"}
-    assert set(applications["status"]["schema"]["enum"]) == {"pending", "accepted", "rejected", "withdrawn"}
+    assert set(applications["status"]["schema"]["enum"]) == {
+        "pending", "accepted", "rejected", "withdrawn", "cancelled", "hire_cancelled",
+    }
     assert set(_query_params(schema, "/api/v1/reviews/")) == {"page", "per_page", "reviewed", "reviewer", "job"}
     assert _query_params(schema, "/api/v1/reviews/")["reviewed"]["schema"]["type"] == "integer"
 
