@@ -67,7 +67,9 @@ def test_every_status_is_present(seeded):
     assert set(Job.objects.values_list("status", flat=True)) == {
         "open", "filled", "in_progress", "completed", "cancelled"
     }
-    assert set(Application.objects.values_list("status", flat=True)) == {"pending", "accepted", "rejected", "withdrawn"}
+    assert set(Application.objects.values_list("status", flat=True)) == {
+        "pending", "accepted", "rejected", "withdrawn", "cancelled", "hire_cancelled"
+    }
     assert set(Payment.objects.values_list("status", flat=True)) == {"pending", "succeeded"}
     assert Category.objects.count() == len(seed_module.CATEGORIES)
     assert Skill.objects.count() == len(seed_module.SKILLS)
@@ -91,7 +93,7 @@ def test_job_counters_match_application_rows(seeded):
     for job in Job.objects.prefetch_related("applications"):
         statuses = Counter(a.status for a in job.applications.all())
         assert job.applications_count == sum(statuses.values()), job.pk
-        assert job.accepted_count == statuses["accepted"], job.pk
+        assert job.accepted_count == statuses["accepted"] + statuses["hire_cancelled"], job.pk
         assert job.accepted_count <= job.workers_needed
         assert job.end_at > job.start_at
         if job.status in ("filled", "in_progress", "completed"):

@@ -6,11 +6,22 @@ and a base time (``--base-time``, default: now floored to the hour), then writte
 with ``bulk_create`` in batches; many-to-many links go straight into their through
 tables. Same arguments and base time -> the same rows.
 
-The rows keep the invariants the services keep:
-- ``Job.applications_count`` / ``accepted_count`` match the application rows;
+The rows keep the marketplace rules of the services (jobs/payments/ratings
+``services.py``; ``tests/tools/test_seed_rules.py`` checks every seeded row
+against them). The seed writes planned rows in bulk rather than one service call
+per row (100k jobs in seconds), so it plans by the same rules:
+- ``Job.applications_count`` / ``accepted_count`` match the application rows
+  (a cancelled job's hires, ``hire_cancelled``, still count);
   ``accepted_count <= workers_needed``, and equals it for filled, in-progress and
-  completed jobs (whose other applications are rejected or withdrawn);
-- payments go from a completed job's client to one of its accepted workers;
+  completed jobs (whose other applications are rejected or withdrawn); an open
+  job is never full;
+- time: open, filled and cancelled shifts are ahead of the base time; a job in
+  progress has started, a completed one has ended;
+- a cancelled job has no pending or accepted application left: they are
+  ``cancelled`` and ``hire_cancelled``, as ``job_cancel`` leaves them;
+- payments go from a completed job's client to one of its accepted workers, in
+  the job's currency, of the shift's worth to the worker (``Job.worth_per_worker``),
+  at most one per job and worker;
 - reviews link the client and an accepted worker of a completed job, at most once
   per direction; ``User.rating_sum`` / ``rating_count`` match the reviews received;
 - ``User.completed_jobs`` counts completed jobs: a client's own, a worker's
@@ -55,7 +66,7 @@ from accounts.cache import SKILLS
 from accounts.models import Profile, Skill, User
 from core.cache import bump_now
 from jobs.cache import CATEGORIES, JOB_SET, JOBS
-from jobs.models import Application, Category, Job, SavedJob
+from jobs.models import Application, ApplicationStatus, Category, Job, SavedJob
 from payments.cache import payments_scope
 from payments.models import Payment
 from ratings.cache import REVIEWS, given_scope, received_scope
@@ -84,6 +95,8 @@ OPEN, FILLED, IN_PROGRESS, COMPLETED, CANCELLED = "open", "filled", "in_progress
 JOB_STATUSES = (OPEN, FILLED, IN_PROGRESS, COMPLETED, CANCELLED)
 JOB_STATUS_WEIGHTS = (40, 10, 10, 30, 10)
 PENDING, ACCEPTED, REJECTED, WITHDRAWN = "pending", "accepted", "rejected", "withdrawn"
+# A cancelled job's applications: pending ones closed, accepted ones marked.
+CLOSED, HIRE_CANCELLED = ApplicationStatus.CANCELLED.value, ApplicationStatus.HIRE_CANCELLED.value
 SUCCEEDED = "succeeded"
 CLIENT, WORKER = "client", "worker"
 
@@ -194,6 +207,11 @@ class PlannedJob:
     @property
     def accepted_workers(self) -> list[int]:
         return [worker for worker, status, _, _ in self.applications if status == ACCEPTED]
+
+    @property
+    def hired_count(self) -> int:
+        """``accepted_count``: accepted, or hired and then the job cancelled."""
+        return sum(1 for _, status, _, _ in self.applications if status in (ACCEPTED, HIRE_CANCELLED))
 
 
 @dataclass(slots=True)
@@ -340,9 +358,12 @@ class Planner:
             n_accepted = rng.randint(0, min(len(workers), job.workers_needed))
         for position, worker in enumerate(workers):
             if position < n_accepted:
-                status = ACCEPTED
+                status = HIRE_CANCELLED if job.status == CANCELLED else ACCEPTED
             elif job.status == OPEN:
                 status = rng.choices((PENDING, REJECTED, WITHDRAWN), (70, 20, 10))[0]
+            elif job.status == CANCELLED:
+                # Pending when the job was cancelled: closed by job_cancel.
+                status = rng.choices((CLOSED, REJECTED, WITHDRAWN), (50, 35, 15))[0]
             else:
                 status = rng.choices((REJECTED, WITHDRAWN), (75, 25))[0]
             job.applications.append((worker, status, rng.choice(COVER_NOTES), self._during_hiring(job)))
@@ -420,8 +441,8 @@ class Planner:
         payments = []
         for j, worker in pairs[: round(self.n_jobs / 5)]:
             job = jobs[j]
-            hours = Decimal((job.end_at - job.start_at).total_seconds() / 3600)
-            amount = (job.rate * hours).quantize(Decimal("0.01"))
+            # The most the payment rule allows: the shift's worth to the worker.
+            amount = Job(rate=job.rate, start_at=job.start_at, end_at=job.end_at).worth_per_worker
             status = SUCCEEDED if rng.random() < 0.75 else PENDING
             payments.append((j, job.client, worker, amount, status, self._after_shift(job)))
         return payments
@@ -678,7 +699,7 @@ def write_plan(plan: Plan, *, password_hash: str) -> dict[str, list[int]]:
                 (
                     user_ids[j.client], j.title, j.description, category_ids[j.category], j.city, j.rate,
                     j.currency, j.workers_needed, j.start_at, j.end_at, j.status, len(j.applications),
-                    len(j.accepted_workers), j.created_at, j.updated_at,
+                    j.hired_count, j.created_at, j.updated_at,
                 )
                 for j in plan.jobs
             ),
