@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from jobs.models import ApplicationStatus, Job, JobStatus
 from jobs.services import EARLY_START_WINDOW, POSTING_CLOCK_SKEW
-from tests.accounts.factories import WorkerUserFactory
+from tests.accounts.factories import ClientUserFactory, StaffUserFactory, WorkerUserFactory
 from tests.conftest import auth_client
 from tests.jobs.factories import ApplicationFactory, CategoryFactory, JobFactory
 
@@ -48,6 +49,7 @@ def accepted_job(**fields):
     app = ApplicationFactory(job=job)
     ok(auth_client(job.client).post(f"/api/v1/applications/{app.pk}/accept/"))
     job.refresh_from_db()
+    app.refresh_from_db()
     return job, app
 
 
@@ -260,3 +262,46 @@ def test_the_schema_states_each_rule_and_its_status(anon):
     says("/api/v1/applications/{id}/reject/", "post", "409", "accepted one stands")
     says("/api/v1/payments/", "post", "409", "not completed", "`details.payment`")
     says("/api/v1/payments/", "post", "400", "rate x its scheduled hours", "not the job's")
+
+
+# --- the authorization matrix extends to the new refusals ----------------------------
+# Authorization comes first: a caller who may not act gets 401/403/404 whatever the
+# rule says; only the one who may act meets the rule's 409 (and nothing changes).
+
+RULE_MATRIX = [
+    # (method, path template, body, {caller: status}); the job is filled (one worker accepted), two days ahead
+    ("patch", "/api/v1/jobs/{job}/", {"rate": "99.00"},
+     {"anon": 401, "other_client": 403, "other_worker": 403, "hired": 403, "staff": 403, "owner": 409}),
+    ("post", "/api/v1/jobs/{job}/start/", None,
+     {"anon": 401, "other_client": 403, "hired": 403, "staff": 403, "owner": 409}),
+    ("post", "/api/v1/jobs/{job}/complete/", None,
+     {"anon": 401, "other_client": 403, "hired": 403, "staff": 403, "owner": 409}),
+    ("post", "/api/v1/applications/{application}/withdraw/", None,
+     {"anon": 401, "other_worker": 404, "owner": 404, "staff": 404, "hired": 409}),
+    ("post", "/api/v1/applications/{application}/reject/", None,
+     {"anon": 401, "other_client": 404, "hired": 404, "staff": 404, "owner": 409}),
+    ("post", "/api/v1/payments/", "pay",
+     {"anon": 401, "hired": 403, "other_worker": 403, "other_client": 400, "owner": 409}),
+]
+
+
+@pytest.mark.parametrize("method,template,body,expected", RULE_MATRIX, ids=[f"{m} {t}" for m, t, _, _ in RULE_MATRIX])
+def test_authorization_matrix_of_the_rules(method, template, body, expected):
+    job, application = accepted_job()
+    callers = {
+        "owner": auth_client(job.client), "hired": auth_client(application.worker),
+        "other_client": auth_client(ClientUserFactory()), "other_worker": auth_client(WorkerUserFactory()),
+        "staff": auth_client(StaffUserFactory()), "anon": APIClient(),
+    }
+    if body == "pay":
+        body = {"job": job.pk, "recipient": application.worker_id, "amount": "10.00", "currency": "EUR"}
+    path = template.format(job=job.pk, application=application.pk)
+    before = (job.rate, job.status, application.status)
+    for who, status in expected.items():
+        kwargs = {"format": "json", "HTTP_IDEMPOTENCY_KEY": f"k-{who}"} if body is not None else {}
+        response = getattr(callers[who], method)(path, body, **kwargs) if body is not None else (
+            getattr(callers[who], method)(path))
+        assert response.status_code == status, (who, response.content)
+        job.refresh_from_db()
+        application.refresh_from_db()
+        assert (job.rate, job.status, application.status) == before, who
