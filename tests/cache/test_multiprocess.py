@@ -28,11 +28,13 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Role, User
 from jobs.models import Application, ApplicationStatus, Job, JobStatus, SavedJob
-from payments.models import Payment, PaymentStatus
+from jobs.services import EARLY_START_WINDOW
+from payments.models import LIVE_STATUSES, Payment, PaymentStatus
 from ratings.models import Review
 from tests.cache.servers import Gunicorn, delete_prefix
 from tests.cache.world import World
@@ -225,7 +227,9 @@ class Run:
         job = self.pick(Job.objects.filter(status=JobStatus.OPEN))
         if not job:
             return None
-        body = {"title": f"Edited {uuid.uuid4().hex[:8]}", "rate": f"{self.rng.randint(15, 60)}.00"}
+        body = {"title": f"Edited {uuid.uuid4().hex[:8]}"}
+        if not job.accepted_count:  # the rate is frozen once a worker is accepted
+            body["rate"] = f"{self.rng.randint(15, 60)}.00"
         return job_reads(job), self.write("PATCH", f"{API}/jobs/{job.pk}/", job.client_id, body, expect=(200,))
 
     def job_cancel(self):
@@ -304,21 +308,28 @@ class Run:
         return [(f"{API}/users/{pk}/", None) for pk in [job.client_id, *workers]]
 
     def start(self):
-        job = self.pick(Job.objects.filter(status=JobStatus.FILLED))
+        # Startable: from EARLY_START_WINDOW before the shift's start.
+        opens = timezone.now() + EARLY_START_WINDOW
+        job = self.pick(Job.objects.filter(status=JobStatus.FILLED, start_at__lte=opens))
         if not job:
             return None
         return job_reads(job) + self._people_of(job), self.write(
             "POST", f"{API}/jobs/{job.pk}/start/", job.client_id, expect=(200,))
 
     def complete(self):
-        job = self.pick(Job.objects.filter(status=JobStatus.IN_PROGRESS))
+        job = self.pick(Job.objects.filter(status=JobStatus.IN_PROGRESS, start_at__lte=timezone.now()))
         if not job:
             return None
         return job_reads(job) + self._people_of(job), self.write(
             "POST", f"{API}/jobs/{job.pk}/complete/", job.client_id, expect=(200,))
 
     def payment_create(self):
-        app = self.pick(Application.objects.filter(status=ApplicationStatus.ACCEPTED))
+        # Payable: a worker accepted on a completed job, not paid yet (one live payment per job and worker).
+        live = Payment.objects.filter(status__in=LIVE_STATUSES, job=OuterRef("job"), recipient=OuterRef("worker"))
+        app = self.pick(
+            Application.objects.filter(status=ApplicationStatus.ACCEPTED, job__status=JobStatus.COMPLETED)
+            .exclude(Exists(live))
+        )
         if not app:
             return None
         job = app.job

@@ -2,7 +2,9 @@
 tokens, jobs with applications and saved jobs, made with the factories and
 committed (the tests use ``transaction=True``, so gunicorn sees them)."""
 import random
+from datetime import timedelta
 
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from jobs.models import Job
@@ -27,8 +29,10 @@ class World:
         self.tokens = {u.pk: token(u) for u in (*self.clients, *self.workers, self.staff)}
         for client in self.clients:
             for _ in range(3):
+                # Shifts that have begun: once filled they may be started and completed
+                # at once (jobs.services: start from 30 minutes before, complete after the start).
                 job = JobFactory(client=client, category=self.category, workers_needed=rng.choice([1, 2]),
-                                 skills=rng.sample(self.skills, 2))
+                                 skills=rng.sample(self.skills, 2), start_at=timezone.now() - timedelta(minutes=5))
                 for worker in rng.sample(self.workers, 2):
                     ApplicationFactory(job=job, worker=worker)
                     Job.objects.filter(pk=job.pk).update(applications_count=job.applications_count + 1)
