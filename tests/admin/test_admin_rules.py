@@ -215,3 +215,21 @@ def test_api_token_keys_are_never_shown_in_full(admin_client):
         listing = admin_client.get(pages[0]).content.decode()
     assert f"{token.key[:4]}…" in listing
     assert reverse("admin:accounts_apitoken_changelist").startswith("/admin/accounts/apitoken/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_token_deleted_in_the_admin_is_refused_on_the_next_request(client):
+    """The admin's token pages work on the ApiToken proxy, whose deletes send their
+    own signals: the cached token -> user entry goes too (accounts/cache.py)."""
+    from tests.conftest import auth_client
+
+    client.force_login(StaffUserFactory())
+    user = ClientUserFactory()
+    api = auth_client(user)
+    for _ in range(3):
+        assert api.get("/api/v1/users/me/").status_code == 200
+    with zeal_ignore([{"model": "accounts.User", "field": "get()"}]):
+        response = client.post(reverse("admin:accounts_apitoken_delete", args=[user.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Token.objects.filter(user=user).exists()
+    assert api.get("/api/v1/users/me/").status_code == 401
