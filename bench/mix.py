@@ -45,13 +45,20 @@ class Conn:
             data = json.dumps(body)
         hdrs.update(headers or {})
         start = time.perf_counter()
-        try:
-            self.c.request(method, path, body=data, headers=hdrs)
-            r = self.c.getresponse()
-            raw = r.read()
-        except (http.client.HTTPException, OSError):
-            self.c.close()
-            self.c = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        # A GET is tried again once on a new connection: the server closes a
+        # keep-alive connection left idle past its keepalive (gthread workers: 2 s),
+        # which is what the read-back connection is between two writes. A write is
+        # not retried (it may have been done).
+        for _attempt in (1, 2) if method == "GET" else (1,):
+            try:
+                self.c.request(method, path, body=data, headers=hdrs)
+                r = self.c.getresponse()
+                raw = r.read()
+                break
+            except (http.client.HTTPException, OSError):
+                self.c.close()
+                self.c = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        else:
             return None, None, None, (time.perf_counter() - start) * 1000
         return r.status, raw, r.getheader("X-Cache"), (time.perf_counter() - start) * 1000
 
