@@ -1,15 +1,16 @@
 """The cache layer: versioned scopes and the response cache (design: docs/cache.md).
 
-A *scope* names a set of data (``jobs``, ``job:42``, ``user:7:payments``) and has a
+A *scope* names a set of data (``jobs``, ``job:42``, ``payments:user:7``) and has a
 version counter; a cached response depends on the versions of its scopes, so a
 write retires entries with one ``INCR`` per scope, after its commit.
 
 Modules: ``keys`` (key material, entry format), ``scripts`` + ``lua/`` (the Redis
 Lua scripts), ``redis_backend`` / ``backends`` (counter and entry storage),
 ``outage`` (failures, pending bumps, the fence), ``versions`` (read and bump
-counters), ``response`` (``@cached_response``, ``serve_cached``, ``page_rows``),
-``rows`` (``Rows``: an endpoint's row scopes, from the view's own queryset),
-``middleware`` (the anonymous fast path). What other code may use is below.
+counters), ``response`` (``@cached_response``, ``serve_cached``), ``rows``
+(``Rows``, ``page_rows``: an endpoint's row scopes, from the view's own queryset),
+``middleware`` (the anonymous fast path), ``explain`` (``cache_explain``). What
+other code may use is below.
 """
 from .backends import backend
 from .callers import CachedTokenAuthentication, auth_scope
@@ -30,10 +31,9 @@ from .response import (
     CACHE_REQUESTS,
     STAMPEDE_WAIT_SECONDS,
     cached_response,
-    page_rows,
     serve_cached,
 )
-from .rows import Rows
+from .rows import Rows, page_rows
 from .versions import bump, bump_now, get_versions, row_versions
 
 __all__ = [

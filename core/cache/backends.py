@@ -81,6 +81,12 @@ class GenericBackend:
     def version_key(self, scope: str) -> str:
         return VERSION_PREFIX + scope
 
+    def peek(self, counter_keys: list[str]) -> list[str | None]:
+        """The values of counters named as ``version_key`` names them, ``None`` for
+        a missing one; creates nothing (``cache_explain``)."""
+        found = self.cache.get_many(counter_keys)
+        return [None if found.get(k) is None else str(found[k]) for k in counter_keys]
+
     def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str, inm: str = ""):
         return fast_lookup_in_steps(self, endpoint, material, names, stat, inm)
 

@@ -17,7 +17,7 @@ from .backends import backend
 from .callers import CachedTokenAuthentication, cached_caller, token_from_header
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, NOT_MODIFIED, etag_value, if_none_match, key_material
 from .outage import CacheUnavailable, ensure_healthy, health
-from .response import CACHE_REQUESTS
+from .response import CACHE_REQUESTS, endpoint_name
 
 logger = logging.getLogger("shiftboard.cache")
 
@@ -37,6 +37,45 @@ def _accepts_json(request) -> bool:
     if "q=0" in accept.replace(" ", "") or any(r in ("text/html", "application/xhtml+xml") for r in ranges):
         return False
     return any(r in ("*/*", "application/*", "application/json") for r in ranges)
+
+
+def get_handler_name(callback) -> str | None:
+    """The handler a GET runs on a DRF view (``callback``: what the URL resolves
+    to, ``match.func``): the viewset action mapped to ``get``, else ``get`` itself
+    or the ``list``/``retrieve`` that DRF's generic ``get`` calls. ``None``: the
+    view does not answer GET."""
+    from rest_framework import generics
+
+    actions = getattr(callback, "actions", None)
+    if actions is not None:
+        return actions.get("get")
+    cls = callback.cls
+    for base, name in ((generics.ListAPIView, "list"), (generics.RetrieveAPIView, "retrieve")):
+        if issubclass(cls, base) and cls.get is base.get:
+            return name
+    return "get"
+
+
+def make_view(match, cls, request):
+    """The view instance ``as_view()`` would make for ``match`` (actions bound,
+    ``request``, ``args``, ``kwargs`` set), without dispatching it."""
+    initkwargs = getattr(match.func, "initkwargs", {}) or {}
+    view = cls(**initkwargs)
+    actions = getattr(match.func, "actions", None)
+    if actions is not None:
+        actions = dict(actions)
+        if "get" in actions and "head" not in actions:
+            actions["head"] = actions["get"]
+        view.action_map = actions
+        for method, action in actions.items():
+            setattr(view, method, getattr(view, action))
+    elif hasattr(view, "get") and not hasattr(view, "head"):
+        view.head = view.get  # as Django's View.setup does
+    view.request = request
+    view.args = match.args
+    view.kwargs = match.kwargs
+    view.format_kwarg = None
+    return view
 
 
 class AnonymousHitMiddleware:
@@ -112,8 +151,7 @@ class AnonymousHitMiddleware:
         cls = getattr(match.func, "cls", None)
         if cls is None or "format" in match.kwargs:
             return None
-        actions = getattr(match.func, "actions", None)
-        handler_name = actions.get("get") if actions is not None else self._get_handler(cls)
+        handler_name = get_handler_name(match.func)
         if handler_name is None:
             return None
         key = (cls, handler_name, signed_in)
@@ -125,17 +163,6 @@ class AnonymousHitMiddleware:
         return target, match
 
     @staticmethod
-    def _get_handler(cls) -> str:
-        """The method a GET runs on a non-viewset view: ``get`` itself, or the
-        ``list``/``retrieve`` that the generic ``get`` of DRF calls."""
-        from rest_framework import generics
-
-        for base, name in ((generics.ListAPIView, "list"), (generics.RetrieveAPIView, "retrieve")):
-            if issubclass(cls, base) and cls.get is base.get:
-                return name
-        return "get"
-
-    @staticmethod
     def _inspect(match, cls, handler_name, request, signed_in: bool):
         from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 
@@ -143,7 +170,7 @@ class AnonymousHitMiddleware:
         meta = getattr(handler, "cache_meta", None)
         if meta is None or (meta["private"] and not signed_in):
             return None
-        view = AnonymousHitMiddleware._view(match, cls, request)
+        view = make_view(match, cls, request)
         view.action = handler_name
         if signed_in:
             # The caller is resolved from the token entry only where DRF would
@@ -162,30 +189,10 @@ class AnonymousHitMiddleware:
             return None
         return {
             "meta": meta,
-            "endpoint": f"{cls.__name__}.{meta['name']}",
+            "endpoint": endpoint_name(cls, meta["name"]),
             "allow": ", ".join(view.allowed_methods),
             "action": handler_name,
         }
-
-    @staticmethod
-    def _view(match, cls, request):
-        initkwargs = getattr(match.func, "initkwargs", {}) or {}
-        view = cls(**initkwargs)
-        actions = getattr(match.func, "actions", None)
-        if actions is not None:
-            actions = dict(actions)
-            if "get" in actions and "head" not in actions:
-                actions["head"] = actions["get"]
-            view.action_map = actions
-            for method, action in actions.items():
-                setattr(view, method, getattr(view, action))
-        elif hasattr(view, "get") and not hasattr(view, "head"):
-            view.head = view.get  # as Django's View.setup does
-        view.request = request
-        view.args = match.args
-        view.kwargs = match.kwargs
-        view.format_kwarg = None
-        return view
 
     def _hit(self, request, token: str | None):
         found = self._target(request, signed_in=token is not None)
@@ -194,7 +201,7 @@ class AnonymousHitMiddleware:
         target, match = found
         ensure_healthy()
         meta, endpoint = target["meta"], target["endpoint"]
-        view = self._view(match, match.func.cls, request)
+        view = make_view(match, match.func.cls, request)
         view.action = target["action"]
         private = meta["private"]
         caller = "public"

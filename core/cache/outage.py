@@ -118,6 +118,7 @@ def recover() -> None:
         b.ping()
         with health.lock:
             pending = set(health.pending_bumps)
+        logger.debug("fence: bump %s", " ".join(sorted(pending | {GENERATION_SCOPE})))
         b.bump([VERSION_PREFIX + s for s in sorted(pending | {GENERATION_SCOPE})])
         with health.lock:
             health.pending_bumps -= pending

@@ -130,6 +130,11 @@ class RedisBackend:
         lookup reads it directly, so it is the full Redis key)."""
         return self._key(VERSION_PREFIX + scope)
 
+    def peek(self, counter_keys: list[str]) -> list[str | None]:
+        """The values of counters named as ``version_key`` names them, ``None`` for
+        a missing one; creates nothing (``cache_explain``)."""
+        return [None if v is None else v.decode() for v in self._client().mget(counter_keys)] if counter_keys else []
+
     def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str, inm: str = ""):
         """Versions, key and validated lookup (with the rebuild lock) in one round
         trip. Returns (fragment, None or NOT_MODIFIED; locked; versions; key; the

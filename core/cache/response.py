@@ -1,7 +1,6 @@
 """The response cache: ``@cached_response`` declares a cached view handler,
 ``serve_cached`` serves it (look up, or build and store under the versions read
-before the query), ``page_rows`` names the row scopes of a page with the cheap ids
-query. docs/cache.md, "The order on a miss" and "Row scopes"."""
+before the query; the row scopes come from ``rows.Rows`` and ``rows.page_rows``). docs/cache.md, "The order on a miss" and "Row scopes"."""
 from __future__ import annotations
 
 import time
@@ -85,7 +84,33 @@ class _Bookkeeping:
         self.start = now
 
 
-def _json_renderer_accepted(request) -> bool:
+def endpoint_name(view_class, handler_name: str) -> str:
+    """How metrics, stats and keys name a cached handler: ``<ViewClass>.<handler>``."""
+    return f"{view_class.__name__}.{handler_name}"
+
+
+def caller_scopes(request, scopes: Iterable[str], private: bool) -> tuple[str, set[str]]:
+    """The caller part of the key and the coarse scopes: a private entry is keyed
+    by the caller and also depends on ``user:<id>``."""
+    scopes = set(scopes)
+    caller = "public"
+    if private:
+        user = request.user
+        caller = f"user:{user.pk}" if user.is_authenticated else "anon"
+        if user.is_authenticated:
+            scopes.add(f"user:{user.pk}")
+    return caller, scopes
+
+
+def select_group(request, caller: str, scopes: Iterable[str]) -> None:
+    """On a Redis Cluster: pick the group (hash tag) of this response's keys
+    (cluster.py); a no-op on one Redis or local memory."""
+    if backend().grouped:
+        backend().select_group(key_material(request, caller, sorted(set(scopes) | {GENERATION_SCOPE})))
+
+
+def json_renderer_accepted(request) -> bool:
+    """Only JSON responses are cached (not the browsable API, not ?format=...)."""
     renderer = getattr(request, "accepted_renderer", None)
     return renderer is not None and renderer.format == "json"
 
@@ -112,13 +137,7 @@ def serve_cached(
     from rest_framework.response import Response
 
     endpoint = endpoint or view.__class__.__name__
-    scopes = set(scopes)
-    caller = "public"
-    if private:
-        user = request.user
-        caller = f"user:{user.pk}" if user.is_authenticated else "anon"
-        if user.is_authenticated:
-            scopes.add(f"user:{user.pk}")
+    caller, scopes = caller_scopes(request, scopes, private)
     # The fast path (AnonymousHitMiddleware) already looked this entry up and missed.
     pre = getattr(request._request, "cache_prelookup", None)
     if pre is not None:
@@ -126,7 +145,7 @@ def serve_cached(
         if pre["endpoint"] != endpoint or pre["caller"] != caller:
             _unlock(pre["lock_key"])
             pre = None
-    if not _json_renderer_accepted(request):
+    if not json_renderer_accepted(request):
         if pre is not None:
             _unlock(pre["lock_key"])
         if trace.current() is not None:
@@ -137,9 +156,7 @@ def serve_cached(
     lock_key = None
     # The read floor of this response (floors.py): noted while its versions are read.
     floors.begin()
-    # On a Redis Cluster: the group (hash tag) of this response's keys (cluster.py).
-    if backend().grouped:
-        backend().select_group(key_material(request, caller, sorted(scopes | {GENERATION_SCOPE})))
+    select_group(request, caller, scopes)
     if pre is not None:
         floors.note(pre["floor"])  # None: the fast path found it unknown
     inm = if_none_match(request)
@@ -285,7 +302,7 @@ def cached_response(
                 lambda: handler(view, request, *args, **kwargs),
                 scopes(view, request, **kwargs),
                 private,
-                endpoint=f"{view.__class__.__name__}.{handler.__name__}",
+                endpoint=endpoint_name(view.__class__, handler.__name__),
                 rows=(lambda: rows(view, request, **kwargs)) if rows is not None else None,
             )
 
@@ -318,40 +335,3 @@ def _rows_read_hook(request) -> None:
 def _before_store_hook(request) -> None:
     """Called on a miss after the response is built and before it is stored.
     Nothing in production; tests patch it to commit a write exactly there."""
-
-
-def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> list[str]:
-    """The row scopes of the page ``view`` will show from ``queryset``: the cheap
-    ids query (1 query: the same filters, order and slice as the page, only the
-    named columns, no joins). ``columns`` pairs a scope prefix with a column, e.g.
-    ``("job", "id"), ("user", "client_id")`` -> ``job:<id>``, ``user:<client_id>``
-    for every row of the page. A page number or size the paginator refuses gives
-    no rows (the build then answers the same 400 and nothing is stored).
-    ``paged=False``: every row of ``queryset`` (a detail: one row)."""
-    paginator = view.paginator if paged else None
-    request = view.request
-    if paginator is None:
-        offset, size = 0, None
-    else:
-        try:
-            size = paginator.get_page_size(request)
-            number = int(request.query_params.get(paginator.page_query_param, "1"))
-        except Exception:  # noqa: BLE001 - the build reports it
-            return []
-        if number < 1:
-            return []
-        offset = (number - 1) * size
-        # A page past what the paginator counts (it stops at count_cap) is a 404
-        # anyway; never hand the database an OFFSET beyond its integer range.
-        if offset > getattr(paginator, "count_cap", offset):
-            return []
-    names = list(dict.fromkeys(column for _, column in columns))
-    rows = queryset.prefetch_related(None).values_list(*names)
-    rows = rows[offset : offset + size] if size else rows[offset:]
-    out = set()
-    for row in rows:
-        values = dict(zip(names, row))
-        for prefix, column in columns:
-            if values[column] is not None:
-                out.add(f"{prefix}:{values[column]}")
-    return sorted(out)

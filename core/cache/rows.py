@@ -1,4 +1,5 @@
-"""``Rows``: the row scopes of a cached endpoint, declared once, by columns.
+"""``Rows``: the row scopes of a cached endpoint, declared once, by columns; and
+``page_rows``, the cheap ids query that reads them for one page.
 
 A cached list or detail names the rows it shows (docs/cache.md, "Row scopes").
 Those rows must be the ones the handler shows: the same filters, order and page.
@@ -18,8 +19,6 @@ is stored (as ``page_rows`` does for an invalid page)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from .response import page_rows
 
 
 class Rows:
@@ -56,3 +55,40 @@ class Rows:
     def __repr__(self) -> str:
         extra = ", detail=True" if self.detail else f", source={self.source!r}" if self.source else ""
         return f"Rows({', '.join(map(repr, self.columns))}{extra})"
+
+
+def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> list[str]:
+    """The row scopes of the page ``view`` will show from ``queryset``: the cheap
+    ids query (1 query: the same filters, order and slice as the page, only the
+    named columns, no joins). ``columns`` pairs a scope prefix with a column, e.g.
+    ``("job", "id"), ("user", "client_id")`` -> ``job:<id>``, ``user:<client_id>``
+    for every row of the page. A page number or size the paginator refuses gives
+    no rows (the build then answers the same 400 and nothing is stored).
+    ``paged=False``: every row of ``queryset`` (a detail: one row)."""
+    paginator = view.paginator if paged else None
+    request = view.request
+    if paginator is None:
+        offset, size = 0, None
+    else:
+        try:
+            size = paginator.get_page_size(request)
+            number = int(request.query_params.get(paginator.page_query_param, "1"))
+        except Exception:  # noqa: BLE001 - the build reports it
+            return []
+        if number < 1:
+            return []
+        offset = (number - 1) * size
+        # A page past what the paginator counts (it stops at count_cap) is a 404
+        # anyway; never hand the database an OFFSET beyond its integer range.
+        if offset > getattr(paginator, "count_cap", offset):
+            return []
+    names = list(dict.fromkeys(column for _, column in columns))
+    rows = queryset.prefetch_related(None).values_list(*names)
+    rows = rows[offset : offset + size] if size else rows[offset:]
+    out = set()
+    for row in rows:
+        values = dict(zip(names, row))
+        for prefix, column in columns:
+            if values[column] is not None:
+                out.add(f"{prefix}:{values[column]}")
+    return sorted(out)

@@ -3,14 +3,28 @@ counters) and bump them, now or after the current transaction commits. A bump
 that cannot be delivered is kept for the probe thread (``outage``)."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from django.db import transaction
 
+from ..middleware import current_request_id
 from .backends import backend
 from .keys import GENERATION_SCOPE, VERSION_PREFIX
 from .outage import ensure_healthy, health
 from .trace import record_bumps
+
+logger = logging.getLogger("shiftboard.cache")
+
+
+def log_bump(scopes: Iterable[str], why: str = "bump") -> None:
+    """One DEBUG line per bump, with the id of the request that caused it ("-"
+    outside a request): ``LOG_LEVEL=DEBUG`` shows who retired what."""
+    if logger.isEnabledFor(logging.DEBUG):
+        rid = current_request_id()
+        # ``extra``: the record carries the id for any handler (the console
+        # handler's RequestIDLogFilter would stamp the same value).
+        logger.debug("%s %s", why, " ".join(sorted(scopes)), extra={"request_id": rid})
 
 
 def get_versions(scopes: Iterable[str]) -> dict[str, int]:
@@ -46,8 +60,10 @@ def bump_now(scopes: Iterable[str]) -> None:
         if not health.healthy():
             with health.lock:
                 health.pending_bumps |= scopes
+            log_bump(scopes, "bump (pending)")
             ensure_healthy()
             return
+        log_bump(scopes)
         backend().bump([VERSION_PREFIX + s for s in sorted(scopes)])
     except Exception as exc:  # noqa: BLE001 - any cache failure
         health.failed("bump", exc, scopes)

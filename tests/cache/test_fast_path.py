@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 import core.cache as core_cache
 from accounts import services as account_services
+from core.cache.middleware import make_view
 from tests.accounts.factories import ClientUserFactory, SkillFactory
 from tests.conftest import auth_client
 from tests.jobs.factories import CategoryFactory, JobFactory
@@ -172,6 +173,6 @@ def test_no_public_endpoint_is_throttled_on_get():
         found = middleware._target(request)
         assert found is not None, f"{path} should be eligible"
         target, match = found
-        view = middleware._view(match, match.func.cls, request)
+        view = make_view(match, match.func.cls, request)
         view.action = target["meta"]["name"]
         assert view.get_throttles() == []

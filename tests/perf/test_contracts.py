@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import get_resolver
 
-from core.cache.middleware import AnonymousHitMiddleware
+from core.cache.middleware import get_handler_name
 from tools import contracts
 from tools.contracts import ENDPOINTS, PRIVATE, PUBLIC, UNCACHED
 
@@ -29,7 +29,7 @@ def api_get_handlers() -> dict[str, object]:
         if not route.startswith("api/v1/") or cls is None:
             continue
         actions = getattr(callback, "actions", None)
-        name = actions.get("get") if actions is not None else AnonymousHitMiddleware._get_handler(cls)
+        name = get_handler_name(callback)
         handler = getattr(cls, name, None) if name else None
         if handler is not None and (actions is not None or "get" in cls.http_method_names):
             found[route] = handler
