@@ -91,6 +91,7 @@ def explain(url: str, user=None) -> Explanation:
     except Resolver404:
         out.reason = "no such URL (404)"
         return out
+    django_request.resolver_match = match  # the key names the resource by its route (keys.path_identity)
     cls = getattr(match.func, "cls", None)
     handler_name = get_handler_name(match.func) if cls is not None else None
     meta = getattr(getattr(cls, handler_name, None), "cache_meta", None) if handler_name else None

@@ -198,7 +198,7 @@ def test_every_bump_is_logged_with_the_request_id(caplog):
     assert in_request and all(r.levelno == logging.DEBUG for r in bumps)
     assert any(f"job:{job.pk}" in r.getMessage().split() for r in in_request)
     # The command is no request: its bump carries "-".
-    assert [r.getMessage() for r in bumps if r.request_id == "-"] == ["bump jobs"]
+    assert "bump jobs" in [r.getMessage() for r in bumps if r.request_id == "-"]
     # The configured format prints it.
     line = logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"]).format(in_request[0])
     assert "[rid-bump-14] shiftboard.cache: bump " in line
