@@ -169,6 +169,8 @@ class Gunicorn:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.stderr.close()
+        if os.environ.get("KEEP_GUNICORN_LOGS"):
+            shutil.copy(self.dir / "stderr.log", f"/tmp/gunicorn-{self.port}.log")
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

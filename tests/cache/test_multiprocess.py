@@ -57,8 +57,11 @@ KINDS = (
 
 @pytest.fixture
 def servers(transactional_db):
-    """Gunicorn A (writes, 1 worker) and B (reads, 3 workers), one key prefix."""
-    prefix = f"mp{uuid.uuid4().hex[:10]}"
+    """Gunicorn A (writes, 1 worker) and B (reads, 3 workers), on this test run's own
+    key prefix: the data the tests make here (factories, ``update()``) bumps the same
+    counters the servers read -- and, with read replicas, records the WAL positions
+    their builds need (docs/scaling.md), as every writer of a deployment does."""
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
     a = Gunicorn(workers=1, redis_url=settings.REDIS_URL, key_prefix=prefix)
     b = Gunicorn(workers=3, redis_url=settings.REDIS_URL, key_prefix=prefix)
     try:
