@@ -249,7 +249,10 @@ def test_redis_commands_are_the_same_without_the_toolbar():
     toolbar they are what the cache layer needs (hit: one EVALSHA on the fast
     path), and no command carries the tracing flag."""
     import redis
+    from django.conf import settings
 
+    if settings.REDIS_CLUSTER_NODES:
+        pytest.skip("one Redis: on a Cluster a hit is two or three calls by design (docs/scaling.md)")
     JobFactory()
     sent = []
     original = redis.Redis.execute_command
