@@ -72,6 +72,8 @@ class Gunicorn:
             "SECURE_SSL_REDIRECT": "0",
             "ALLOWED_HOSTS": "127.0.0.1",
             "PERF_HEADERS": "1",
+            # /metrics for the tests' own reads of the counters (db_queries).
+            "METRICS_ALLOWED_NETWORKS": "127.0.0.1/32",
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "REDIS_URL": redis_url,
             # An explicit REDIS_URL means that server; empty: this run's own Redis
