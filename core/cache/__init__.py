@@ -7,9 +7,11 @@ write retires entries with one ``INCR`` per scope, after its commit.
 Modules: ``keys`` (key material, entry format), ``scripts`` + ``lua/`` (the Redis
 Lua scripts), ``redis_backend`` / ``backends`` (counter and entry storage),
 ``outage`` (failures, pending bumps, the fence), ``versions`` (read and bump
-counters), ``response`` (``@cached_response``, ``serve_cached``), ``rows``
+counters), ``response`` (``@cached_response``, ``serve_cached``), ``identity``
+(endpoint name, caller, group), ``measure`` (counter, status, timings), ``rows``
 (``Rows``, ``page_rows``: an endpoint's row scopes, from the view's own queryset),
-``middleware`` (the anonymous fast path), ``explain`` (``cache_explain``). What
+``middleware`` (the fast path), ``callers`` (cached token -> user), ``explain``
+(``cache_explain``), ``trace`` + ``panel`` (the Debug Toolbar panel). What
 other code may use is below.
 """
 from .backends import backend
@@ -25,14 +27,10 @@ from .keys import (
     decode_entry,
     encode_entry,
 )
+from .measure import CACHE_REQUESTS
 from .middleware import AnonymousHitMiddleware
 from .outage import CacheUnavailable, health, recover
-from .response import (
-    CACHE_REQUESTS,
-    STAMPEDE_WAIT_SECONDS,
-    cached_response,
-    serve_cached,
-)
+from .response import STAMPEDE_WAIT_SECONDS, cached_response, serve_cached
 from .rows import Rows, page_rows
 from .versions import bump, bump_now, get_versions, row_versions
 

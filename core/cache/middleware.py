@@ -15,9 +15,10 @@ from django.conf import settings
 from . import floors, trace
 from .backends import backend
 from .callers import CachedTokenAuthentication, cached_caller, token_from_header
+from .identity import endpoint_name
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, NOT_MODIFIED, etag_value, if_none_match, key_material
+from .measure import CACHE_REQUESTS
 from .outage import CacheUnavailable, ensure_healthy, health
-from .response import CACHE_REQUESTS, endpoint_name
 
 logger = logging.getLogger("shiftboard.cache")
 

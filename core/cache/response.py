@@ -8,14 +8,13 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 
 from django.conf import settings
-from prometheus_client import Counter
 
 from core import replicas
 
 from . import floors, trace
 from .backends import backend
+from .identity import caller_scopes, endpoint_name, json_renderer_accepted, select_group
 from .keys import (
-    GENERATION_SCOPE,
     LOCK_PREFIX,
     NOT_MODIFIED,
     encode_entry,
@@ -27,27 +26,13 @@ from .keys import (
     response_key,
     row_header,
 )
+from .measure import Bookkeeping, set_status
 from .outage import CacheUnavailable, health
 from .versions import get_versions, row_versions
 
 # How long a request waits for another one that is rebuilding the same entry.
 STAMPEDE_WAIT_SECONDS = 0.5
 STAMPEDE_POLL_SECONDS = 0.02
-
-CACHE_REQUESTS = Counter(
-    "shiftboard_response_cache_total",
-    "Response cache lookups by endpoint and result (hit, miss, bypass).",
-    ["view", "result"],
-)
-
-
-def _set_status(endpoint: str, request, response, status: str):
-    # Server-Timing and X-Cache speak hit|miss (docs/API.md); metrics tell bypass apart.
-    request._request.cache_status = "hit" if status == "hit" else "miss"
-    request._request.cache_decision = status  # hit | miss | bypass, for the access log (core/logging.py)
-    response["X-Cache"] = "HIT" if status == "hit" else "MISS"
-    CACHE_REQUESTS.labels(endpoint, status).inc()
-
 
 def _validators(response, tag: str | None, private: bool) -> None:
     # Cache-Control is core.middleware.HTTPCachePolicyMiddleware's, for every
@@ -61,58 +46,9 @@ def _not_modified(endpoint: str, request, tag: str, private: bool, status: str):
     from rest_framework.response import Response
 
     response = Response(status=304)
-    _set_status(endpoint, request, response, status)
+    set_status(endpoint, request, response, status)
     _validators(response, tag, private)
     return response
-
-
-class _Bookkeeping:
-    """Milliseconds this request spent on the cache's own work (the lookup, the
-    ids query, the row versions, the store), in ``request.cache_bookkeeping``:
-    what a miss costs on top of building the response. The bench reports it
-    (bench/middleware.py); nothing else reads it."""
-
-    def __init__(self, request):
-        # The fast path's own lookup (a miss it handed over) is already in it.
-        self.times = getattr(request._request, "cache_bookkeeping", None) or {}
-        request._request.cache_bookkeeping = self.times
-        self.start = time.perf_counter()
-
-    def lap(self, step: str) -> None:
-        now = time.perf_counter()
-        self.times[step] = round(self.times.get(step, 0.0) + (now - self.start) * 1000, 3)
-        self.start = now
-
-
-def endpoint_name(view_class, handler_name: str) -> str:
-    """How metrics, stats and keys name a cached handler: ``<ViewClass>.<handler>``."""
-    return f"{view_class.__name__}.{handler_name}"
-
-
-def caller_scopes(request, scopes: Iterable[str], private: bool) -> tuple[str, set[str]]:
-    """The caller part of the key and the coarse scopes: a private entry is keyed
-    by the caller and also depends on ``user:<id>``."""
-    scopes = set(scopes)
-    caller = "public"
-    if private:
-        user = request.user
-        caller = f"user:{user.pk}" if user.is_authenticated else "anon"
-        if user.is_authenticated:
-            scopes.add(f"user:{user.pk}")
-    return caller, scopes
-
-
-def select_group(request, caller: str, scopes: Iterable[str]) -> None:
-    """On a Redis Cluster: pick the group (hash tag) of this response's keys
-    (cluster.py); a no-op on one Redis or local memory."""
-    if backend().grouped:
-        backend().select_group(key_material(request, caller, sorted(set(scopes) | {GENERATION_SCOPE})))
-
-
-def json_renderer_accepted(request) -> bool:
-    """Only JSON responses are cached (not the browsable API, not ?format=...)."""
-    renderer = getattr(request, "accepted_renderer", None)
-    return renderer is not None and renderer.format == "json"
 
 
 def serve_cached(
@@ -161,7 +97,7 @@ def serve_cached(
         floors.note(pre["floor"])  # None: the fast path found it unknown
     inm = if_none_match(request)
     tag = None
-    spent = _Bookkeeping(request)
+    spent = Bookkeeping(request)
     try:
         if pre is not None:
             versions, key = pre["versions"], pre["key"]
@@ -191,7 +127,7 @@ def serve_cached(
         if not isinstance(exc, CacheUnavailable):
             health.failed("read", exc)
         response = build()
-        _set_status(endpoint, request, response, "bypass")
+        set_status(endpoint, request, response, "bypass")
         trace.record_decision(trace.BYPASS, trace.UNAVAILABLE)
         return response
 
@@ -215,7 +151,7 @@ def serve_cached(
                 health.failed("read", exc)
             lock_key = None
             response = build()
-            _set_status(endpoint, request, response, "bypass")
+            set_status(endpoint, request, response, "bypass")
             trace.record_decision(trace.BYPASS, trace.UNAVAILABLE)
             return response
         _rows_read_hook(request)
@@ -227,7 +163,7 @@ def serve_cached(
     if fragment is not None:
         response = Response()
         response.cached_fragment = bytes(fragment)
-        _set_status(endpoint, request, response, "hit")
+        set_status(endpoint, request, response, "hit")
         trace.record_decision(trace.HIT)
         _validators(response, tag, private)
         return response
@@ -246,7 +182,7 @@ def serve_cached(
     except BaseException:
         _unlock(lock_key)
         raise
-    _set_status(endpoint, request, response, "miss")
+    set_status(endpoint, request, response, "miss")
     trace.record_decision(trace.MISS, getattr(trace.current(), "stampede", ""))
     ttl = settings.RESPONSE_CACHE_TTL
     cacheable = response.status_code == 200 and getattr(response, "envelope_message", None) is None

@@ -18,3 +18,11 @@ def test_public_api_is_importable():
     assert sorted(cache_layer.__all__) == sorted(set(cache_layer.__all__))
     missing = [name for name in cache_layer.__all__ if not hasattr(cache_layer, name)]
     assert missing == []
+
+
+def test_no_module_of_the_cache_layer_is_over_300_lines():
+    """One module per concern (docs/cache.md): none grows past ~300 lines."""
+    from pathlib import Path
+
+    sizes = {p.name: len(p.read_text().splitlines()) for p in Path(cache_layer.__file__).parent.glob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 300} == {}
