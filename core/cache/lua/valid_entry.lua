@@ -8,23 +8,30 @@
 -- characters: the coarse versions) and the header (the row versions), what
 -- keys.entry_tag computes before a miss is rendered. not_modified: whether the
 -- client's If-None-Match (" tag1 tag2 ", or " * ", or "") names it.
-local function valid_entry(v)
-  if not v then return nil end
+-- The entry's parts: its header, its fragment, and the row counters the header
+-- names with the versions it stored and their current values (one MGET).
+local function entry_parts(v)
   local nl = string.find(v, '\n', 1, true)
   local hlen = tonumber(string.sub(v, 1, nl - 1))
+  local header = string.sub(v, nl + 1, nl + hlen)
+  local keys, want, got = {}, {}, {}
   if hlen > 0 then
-    local header = string.sub(v, nl + 1, nl + hlen)
-    local keys, want = {}, {}
     for k, ver in string.gmatch(header, '([^\t\n]+)\t([^\n]+)\n') do
       keys[#keys + 1] = k
       want[#want + 1] = ver
     end
-    local got = redis.call('MGET', unpack(keys))
-    for i = 1, #keys do
-      if got[i] ~= want[i] then return nil end
-    end
+    got = redis.call('MGET', unpack(keys))
   end
-  return string.sub(v, nl + hlen + 1), string.sub(v, nl + 1, nl + hlen)
+  return header, string.sub(v, nl + hlen + 1), keys, want, got
+end
+
+local function valid_entry(v)
+  if not v then return nil end
+  local header, fragment, keys, want, got = entry_parts(v)
+  for i = 1, #keys do
+    if got[i] ~= want[i] then return nil end
+  end
+  return fragment, header
 end
 
 local function entry_tag(key, header)
@@ -42,22 +49,12 @@ end
 -- there is no entry.
 local function entry_rows(v)
   if not v then return false end
-  local nl = string.find(v, '\n', 1, true)
-  local hlen = tonumber(string.sub(v, 1, nl - 1))
+  local _, _, keys, want, got = entry_parts(v)
   local out = {}
-  if hlen > 0 then
-    local header = string.sub(v, nl + 1, nl + hlen)
-    local keys, want = {}, {}
-    for k, ver in string.gmatch(header, '([^\t\n]+)\t([^\n]+)\n') do
-      keys[#keys + 1] = k
-      want[#want + 1] = ver
-    end
-    local got = redis.call('MGET', unpack(keys))
-    for i = 1, #keys do
-      out[#out + 1] = keys[i]
-      out[#out + 1] = want[i]
-      out[#out + 1] = got[i] or ''
-    end
+  for i = 1, #keys do
+    out[#out + 1] = keys[i]
+    out[#out + 1] = want[i]
+    out[#out + 1] = got[i] or ''
   end
   return out
 end
