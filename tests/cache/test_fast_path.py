@@ -8,7 +8,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
-from rest_framework.views import APIView
 
 import core.cache as core_cache
 from accounts import services as account_services
@@ -21,20 +20,6 @@ from tests.ratings.factories import ReviewFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 COMPARED_HEADERS = ["X-Cache", "Content-Type", "Allow", "Vary", "X-Frame-Options", "Content-Length"]
-
-
-@pytest.fixture
-def dispatches(monkeypatch):
-    """How many requests reached DRF."""
-    calls = []
-    original = APIView.dispatch
-
-    def counting(self, request, *args, **kwargs):
-        calls.append(request.path)
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(APIView, "dispatch", counting)
-    return calls
 
 
 def public_paths():

@@ -15,7 +15,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
-from rest_framework.views import APIView
 
 import core.cache.middleware as fast_path
 from accounts import services as account_services
@@ -30,20 +29,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Headers that differ per request by design.
 PER_REQUEST = {"X-Request-ID", "Server-Timing", "Date"}
-
-
-@pytest.fixture
-def dispatches(monkeypatch):
-    """Requests that reached DRF."""
-    calls = []
-    original = APIView.dispatch
-
-    def counting(self, request, *args, **kwargs):
-        calls.append(request.path)
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(APIView, "dispatch", counting)
-    return calls
 
 
 @pytest.fixture
