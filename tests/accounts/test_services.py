@@ -1,12 +1,10 @@
 """accounts.services: the rules behind registration, login, e-mail codes and
 profile edits, called directly; and, on PostgreSQL, what concurrent calls do."""
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authtoken.models import Token
@@ -17,6 +15,7 @@ from accounts.models import EmailOTP, Profile, Role, User
 from core.cache import get_versions
 from core.envelope import Conflict
 from tests.accounts.factories import SkillFactory, UserFactory, WorkerUserFactory
+from tests.concurrency import run_together
 
 PASSWORD = "Tangerine-Orbit-4711"
 
@@ -242,25 +241,8 @@ class TestResolveSkills:
 # --- PostgreSQL: real concurrency -------------------------------------------------
 
 def run_in_threads(count: int, fn):
-    """Run ``fn(i)`` in ``count`` threads started together; results or exceptions."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def work(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - collected for the assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+    """``fn(i)`` in ``count`` threads released together; results or exceptions."""
+    return run_together(*[lambda i=i: fn(i) for i in range(count)], return_exceptions=True)
 
 
 @pytest.mark.postgres

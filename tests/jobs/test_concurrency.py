@@ -7,41 +7,17 @@ import threading
 import time
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 
 from core.rules import StateConflict
 from jobs import services
 from jobs.models import Application, ApplicationStatus, Job, JobStatus
 from tests.accounts.factories import WorkerUserFactory
+from tests.concurrency import run_together
 from tests.conftest import auth_client
 from tests.jobs.factories import ApplicationFactory, JobFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_together(*calls, timeout=30):
-    """Run each call in its own thread (own connection), all released at once.
-    Returns each call's result, or the exception it raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def runner(index, call):
-        try:
-            close_old_connections()
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - the result under test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout)
-        assert not thread.is_alive(), "a thread hung (deadlock?)"
-    return results
 
 
 def test_two_accepts_into_the_last_slot_over_http():
@@ -68,7 +44,8 @@ def test_many_accepts_never_overfill():
     applications = [ApplicationFactory(job=job) for _ in range(4)]
 
     results = run_together(
-        *[lambda app=app: services.application_accept(application=app, by=job.client) for app in applications]
+        *[lambda app=app: services.application_accept(application=app, by=job.client) for app in applications],
+        return_exceptions=True,
     )
 
     winners = [r for r in results if isinstance(r, Application)]

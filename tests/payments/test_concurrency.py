@@ -8,40 +8,15 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from payments.gateway import FakeGateway
 from payments.models import Payment, PaymentStatus
 from tests.accounts.factories import ClientUserFactory, StaffUserFactory, WorkerUserFactory
+from tests.concurrency import run_together
 from tests.conftest import auth_client
 from tests.payments.factories import PaymentFactory, hire
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_together(calls):
-    """Run every callable in its own thread, released at once; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-    errors = []
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    assert not errors, errors
-    return results
 
 
 class SlowCountingGateway(FakeGateway):
@@ -82,7 +57,7 @@ def test_twenty_creations_with_one_key_make_one_payment():
         )
         return response.status_code, response.json()["data"]
 
-    results = run_together([create] * 20)
+    results = run_together(*[create] * 20)
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] * 19 + [201]
     payloads = [data for _, data in results]
@@ -101,7 +76,7 @@ def test_same_key_other_bodies_at_once_one_wins_the_rest_409():
             "/api/v1/payments/", body, format="json", HTTP_IDEMPOTENCY_KEY="k"
         ).status_code
 
-    statuses = run_together([lambda a=f"{n}.00": create(a) for n in range(1, 6)])
+    statuses = run_together(*[lambda a=f"{n}.00": create(a) for n in range(1, 6)])
     assert sorted(statuses) == [201, 409, 409, 409, 409]
     assert Payment.objects.count() == 1
 
@@ -118,7 +93,7 @@ def test_twenty_creations_for_one_job_and_worker_under_twenty_keys_make_one_paym
         response = auth_client(client).post("/api/v1/payments/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
         return response.status_code, response.json()
 
-    results = run_together([lambda k=f"key-{n}": create(k) for n in range(20)])
+    results = run_together(*[lambda k=f"key-{n}": create(k) for n in range(20)])
     assert sorted(status for status, _ in results) == [201] + [409] * 19
     assert Payment.objects.count() == 1
     payment = Payment.objects.get()
@@ -137,7 +112,7 @@ def test_two_confirms_at_once_charge_once(slow_gateway):
     def confirm():
         return auth_client(payer).post(f"/api/v1/payments/{payment.pk}/confirm/").status_code
 
-    assert sorted(run_together([confirm, confirm])) == [200, 409]
+    assert sorted(run_together(confirm, confirm)) == [200, 409]
     assert slow_gateway.calls == [("charge", payment.reference)]
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.SUCCEEDED
@@ -150,7 +125,7 @@ def test_two_refunds_at_once_refund_once(slow_gateway):
     def refund(user):
         return auth_client(user).post(f"/api/v1/payments/{payment.pk}/refund/").status_code
 
-    assert sorted(run_together([lambda: refund(payment.payer), lambda: refund(staff)])) == [200, 409]
+    assert sorted(run_together(lambda: refund(payment.payer), lambda: refund(staff))) == [200, 409]
     assert slow_gateway.calls == [("refund", payment.reference)]
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.REFUNDED
@@ -164,7 +139,7 @@ def test_confirm_and_refund_at_once_never_refund_a_pending_payment(slow_gateway)
     def call(action):
         return auth_client(payment.payer).post(f"/api/v1/payments/{payment.pk}/{action}/").status_code
 
-    confirm_status, refund_status = run_together([lambda: call("confirm"), lambda: call("refund")])
+    confirm_status, refund_status = run_together(lambda: call("confirm"), lambda: call("refund"))
     assert confirm_status == 200
     payment.refresh_from_db()
     if refund_status == 200:
