@@ -16,6 +16,7 @@ from jobs.models import Application, Job
 from payments.models import Payment, PaymentStatus
 from ratings.models import Review
 from tests.accounts.factories import ClientUserFactory, StaffUserFactory, WorkerUserFactory
+from tests.admin.pages import job_form
 from tests.jobs.factories import ApplicationFactory, CategoryFactory, JobFactory
 from tests.payments.factories import PaymentFactory
 
@@ -45,20 +46,6 @@ def action(admin_client, model, name, objs):
         )
     assert response.status_code == 200
     return [(m.level_tag, m.message) for m in response.context["messages"]]
-
-
-def job_form(job, **changes):
-    """The POST of the job change form as the page renders it, with ``changes``."""
-    data = {
-        "title": job.title, "description": job.description, "category": job.category_id,
-        "city": job.city, "rate": str(job.rate), "currency": job.currency, "workers_needed": job.workers_needed,
-        "start_at_0": job.start_at.strftime("%Y-%m-%d"), "start_at_1": job.start_at.strftime("%H:%M:%S"),
-        "end_at_0": job.end_at.strftime("%Y-%m-%d"), "end_at_1": job.end_at.strftime("%H:%M:%S"),
-        "applications-TOTAL_FORMS": "0", "applications-INITIAL_FORMS": "0",
-        "applications-MIN_NUM_FORMS": "0", "applications-MAX_NUM_FORMS": "0",
-    }
-    data.update(changes)
-    return data
 
 
 def form_errors(response):
