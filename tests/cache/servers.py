@@ -1,6 +1,7 @@
 """Real servers for the cross-process cache tests: gunicorn serving this project
 (production settings: DEBUG off, Redis, PostgreSQL test database) and a private
-redis-server that a test may stop or pause. Plus a tiny HTTP client (stdlib)."""
+redis-server that a test may stop or pause. Plus a tiny HTTP client (stdlib), and
+the development server (DEBUG=1) for the tests of what exists only there."""
 from __future__ import annotations
 
 import http.client
@@ -14,6 +15,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,6 +259,51 @@ class RedisServer:
 
     def unpause(self) -> None:
         assert self.cli("CLIENT", "UNPAUSE") == "OK"
+
+
+def dev_env(database: Path, **extra: str) -> dict[str, str]:
+    """The environment of a development server (DEBUG=1, so the browsable API and
+    the Debug Toolbar are on) over the SQLite file ``database``, with local-memory
+    cache whatever this run's Redis; ``extra`` on top."""
+    dropped = {"REDIS_URL", "REDIS_SENTINELS", "REDIS_CLUSTER_NODES", "PERF_HEADERS", "DEBUG_TOOLBAR"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update(
+        DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings.base", DATABASE_URL=f"sqlite:///{database}", SECRET_KEY=""
+    )
+    return {**env, **extra}
+
+
+@contextmanager
+def dev_server(env: dict[str, str], *, startup_seconds: float = 15) -> Iterator[str]:
+    """``manage.py runserver`` with ``env`` (see ``dev_env``) on a free port: its base
+    URL once /api/v1/health/ answers 200, the server stopped at the end. A server
+    that exits or does not answer in ``startup_seconds`` fails with its stderr."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    api = Api(port)
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            try:
+                if api.get("/api/v1/health/").status == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.terminate()
+                raise RuntimeError(f"the dev server did not start: {server.communicate()[1].decode()[-2000:]}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def delete_prefix(redis_url: str, prefix: str) -> None:

@@ -6,27 +6,20 @@ The browsable API exists only with DEBUG=1 (its renderer is chosen when the
 settings load), so this starts the real development server with DEBUG=1 on a free
 port over a seeded SQLite database, as tests/core/test_debug_toolbar.py does."""
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.cache import servers
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 STARTUP_SECONDS = 15
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _request(url, method="GET", accept="text/html", token=None):
@@ -44,11 +37,7 @@ def _request(url, method="GET", accept="text/html", token=None):
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browsable")
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "PERF_HEADERS", "DJANGO_SETTINGS_MODULE"}}
-    env.update(
-        DEBUG="1", DEBUG_TOOLBAR="1", SECRET_KEY="", DATABASE_URL=f"sqlite:///{tmp / 'dev.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="config.settings.base",
-    )
+    env = servers.dev_env(tmp / "dev.sqlite3")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True, timeout=300)
     seeded = subprocess.run(
@@ -57,31 +46,8 @@ def dev_server(tmp_path_factory):
     )
     tokens = dict(re.findall(r"^\s*(admin|client|worker)\s+\S+\s+token (\w+)", seeded.stdout, re.M))
     assert set(tokens) == {"admin", "client", "worker"}, seeded.stdout
-    port = _free_port()
-    server = subprocess.Popen(
-        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-        cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                if _request(f"{base}/api/v1/health/", accept="application/json")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the dev server did not start: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.1)
+    with servers.dev_server(env, startup_seconds=STARTUP_SECONDS) as base:
         yield base, tokens
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _json(base, path, token):

@@ -2,27 +2,16 @@
 (docs/API.md "Profiling"). The toolbar is installed when the settings load, so this
 starts the real development server with DEBUG=1 on a free port and reads the
 HTML it serves; the test settings (DEBUG_TOOLBAR=0) are not used there."""
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.cache import servers
+
 STARTUP_SECONDS = 8
 # Local requests only: never through an HTTP proxy from the environment.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, accept: str = "text/html") -> tuple[int, str]:
@@ -36,38 +25,8 @@ def _get(url: str, accept: str = "text/html") -> tuple[int, str]:
 
 @pytest.fixture
 def dev_server(tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG_TOOLBAR", "REDIS_URL", "PERF_HEADERS"}}
-    env.update(
-        DEBUG="1",
-        DJANGO_SETTINGS_MODULE="config.settings.base",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'dev.sqlite3'}",
-        SECRET_KEY="",
-    )
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-        cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                if _get(f"{base}/api/v1/health/", accept="application/json")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the dev server did not start: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.1)
+    with servers.dev_server(servers.dev_env(tmp_path / "dev.sqlite3"), startup_seconds=STARTUP_SECONDS) as base:
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def test_toolbar_on_browsable_api_and_admin_with_debug(dev_server):
