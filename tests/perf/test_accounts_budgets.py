@@ -4,28 +4,18 @@ queries at two data sizes, at or under the budget. Every measured request is a
 cache MISS (the cache is cleared first); repeated GETs are HITs: 0 queries when
 anonymous, only the token lookup with a token."""
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests.accounts.factories import SkillFactory, WorkerUserFactory
 from tests.conftest import auth_client
+from tests.perf.budgets import queries_of
 from tools.contracts import miss_budget
 
 pytestmark = pytest.mark.django_db
 
 ME = "/api/v1/users/me/"
-
-
-def queries_of(client, path, expect_cache="MISS", clear=True):
-    if clear:
-        cache.clear()
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(path)
-    assert response.status_code == 200, response.content
-    assert response["X-Cache"] == expect_cache
-    return len(ctx.captured_queries), response.json()
 
 
 def worker_with_skills(count):

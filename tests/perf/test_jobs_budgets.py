@@ -5,7 +5,6 @@ cleared first); repeated anonymous GETs of public data are a HIT with 0 queries.
 A MISS of an endpoint with row scopes (docs/cache.md) runs one more query, the
 cheap ids query of the rows it will show; a HIT still runs none."""
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -13,20 +12,12 @@ from rest_framework.test import APIClient
 from tests.accounts.factories import ClientUserFactory, SkillFactory, WorkerUserFactory
 from tests.conftest import auth_client
 from tests.jobs.factories import ApplicationFactory, CategoryFactory, JobFactory, SavedJobFactory
+from tests.perf.budgets import queries_of
 from tools.contracts import miss_budget
 
 pytestmark = pytest.mark.django_db
 
 SMALL, LARGE = 3, 30
-
-
-def queries_of(client, path, expect_cache="MISS"):
-    cache.clear()
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(path)
-    assert response.status_code == 200, response.content
-    assert response["X-Cache"] == expect_cache
-    return len(ctx.captured_queries), response.json()
 
 
 def make_jobs(count, skills_per_job, client=None, categories=None):
