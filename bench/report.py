@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
+import statistics
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -109,7 +106,19 @@ def write_csvs(results, out: Path):
 
 # --- plots -------------------------------------------------------------------------
 
+def _pyplot():
+    """matplotlib (a bench-only package) on the Agg backend, imported only to draw:
+    the tables and targets are computed (and tested) without it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_throughput(results, out: Path) -> str:
+    plt = _pyplot()
     main = results["meta"]["main_size"]
     rows = _wrk(results, main)
     endpoints = [e for e in ENDPOINT_LABELS if e != "floor" and any(r["endpoint"] == e for r in rows)]
@@ -136,6 +145,7 @@ def plot_throughput(results, out: Path) -> str:
 
 
 def plot_latency(results, out: Path) -> str:
+    plt = _pyplot()
     main = results["meta"]["main_size"]
     rows = _wrk(results, main)
     cases = [k for k in VARIANT_LABELS]
@@ -178,6 +188,7 @@ def plot_latency(results, out: Path) -> str:
 
 
 def plot_queries(results, out: Path) -> str:
+    plt = _pyplot()
     sizes = _sizes(results)
     endpoints = [e for e in ENDPOINT_LABELS if e != "floor"]
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True)
@@ -210,6 +221,7 @@ def plot_queries(results, out: Path) -> str:
 
 
 def plot_latency_vs_size(results, out: Path) -> str:
+    plt = _pyplot()
     sizes = _sizes(results)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for (variant, mode), label in VARIANT_LABELS.items():
@@ -229,6 +241,7 @@ def plot_latency_vs_size(results, out: Path) -> str:
 
 
 def plot_mix(results, out: Path) -> str | None:
+    plt = _pyplot()
     mixes = results.get("mix") or {}
     if not mixes:
         return None
@@ -243,6 +256,90 @@ def plot_mix(results, out: Path) -> str | None:
     fig.savefig(out / "mix.png", dpi=80)
     plt.close(fig)
     return "mix.png"
+
+
+# --- the slow-query hook, on and off -------------------------------------------------
+
+def _median_ci(values: list[float]) -> tuple[float | None, float | None]:
+    """A distribution-free 95% confidence interval of the median (order statistics
+    of the sorted values, normal approximation of the binomial); None, None under
+    six values."""
+    xs = sorted(values)
+    n = len(xs)
+    if n < 6:
+        return None, None
+    half = 1.96 * math.sqrt(n) / 2
+    low, high = math.floor(n / 2 - half), math.ceil(1 + n / 2 + half)  # ranks, counted from 1
+    return xs[max(low, 1) - 1], xs[min(high, n) - 1]
+
+
+def _pct(part, whole):
+    return None if part is None or not whole else part / whole
+
+
+def _signed(value, digits=2, unit=""):
+    return "n/a" if value is None else f"{value:+.{digits}f}{unit}"
+
+
+def _signed_pct(value):
+    return "n/a" if value is None else f"{value:+.1%}"
+
+
+def hook_summary(results) -> list[dict]:
+    """Per endpoint of the hook comparison (bench/run.py, slow_query_hook_cost): the
+    server times of the two servers, their difference (of the medians, and the median
+    of the request-by-request pairs with its 95% interval, relative to the hook-off
+    median), requests/s (mean of the wrk rounds) and the X-Cache answers."""
+    hook = results.get("slow_query_hook") or {}
+    out = []
+    for endpoint, seen in (hook.get("server_time") or {}).items():
+        on, off = seen["on"], seen["off"]
+        on_ms, off_ms = _median(on["app_ms"]), _median(off["app_ms"])
+        pairs = [a - b for a, b in zip(on["app_ms"], off["app_ms"]) if a is not None and b is not None]
+        paired = _median(pairs)
+        low, high = _median_ci(pairs)
+        rps = {}
+        for name in ("on", "off"):
+            runs = [r["rps"] for r in hook.get("wrk", []) if r["endpoint"] == endpoint and r["hook"] == name]
+            rps[name] = sum(runs) / len(runs) if runs else None
+        wrk_misses = {name: sum(r["misses"] for r in hook.get("wrk", []) if r["endpoint"] == endpoint
+                                and r["hook"] == name) for name in ("on", "off")}
+        wrk_requests = {name: sum(r["requests"] for r in hook.get("wrk", []) if r["endpoint"] == endpoint
+                                  and r["hook"] == name) for name in ("on", "off")}
+        out.append({
+            "endpoint": endpoint, "n": len(pairs),
+            "on_ms": on_ms, "off_ms": off_ms, "on_db_ms": _median(on["db_ms"]), "off_db_ms": _median(off["db_ms"]),
+            "diff_ms": None if on_ms is None or off_ms is None else on_ms - off_ms,
+            "paired_ms": paired, "paired_low_ms": low, "paired_high_ms": high,
+            "queries": sorted(set(on["queries"]) | set(off["queries"])),
+            "probe_misses": {"on": on["x_cache"].get("MISS", 0), "off": off["x_cache"].get("MISS", 0)},
+            "probe_requests": {"on": sum(on["x_cache"].values()), "off": sum(off["x_cache"].values())},
+            "rps_on": rps["on"], "rps_off": rps["off"],
+            "wrk_misses": wrk_misses, "wrk_requests": wrk_requests,
+        })
+        row = out[-1]
+        row["diff_pct"] = _pct(row["diff_ms"], off_ms)
+        row["paired_pct"] = _pct(paired, off_ms)
+        row["rps_pct"] = _pct(None if rps["on"] is None or rps["off"] is None else rps["on"] - rps["off"],
+                              rps["off"])
+    return out
+
+
+def _median(values):
+    xs = [v for v in values if v is not None]
+    return statistics.median(xs) if xs else None
+
+
+def hook_state_ok(results) -> bool:
+    """The two servers reported what they were started for: the hook on the
+    connections of the one with SLOW_QUERY_MS=100, not on the other's."""
+    state = (results.get("slow_query_hook") or {}).get("state") or {}
+    return (state.get("on", {}).get("installed") is True and state.get("off", {}).get("installed") is False)
+
+
+def hook_per_statement_ns(results) -> float | None:
+    alone = ((results.get("slow_query_hook") or {}).get("in_process") or {}).get("alone")
+    return alone["wrapped_ns"] - alone["direct_ns"] if alone else None
 
 
 # --- targets -----------------------------------------------------------------------
@@ -328,6 +425,20 @@ def targets(results) -> list[dict]:
     add("queries per request flat across data sizes (Shiftboard, miss)", "flat" if flat else "not flat", flat,
         "; ".join(detail))
 
+    hooks = hook_summary(results)
+    pcts = [h["paired_pct"] for h in hooks]
+    worst_pct = None if not hooks or None in pcts else max(pcts)
+    parts = [f"{ENDPOINT_LABELS[h['endpoint']]} {_signed(h['paired_ms'])} ms ({_signed_pct(h['paired_pct'])}) "
+             f"of {_fmt(h['off_ms'], 2)} ms" for h in hooks]
+    per_statement = hook_per_statement_ns(results)
+    if per_statement is not None:
+        parts.append(f"in process {per_statement:+.0f} ns per statement")
+    if hooks and not hook_state_ok(results):
+        parts.append("the servers did not report the hook on / off as started")
+    add("slow-query hook costs ≤ 2% of a miss's server time (job list, job detail; the higher; median of "
+        "on/off pairs)", _signed_pct(worst_pct), worst_pct is not None and worst_pct <= 0.02 and hook_state_ok(results),
+        "; ".join(parts) if parts else "not measured in this run")
+
     small, large = min(sizes), 100_000 if 100_000 in sizes else max(sizes)
     a = _find(_wrk(results, small), "job_list", "shiftboard", "cold")
     b = _find(_wrk(results, large), "job_list", "shiftboard", "cold")
@@ -411,7 +522,8 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
         f"{', '.join(f'{x:.2f}' for x in meta['load_before'])}.\n"
     )
     L.append(
-        "Server: gunicorn, 2 sync workers, `DEBUG=0`, `PERF_HEADERS=1`, PostgreSQL "
+        f"Server: gunicorn (`config/gunicorn.py`), {meta.get('gunicorn_workers', 2)} gthread workers × "
+        f"{meta.get('gunicorn_threads', 8)} threads, `DEBUG=0`, `PERF_HEADERS=1`, PostgreSQL "
         f"(`{meta['database']}`), Redis (db {meta['redis_db'].lstrip('/')}), bench settings `bench.settings` "
         "(Shiftboard's settings + django-cachalot, active only under /bench/cachalot/). "
         + (f"Load: wrk, {meta['threads']} threads, {meta['connections']} connections, "
@@ -540,6 +652,7 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
                      + " | ".join(_fmt(b.get(step), 2) for step in steps)
                      + f" | {total:.2f} | {_fmt(p['app_ms_first'], 2)} |")
         L.append("")
+    L.extend(hook_section(results))
     L.append("## Latency against data size\n")
     L.append(f"![latency vs size]({plots['latency_vs_size']})\n")
     L.append("| jobs | " + " | ".join(VARIANT_LABELS.values()) + " |")
@@ -581,6 +694,66 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     text = "\n".join(L)
     (out / "report.md").write_text(text)
     return text
+
+
+def hook_section(results) -> list[str]:
+    """The slow-query hook on and off, in the server-time section of report.md."""
+    hook = results.get("slow_query_hook")
+    if not hook:
+        return []
+    main = results["meta"]["main_size"]
+    state = hook.get("state") or {}
+    L = [f"**The slow-query hook on and off ({main:,} jobs)**: two servers of this build started side by side "
+         f"after the runs above, `SLOW_QUERY_MS={hook['slow_query_ms']['on']}` (the default: the hook on every "
+         f"statement) and `SLOW_QUERY_MS={hook['slow_query_ms']['off']}` (no hook); every request a cache miss "
+         "(a unique query parameter). Server time: "
+         f"{hook['probes_per_server']} sequential requests per endpoint and server, alternating on/off, off/on "
+         "request by request (after 10 pairs of warm-up); a pair's difference is on − off. Requests/s: wrk "
+         f"({results['meta']['threads']} threads, {results['meta']['connections']} connections, "
+         f"{hook['wrk_duration_s']:.0f} s), "
+         f"{len({r['round'] for r in hook.get('wrk', [])})} rounds per server in the order on, off, off, on; "
+         "the mean of the rounds. The servers reported: "
+         + "; ".join(f"{name} `SLOW_QUERY_MS={state.get(name, {}).get('slow_query_ms')}`, hook "
+                     f"{'on' if state.get(name, {}).get('installed') else 'not on'} the connection"
+                     for name in ("on", "off"))
+         + ("." if hook_state_ok(results) else ": **not as started, so the comparison below is void**.") + "\n"]
+    L.append("| endpoint | server ms, hook on (db ms) | server ms, hook off (db ms) | difference of medians | "
+             "median of pairs (95% interval) | req/s hook on | req/s hook off | req/s difference | "
+             "misses (X-Cache) on / off |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    rows = hook_summary(results)
+    for h in rows:
+        interval = ("" if h["paired_low_ms"] is None else
+                    f" ({_signed(h['paired_low_ms'])} to {_signed(h['paired_high_ms'])})")
+        misses = " / ".join(f"{h['probe_misses'][n] + h['wrk_misses'][n]:,} of "
+                            f"{h['probe_requests'][n] + h['wrk_requests'][n]:,}" for n in ("on", "off"))
+        L.append(f"| {ENDPOINT_LABELS[h['endpoint']]} | {_fmt(h['on_ms'], 2)} ({_fmt(h['on_db_ms'], 2)}) | "
+                 f"{_fmt(h['off_ms'], 2)} ({_fmt(h['off_db_ms'], 2)}) | "
+                 f"{_signed(h['diff_ms'])} ms ({_signed_pct(h['diff_pct'])}) | "
+                 f"{_signed(h['paired_ms'])} ms ({_signed_pct(h['paired_pct'])}){interval} | "
+                 f"{_fmt(h['rps_on'])} | {_fmt(h['rps_off'])} | {_signed_pct(h['rps_pct'])} | {misses} |")
+    inproc = hook.get("in_process") or {}
+    alone, select1 = inproc.get("alone"), inproc.get("select1")
+    if alone and select1:
+        per = alone["wrapped_ns"] - alone["direct_ns"]
+        expect = []
+        for h in rows:
+            if h["queries"] and h["off_ms"]:
+                q = max(h["queries"])
+                expect.append(f"{ENDPOINT_LABELS[h['endpoint']]} {q} statements × {per:.0f} ns = "
+                              f"{q * per / 1000:.1f} µs, {q * per / 1e6 / h['off_ms']:.3%} of its hook-off server time")
+        L.append(f"\nIn process, by the code of `make ops-cost` (bench/ops_cost.py), in this run: the hook around a "
+                 f"no-op execute {alone['direct_ns']:.0f} → {alone['wrapped_ns']:.0f} ns, **{per:+.0f} ns per "
+                 f"statement** (best of 7 × 200,000); `SELECT 1` through Django's cursor on the bench database, "
+                 f"{select1['blocks']} alternating blocks of {select1['per_block']:,}: hook on "
+                 f"{select1['on_us']:.1f} µs, off {select1['off_us']:.1f} µs per statement (median of the paired "
+                 f"block differences {select1['diff_us']:+.2f} µs)."
+                 + (" What the per-statement cost adds to a miss: " + "; ".join(expect) + "." if expect else ""))
+    phases = hook.get("phases_s") or {}
+    L.append(f"\n(The comparison took {hook.get('elapsed_s', 0):.0f} s of the run"
+             + (": " + ", ".join(f"{name.replace('_', ' ')} {sec:.0f} s" for name, sec in phases.items())
+                if phases else "") + ".)\n")
+    return L
 
 
 def readme_section(results, out: Path, tgt: list[dict]) -> str:

@@ -5,7 +5,8 @@ seed with ``manage.py seed --jobs N --flush``, serve with gunicorn (2 workers,
 production settings, bench URL configuration), then measure from separate
 processes: queries per request and server-side time for every endpoint and
 variant, throughput and latency with wrk, and at the main size (100,000) every
-endpoint x variant and the realistic mix. Writes bench/results/<date>/ (raw JSON
+endpoint x variant, the realistic mix, and the slow-query hook on against off on
+two servers of this build (slow_query_hook_cost). Writes bench/results/<date>/ (raw JSON
 and CSV, PNG plots, report.md) and the README's Performance section.
 
 Databases: PostgreSQL at the host of DATABASE_URL (default
@@ -104,10 +105,13 @@ def flush_redis(redis_url: str) -> None:
 
 # --- processes ------------------------------------------------------------------
 
-def server_env(db_url: str, redis_url: str, settings: str = "bench.settings") -> dict:
+def server_env(db_url: str, redis_url: str, settings: str = "bench.settings", slow_query_ms: int = 100) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("ROOT_URLCONF",)}
     env.update(
         DJANGO_SETTINGS_MODULE=settings,
+        # The slow-query hook as deployed (the default threshold); 0 (off) only for
+        # the server it is compared with (slow_query_hook_cost).
+        SLOW_QUERY_MS=str(slow_query_ms),
         DATABASE_URL=db_url,
         REDIS_URL=redis_url,
         SECRET_KEY=BENCH_SECRET,
@@ -406,6 +410,105 @@ def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: d
             results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args, redis_url)
     finally:
         server.stop()
+    if main and args.hook_rounds > 0:
+        results["slow_query_hook"] = slow_query_hook_cost(args, db_url, redis_url, targets, out)
+
+
+HOOK_ENDPOINTS = ("job_list", "job_detail")
+HOOK_CONFIGS = {"on": 100, "off": 0}  # SLOW_QUERY_MS of the two servers compared
+
+
+def slow_query_hook_cost(args, db_url: str, redis_url: str, targets: dict, out: Path) -> dict:
+    """What the slow-query hook (core/db_instrumentation.py) costs a cache miss on a
+    server: two fresh servers of the same build and settings, started side by side,
+    one with SLOW_QUERY_MS=100 (the default: the hook on every statement), one with
+    SLOW_QUERY_MS=0 (no hook). Each server reports whether the hook is on its
+    connections (/bench/slow-query-hook/). Then, per endpoint (job list, job detail;
+    every request a miss, by a unique query parameter):
+
+    - server time (Server-Timing ``app``) of ``hook_probes`` sequential requests on
+      each server, alternating on/off, off/on request by request (pairs);
+    - requests/s and latency under wrk, ``hook_rounds`` rounds of ``hook_duration``
+      seconds per server, in the order on, off, then off, on (ABBA).
+
+    Before the servers start, the per-statement cost measured in process by the code
+    of `make ops-cost` (bench/ops_cost.py): the hook around a no-op execute, and
+    ``SELECT 1`` with the hook on and off in alternating blocks."""
+    from . import ops_cost  # imports this module: not at the top
+
+    started = time.perf_counter()
+    phases = {}
+
+    def phase(name):
+        phases[name] = time.perf_counter() - started - sum(phases.values())
+
+    log("slow-query hook: in-process cost per statement (bench/ops_cost.py)")
+    in_process = {"alone": ops_cost.wrapper_alone(),
+                  "select1": ops_cost.hook_in_process(db_url, blocks=args.hook_blocks, per_block=2000)}
+    phase("in_process")
+    port = free_port(args.port)
+    ports = {"on": port, "off": port + 1}
+    servers, state = {}, {}
+    try:
+        for name, ms in HOOK_CONFIGS.items():
+            servers[name] = Server(server_env(db_url, redis_url, slow_query_ms=ms), ports[name],
+                                   out / "raw" / f"gunicorn_hook_{name}.log")
+        phase("server_start")
+        probes = {name: load.Probe("127.0.0.1", p) for name, p in ports.items()}
+        for name, probe in probes.items():
+            state[name] = json.loads(probe.request("GET", "/bench/slow-query-hook/")["body"])
+        server_time = {}
+        for endpoint in HOOK_ENDPOINTS:
+            paths = [r.path for r in endpoint_requests(endpoint, VARIANTS["shiftboard"], targets)]
+            seen = {name: {"app_ms": [], "db_ms": [], "queries": [], "x_cache": {}, "status": []}
+                    for name in HOOK_CONFIGS}
+            warmup = 10
+            for i in range(warmup + args.hook_probes):
+                for name in (("on", "off") if i % 2 == 0 else ("off", "on")):
+                    path = _with_buster(paths[i % len(paths)], f"hk{name}{i}{secrets.token_hex(4)}")
+                    r = probes[name].request("GET", path)
+                    if i < warmup:
+                        continue
+                    s = seen[name]
+                    s["app_ms"].append(r["app_ms"])
+                    s["db_ms"].append(r["db_ms"])
+                    s["queries"].append(r["queries"])
+                    s["status"].append(r["status"])
+                    s["x_cache"][r["x_cache"] or "none"] = s["x_cache"].get(r["x_cache"] or "none", 0) + 1
+            for s in seen.values():
+                s["status"] = sorted(set(s["status"]))
+                s["queries"] = sorted({q for q in s["queries"] if q is not None})
+            server_time[endpoint] = seen
+        for probe in probes.values():
+            probe.close()
+        phase("server_time")
+        wrk_rows = []
+        if load.have_wrk():
+            for rnd in range(args.hook_rounds):
+                for endpoint in HOOK_ENDPOINTS:
+                    reqs = endpoint_requests(endpoint, VARIANTS["shiftboard"], targets)
+                    for name in (("on", "off") if rnd % 2 == 0 else ("off", "on")):
+                        res = load.run_wrk(f"http://127.0.0.1:{ports[name]}", reqs, duration=args.hook_duration,
+                                           connections=args.connections, threads=args.threads, bust=True)
+                        row = {"endpoint": endpoint, "hook": name, "round": rnd + 1}
+                        row.update({k: res[k] for k in ("rps", "p50_ms", "p99_ms", "requests", "errors", "hits",
+                                                        "misses")})
+                        wrk_rows.append(row)
+                        log(f"  hook {name:<3} {endpoint:<10} round {rnd + 1}: {row['rps']:8.1f} req/s  "
+                            f"p50 {row['p50_ms'] or 0:7.2f} ms  errors {row['errors']}  misses {row['misses']}")
+        else:
+            log("  hook: no wrk, so no throughput comparison (server times only)")
+        phase("wrk")
+    finally:
+        for server in servers.values():
+            server.stop()
+    for endpoint, seen in server_time.items():
+        on, off = (load.median(seen[n]["app_ms"]) for n in ("on", "off"))
+        log(f"  hook {endpoint:<10} server time, median of {args.hook_probes}: on {on or 0:.2f} ms, "
+            f"off {off or 0:.2f} ms")
+    return {"slow_query_ms": HOOK_CONFIGS, "state": state, "probes_per_server": args.hook_probes,
+            "server_time": server_time, "wrk": wrk_rows, "wrk_duration_s": args.hook_duration,
+            "in_process": in_process, "elapsed_s": time.perf_counter() - started, "phases_s": phases}
 
 
 def check_cachalot_isolation(db_url, redis_url, bench_port, targets, out) -> list[dict]:
@@ -527,6 +630,13 @@ def main(argv=None):
     parser.add_argument("--mix-processes", type=int, default=8)
     parser.add_argument("--mix-per-slice", type=int, default=150)
     parser.add_argument("--no-mix", action="store_true")
+    parser.add_argument("--hook-rounds", type=int, default=2,
+                        help="wrk rounds per server in the slow-query hook on/off comparison (0: skip it)")
+    parser.add_argument("--hook-duration", type=float, default=2.0, help="seconds per wrk run of that comparison")
+    parser.add_argument("--hook-probes", type=int, default=100,
+                        help="sequential misses per endpoint and server in that comparison")
+    parser.add_argument("--hook-blocks", type=int, default=10,
+                        help="alternating blocks of 2,000 SELECT 1 in its in-process measurement")
     parser.add_argument("--reuse-data", action="store_true", help="skip seeding (development only)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")))
     parser.add_argument("--out", help="results directory (default bench/results/<date>)")
@@ -549,6 +659,7 @@ def main(argv=None):
         "sizes": sizes, "main_size": main_size, "duration_s": args.duration,
         "connections": args.connections, "threads": args.threads, "mix_duration_s": args.mix_duration,
         "mix_processes": args.mix_processes, "gunicorn_workers": 2,
+        "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "8")),
         "load_driver": "wrk" if load.have_wrk() else "python", "reuse_data": args.reuse_data,
         "database": urllib.parse.urlsplit(db_url).path.lstrip("/"), "redis_db": urllib.parse.urlsplit(redis_url).path,
         **machine_info(),

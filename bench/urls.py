@@ -31,5 +31,6 @@ urlpatterns = [
         include((_baseline_routes(baselines.NaiveJobViewSet, baselines.NaiveUserViewSet), "cachalot")),
     ),
     path("bench/floor/", views.floor, name="bench-floor"),
+    path("bench/slow-query-hook/", views.slow_query_hook, name="bench-slow-query-hook"),
     *shiftboard_urlpatterns,
 ]

@@ -1,10 +1,15 @@
 """The floor: a bare Django view returning fixed bytes, as large as the page it is
 compared with (``?bytes=N``, the size of Shiftboard's job list page, measured by
 the bench). It goes through the same middleware as every other request, so it is
-the most any endpoint could do on this server."""
+the most any endpoint could do on this server. And the state of the slow-query
+hook, which the bench reads from the two servers it compares."""
 from functools import lru_cache
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+
+from core.db_instrumentation import slow_query_wrapper
 
 MAX_BYTES = 1_000_000
 
@@ -21,3 +26,15 @@ def floor(request):
     except ValueError:
         size = 4096
     return HttpResponse(_body(size), content_type="application/json")
+
+
+def slow_query_hook(request):
+    """Whether this server's slow-query hook (core/db_instrumentation.py) is on the
+    database connection of the thread serving the request, and SLOW_QUERY_MS: the
+    bench checks it on the two servers it compares (hook on, hook off) instead of
+    trusting their environment."""
+    connection.ensure_connection()  # the hook is installed when a connection is made
+    return JsonResponse({
+        "slow_query_ms": getattr(settings, "SLOW_QUERY_MS", None),
+        "installed": slow_query_wrapper in connection.execute_wrappers,
+    })
