@@ -45,17 +45,21 @@ logger = logging.getLogger("shiftboard.health")
 LIVENESS_PATH = "/livez"
 READINESS_PATH = "/readyz"
 
+# Set by whichever worker serves a /readyz. With several workers (Prometheus
+# multiprocess mode) /metrics reports the most recent value any live worker set:
+# "max" kept a lag one worker saw long after the replica caught up (until that
+# worker served a probe again), and for ever once that worker had exited.
 REPLICA_LAG = Gauge(
     "shiftboard_db_replica_lag_seconds",
     "Seconds since the last transaction each read replica replayed was committed (readiness probe).",
     ["alias"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemostrecent",
 )
 REPLICA_LAG_BYTES = Gauge(
     "shiftboard_db_replica_lag_bytes",
     "WAL bytes each read replica has still to replay (readiness probe).",
     ["alias"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemostrecent",
 )
 
 _checks: dict[str, tuple[Callable[[], dict], bool]] = {}

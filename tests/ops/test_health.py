@@ -150,3 +150,36 @@ def test_compatibility_health_endpoint_unchanged():
     response = Client().get("/api/v1/health/")
     assert response.status_code == 200
     assert response.json()["data"] == {"database": "ok", "cache": "ok"}
+
+
+def test_replica_lag_gauges_report_the_latest_probe_of_any_worker(tmp_path):
+    """Prometheus multiprocess mode (gunicorn workers): a worker that saw a replica
+    45 s behind, then another that saw it caught up: /metrics says 0, not the older,
+    higher value; and a worker that has exited no longer counts."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    def probe_in_a_worker(seconds, behind):
+        code = (
+            "from core.health import REPLICA_LAG, REPLICA_LAG_BYTES\n"
+            f"REPLICA_LAG.labels('replica_1').set({seconds})\n"
+            f"REPLICA_LAG_BYTES.labels('replica_1').set({behind})\n"
+            "import os; print(os.getpid())\n"
+        )
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True,
+                             text=True, check=True)
+        return int(out.stdout.strip())
+
+    def exported():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(tmp_path))
+        return (registry.get_sample_value("shiftboard_db_replica_lag_seconds", {"alias": "replica_1"}),
+                registry.get_sample_value("shiftboard_db_replica_lag_bytes", {"alias": "replica_1"}))
+
+    behind_worker = probe_in_a_worker(45.0, 4096)
+    assert exported() == (45.0, 4096.0)
+    caught_up_worker = probe_in_a_worker(0.5, 0)
+    assert exported() == (0.5, 0.0)
+    multiprocess.mark_process_dead(caught_up_worker, path=str(tmp_path))  # config/gunicorn.py's child_exit
+    multiprocess.mark_process_dead(behind_worker, path=str(tmp_path))
+    assert exported() == (None, None)
