@@ -46,6 +46,38 @@ def exported_names() -> set[str]:
     return names
 
 
+MATCHERS = re.compile(r"\b((?:django|shiftboard)_[a-zA-Z0-9_]+)\{([^}]*)\}")
+MATCHER_LABEL = re.compile(r'(\w+)\s*(?:=~|!~|!=|=)\s*"')
+BY = re.compile(r"\bby\s*\(([^)]*)\)")
+
+
+def exported_labels() -> dict[str, set[str]]:
+    """Sample name -> the label names its family has (``le`` on histogram buckets)."""
+    exported_names()  # registers the request and database metrics
+    out = {}
+    for collector, names in REGISTRY._collector_to_names.items():
+        labels = set(getattr(collector, "_labelnames", ()))
+        for name in names:
+            out[name] = labels | ({"le"} if name.endswith("_bucket") else set())
+    return out
+
+
+def label_problems(expr: str, labels: dict[str, set[str]]) -> list[str]:
+    """Labels an expression selects on (``metric{label=...}``) or keeps (``by (...)``)
+    that its metric does not have: a panel or alert that would stay empty. The
+    expressions here aggregate one metric family per ``by``, so every metric the
+    expression names must have every ``by`` label."""
+    problems = []
+    for metric, matchers in MATCHERS.findall(expr):
+        problems += [f"{metric} has no label {label}" for label in MATCHER_LABEL.findall(matchers)
+                     if label not in labels.get(metric, set())]
+    for group in BY.findall(expr):
+        for label in (part.strip() for part in group.split(",") if part.strip()):
+            problems += [f"{metric} has no label {label} (by)" for metric in METRIC.findall(expr)
+                         if label not in labels.get(metric, set())]
+    return problems
+
+
 def dashboard_exprs() -> list[str]:
     data = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for panel in data["panels"] for t in panel.get("targets", [])]
@@ -96,6 +128,19 @@ def test_every_metric_the_dashboard_and_rules_name_is_exported():
     ):
         assert required in named
     assert named - exported == set()
+
+
+@pytest.mark.django_db
+def test_every_label_the_dashboard_and_rules_use_is_one_its_metric_has():
+    labels = exported_labels()
+    assert labels["shiftboard_db_slow_queries_total"] == {"endpoint"}
+    # The check itself finds a misspelt label, in a selector and in a by clause.
+    assert label_problems('sum(rate(shiftboard_response_cache_total{outcome="hit"}[5m]))', labels) == [
+        "shiftboard_response_cache_total has no label outcome"]
+    assert label_problems("sum by (view_name) (rate(django_http_exceptions_total_by_view_total[5m]))", labels) == [
+        "django_http_exceptions_total_by_view_total has no label view_name (by)"]
+    problems = [p for expr in dashboard_exprs() + rule_exprs() for p in label_problems(expr, labels)]
+    assert problems == []
 
 
 def test_dashboard_is_importable_grafana_json():
