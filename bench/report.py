@@ -429,7 +429,10 @@ def targets(results) -> list[dict]:
     pcts = [h["paired_pct"] for h in hooks]
     worst_pct = None if not hooks or None in pcts else max(pcts)
     parts = [f"{ENDPOINT_LABELS[h['endpoint']]} {_signed(h['paired_ms'])} ms ({_signed_pct(h['paired_pct'])}) "
-             f"of {_fmt(h['off_ms'], 2)} ms" for h in hooks]
+             f"of {_fmt(h['off_ms'], 2)} ms"
+             + ("" if h["paired_low_ms"] is None else
+                f" (95% interval {_signed(h['paired_low_ms'])} to {_signed(h['paired_high_ms'])} ms)")
+             for h in hooks]
     per_statement = hook_per_statement_ns(results)
     if per_statement is not None:
         parts.append(f"in process {per_statement:+.0f} ns per statement")

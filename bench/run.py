@@ -149,8 +149,8 @@ class Server:
     """gunicorn as `make serve` runs it (config/gunicorn.py, 2 gthread workers,
     Prometheus in multiprocess mode), on loopback, without the access log."""
 
-    def __init__(self, env: dict, port: int, logfile: Path, workers: int = 2):
-        self.port = port
+    def __init__(self, env: dict, port: int, logfile: Path, workers: int = 2, wait: bool = True):
+        self.port, self.logfile = port, logfile
         self.metrics_dir = tempfile.mkdtemp(prefix="shiftboard-bench-prom-")
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.proc = subprocess.Popen(
@@ -159,10 +159,16 @@ class Server:
              "--timeout", "60"],
             cwd=ROOT, env={**env, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}, start_new_session=True,
         )
-        deadline = time.time() + 30
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Returns once the health endpoint answers 200 (``wait=False`` starts several
+        servers at once, then waits for each)."""
+        deadline = time.time() + timeout
         while time.time() < deadline:
             try:
-                probe = load.Probe("127.0.0.1", port)
+                probe = load.Probe("127.0.0.1", self.port)
                 status = probe.request("GET", "/api/v1/health/")["status"]
                 probe.close()
                 if status == 200:
@@ -173,7 +179,7 @@ class Server:
                 break
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"gunicorn did not start on port {port}; see {logfile}")
+        raise RuntimeError(f"gunicorn did not start on port {self.port}; see {self.logfile}")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -450,9 +456,11 @@ def slow_query_hook_cost(args, db_url: str, redis_url: str, targets: dict, out: 
     ports = {"on": port, "off": port + 1}
     servers, state = {}, {}
     try:
-        for name, ms in HOOK_CONFIGS.items():
+        for name, ms in HOOK_CONFIGS.items():  # started together, then waited for
             servers[name] = Server(server_env(db_url, redis_url, slow_query_ms=ms), ports[name],
-                                   out / "raw" / f"gunicorn_hook_{name}.log")
+                                   out / "raw" / f"gunicorn_hook_{name}.log", wait=False)
+        for server in servers.values():
+            server.wait_ready()
         phase("server_start")
         probes = {name: load.Probe("127.0.0.1", p) for name, p in ports.items()}
         for name, probe in probes.items():
@@ -635,7 +643,7 @@ def main(argv=None):
     parser.add_argument("--hook-duration", type=float, default=2.0, help="seconds per wrk run of that comparison")
     parser.add_argument("--hook-probes", type=int, default=100,
                         help="sequential misses per endpoint and server in that comparison")
-    parser.add_argument("--hook-blocks", type=int, default=10,
+    parser.add_argument("--hook-blocks", type=int, default=6,
                         help="alternating blocks of 2,000 SELECT 1 in its in-process measurement")
     parser.add_argument("--reuse-data", action="store_true", help="skip seeding (development only)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")))

@@ -88,7 +88,7 @@ def test_target_is_met_at_two_percent_and_missed_above_from_the_higher_endpoint(
     row = _hook_target(met)
     assert row["met"] is True
     assert row["measured"] == "+2.0%"
-    assert "job list +0.20 ms (+2.0%) of 10.00 ms" in row["detail"]
+    assert "job list +0.20 ms (+2.0%) of 10.00 ms (95% interval +0.20 to +0.20 ms)" in row["detail"]
     assert "in process +500 ns per statement" in row["detail"]
 
     missed = _hook_target(report.targets(hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7,
