@@ -23,7 +23,7 @@ from rest_framework.response import Response
 
 from accounts.cache import SKILLS
 from core.cache import Rows, cached_response
-from core.filters import ListOnlyFilterMixin
+from core.filters import ListOnlyFilterMixin, filterset_applies
 from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
 
@@ -306,9 +306,10 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     def job_applications(self):
         """The applications to the job in the URL, newest first, with
         ``ApplicationFilter`` (an invalid value: 400): what ``applications`` shows."""
-        filterset = ApplicationFilter(
-            self.request.query_params, queryset=Application.objects.for_list().for_job(self.kwargs["pk"])
-        )
+        queryset = Application.objects.for_list().for_job(self.kwargs["pk"])
+        if not filterset_applies(ApplicationFilter, self.request.query_params):
+            return queryset
+        filterset = ApplicationFilter(self.request.query_params, queryset=queryset)
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
         return filterset.qs
