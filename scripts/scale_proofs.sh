@@ -28,13 +28,7 @@ echo "== scale 2/3: Redis Sentinel failover under load and while idle"
 env -u REDIS_CLUSTER_NODES -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/scale/test_sentinel_failover.py
 
 echo "== scale 3/3: the cache test suite on a Redis Cluster"
-# Not yet on a Cluster (features that landed after the cluster backend; see
-# docs/scaling.md, "Left to do"): signed-in hits through token entries and ETags,
-# the read-refreshed counter TTLs, and cache_explain's key naming (test_commands).
-env -u REDIS_SENTINELS -u REDIS_SENTINEL_MASTER -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/cache \
-  --deselect tests/cache/test_signed_in_and_etags.py \
-  --deselect tests/cache/test_hardening.py::test_counters_read_often_do_not_expire_together \
-  --deselect tests/cache/test_commands.py::test_hit_names_the_real_key_and_the_row_header
+env -u REDIS_SENTINELS -u REDIS_SENTINEL_MASTER -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/cache
 
 python3 scripts/topology.py status
 echo "== scale proofs passed"

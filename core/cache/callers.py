@@ -9,7 +9,9 @@ behind the same header as a response entry: the versions of ``user:<id>``
 ``auth:<id>`` (bumped when the user's tokens change: logout, a new token) and
 the outage generation. The lookup (lookup.lua, one round trip) returns the
 snapshot only while all three still have those versions, so a logout, a
-deactivation or a role change is seen by the very next request.
+deactivation or a role change is seen by the very next request. On a Redis
+Cluster the entry and the counters its header names carry the group (hash tag)
+of the token (``in_group``), whatever response the token authenticates.
 
 Why an entry is only trusted from the second sight of a token: the versions must
 be read *before* the database is (docs/cache.md, "The order on a miss"), and the
@@ -82,7 +84,10 @@ def cached_caller(token_key: str):
     """The token's user from its entry if the entry is still valid (one round
     trip), else None. Raises CacheUnavailable while the cache is failing."""
     ensure_healthy()
-    fragment, _, _ = backend().lookup(token_entry_key(token_key), None, None)
+    key = token_entry_key(token_key)
+    b = backend()
+    with b.in_group(key):
+        fragment, _, _ = b.lookup(key, None, None)
     if fragment is None or fragment is NOT_MODIFIED:
         return None
     user = _user(bytes(fragment))
@@ -116,12 +121,14 @@ class CachedTokenAuthentication(TokenAuthentication):
         and the current entry, or None when the cache cannot be used."""
         try:
             ensure_healthy()
-            raw = backend().get(token_entry_key(token_key))
-            if raw is None:
-                return {"versions": {}, "raw": None}
-            _, payload = decode_entry(raw)
-            user_id = json.loads(payload)["id"]
-            return {"versions": get_versions(caller_scopes(user_id)), "raw": bytes(raw), "id": user_id}
+            key = token_entry_key(token_key)
+            with backend().in_group(key):
+                raw = backend().get(key)
+                if raw is None:
+                    return {"versions": {}, "raw": None}
+                _, payload = decode_entry(raw)
+                user_id = json.loads(payload)["id"]
+                return {"versions": get_versions(caller_scopes(user_id)), "raw": bytes(raw), "id": user_id}
         except Exception as exc:  # noqa: BLE001 - the database answers alone
             if not isinstance(exc, CacheUnavailable):
                 health.failed("read", exc)
@@ -129,18 +136,20 @@ class CachedTokenAuthentication(TokenAuthentication):
 
     @staticmethod
     def _keep(token_key, user, prepared):
+        key = token_entry_key(token_key)
         b = backend()
-        if prepared["versions"] and prepared.get("id") == user.pk:
-            # Read before the query above: a later change to the user or the token
-            # bumps one of them after its commit, which retires this entry.
-            header = {b.version_key(scope): version for scope, version in prepared["versions"].items()}
-        else:
-            # A hint: never valid, but names the user whose versions to read next time.
-            header = {b.version_key(scope): 0 for scope in caller_scopes(user.pk)}
-        value = encode_entry(header, _snapshot(user))
-        if value == prepared["raw"]:
-            return
-        try:
-            b.put(token_entry_key(token_key), value, settings.RESPONSE_CACHE_TTL)
-        except Exception as exc:  # noqa: BLE001
-            health.failed("write", exc)
+        with b.in_group(key):
+            if prepared["versions"] and prepared.get("id") == user.pk:
+                # Read before the query above: a later change to the user or the token
+                # bumps one of them after its commit, which retires this entry.
+                header = {b.version_key(scope): version for scope, version in prepared["versions"].items()}
+            else:
+                # A hint: never valid, but names the user whose versions to read next time.
+                header = {b.version_key(scope): 0 for scope in caller_scopes(user.pk)}
+            value = encode_entry(header, _snapshot(user))
+            if value == prepared["raw"]:
+                return
+            try:
+                b.put(key, value, settings.RESPONSE_CACHE_TTL)
+            except Exception as exc:  # noqa: BLE001
+                health.failed("write", exc)

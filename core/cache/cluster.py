@@ -30,6 +30,7 @@ becomes two calls (versions, then lookup).
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import zlib
 
@@ -67,6 +68,17 @@ class ClusterBackend(RedisBackend):
 
     def select_group(self, material: str) -> None:
         _group.set(zlib.crc32(material.encode()) % groups())
+
+    @contextlib.contextmanager
+    def in_group(self, material: str):
+        """The keys of a ``with`` block in the group of ``material``, then the
+        response's group again: a token's entry (callers.py) lives in the group of
+        the token, whatever response it authenticates."""
+        token = _group.set(zlib.crc32(material.encode()) % groups())
+        try:
+            yield
+        finally:
+            _group.reset(token)
 
     def _key(self, key: str) -> str:
         return str(self.cache.make_key(tag(_group.get()) + key))
@@ -147,6 +159,21 @@ class ClusterBackend(RedisBackend):
 
     def reset_stats(self) -> None:
         self._in_every_group(lambda: self._client().delete(self._key(STATS_KEY)))
+
+    # Admin and tests only (a key evicted, a counter near its end of life): a
+    # logical key in every group -- a counter has a copy in each, an entry lives
+    # in one.
+    def delete(self, key: str) -> None:
+        self._in_every_group(lambda: self._client().delete(self._key(key)))
+
+    def expire(self, key: str, seconds: int) -> None:
+        self._in_every_group(lambda: self._client().expire(self._key(key), seconds))
+
+    def ttl(self, key: str) -> int | None:
+        """The longest time to live among the groups' copies (None: none has one)."""
+        found: list[int] = []
+        self._in_every_group(lambda: found.append(self._client().ttl(self._key(key))))
+        return max((t for t in found if t >= 0), default=None)
 
     def peek(self, counter_keys: list[str]) -> list[str | None]:
         client = self._client()

@@ -2,6 +2,8 @@
 Lua scripts in ``lua/``. Keys given to it are logical; it adds the cache prefix."""
 from __future__ import annotations
 
+import contextlib
+
 from . import floors
 from .keys import (
     LOCK_PREFIX,
@@ -122,6 +124,10 @@ class RedisBackend:
     def select_group(self, material: str) -> None:
         """One Redis, no groups (cluster.py has several)."""
 
+    def in_group(self, material: str):
+        """One Redis, no groups: a ``with`` block that changes nothing."""
+        return contextlib.nullcontext()
+
     def ping(self) -> None:
         self._client().ping()
 
@@ -229,6 +235,10 @@ class RedisBackend:
 
     def release(self, lock_key: str) -> None:
         self._client().delete(self._key(lock_key))
+
+    def expire(self, key: str, seconds: int) -> None:
+        """Shorten one key's life (tests: a counter near its end)."""
+        self._client().expire(self._key(key), seconds)
 
     def ttl(self, key: str) -> int | None:
         value = self._client().ttl(self._key(key))

@@ -74,8 +74,12 @@ def test_hit_names_the_real_key_and_the_row_header(anon):
     assert [printed_key(text)] == stored_keys("JobViewSet.list")  # the key the response cache stored
     assert re.search(rf"^  job:{job.pk} +(\d+) -> \1  ok$", text, re.M), text
     assert re.search(rf"^  user:{job.client_id} +(\d+) -> \1  ok$", text, re.M), text
-    # a different query string is a different entry
-    assert verdict(explain(JOBS + "?per_page=5")).startswith("MISS: no entry under the current versions")
+    # A different query string is a different entry. On a Redis Cluster it may
+    # belong to another group, whose copies of the counters nobody has read yet.
+    other = verdict(explain(JOBS + "?per_page=5"))
+    assert other.startswith("MISS: no entry under the current versions") or (
+        cache_layer.backend().grouped and other.startswith("MISS: no counter for")
+    ), other
 
 
 def test_stale_after_a_row_bump_is_explained_and_really_missed(anon):
