@@ -1,12 +1,15 @@
 """Admin for users (e-mail login, with their profile inline), skills and e-mail
 codes. Foreign keys use autocomplete (no dropdown of every user); every list
 names its related rows in ``list_select_related``, so no page queries per row.
-The reputation counters are kept by the services: read-only here."""
+The reputation counters are kept by the services: read-only here, and a user
+whose applications or reviews are counted somewhere is deactivated, not deleted."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from rest_framework.authtoken.admin import TokenAdmin as DRFTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
+
+from core.admin_services import KeepCountedRowsMixin
 
 from .models import ApiToken, EmailOTP, Profile, Skill, User
 
@@ -39,7 +42,7 @@ class ProfileInline(admin.StackedInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(KeepCountedRowsMixin, DjangoUserAdmin):
     form = ShiftboardUserChangeForm
     add_form = ShiftboardUserCreationForm
     inlines = (ProfileInline,)
@@ -76,6 +79,14 @@ class UserAdmin(DjangoUserAdmin):
         # From the denormalised columns: no aggregate per row.
         avg = user.rating_avg
         return f"{avg} ({user.rating_count})" if avg is not None else "-"
+
+    def kept_reason(self, user):
+        # Deleting would cascade to rows that others' counters are made of (a job's
+        # accepted and applications counts, the reviewed users' ratings); jobs and
+        # payments already PROTECT their users. Reverse accessors: no import of the apps.
+        if user.applications.exists() or user.reviews_given.exists() or user.reviews_received.exists():
+            return "has applications or reviews that the marketplace counts: deactivate the account instead."
+        return None
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

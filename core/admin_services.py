@@ -10,6 +10,9 @@
 - ``run_service_action``: an admin action that runs a service for each selected
   row, each in its own transaction with the service's own locks, and reports each
   refusal as an error message.
+- ``KeepCountedRowsMixin``: the admin does not delete a row the marketplace's
+  counters, money or reviews stand on (``kept_reason``); the delete page and the
+  "delete selected" action show it as protected and delete nothing.
 
 ``core`` imports no app: the apps' admin modules pass their services in.
 """
@@ -55,6 +58,20 @@ class ServiceAdminMixin:
     def save_model(self, request, obj, form, change):
         if not getattr(form, "written_by_service", False):
             super().save_model(request, obj, form, change)
+
+
+class KeepCountedRowsMixin:
+    """``kept_reason(obj)``: why ``obj`` may not be deleted, or None. Django's delete
+    page and "delete selected" action refuse (listing the reasons, nothing deleted)
+    when ``get_deleted_objects`` names protected objects: the kept rows join them."""
+
+    def kept_reason(self, obj) -> str | None:
+        return None
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        kept = [f"{obj}: {reason}" for obj in objs if (reason := self.kept_reason(obj))]
+        return deleted, model_count, perms_needed, [*protected, *kept]
 
 
 def run_service_action(

@@ -10,13 +10,17 @@ never open and full), adding an application is ``application_create``; state
 changes are admin actions (cancel a job; accept or reject an application) that
 run the API's services under the same locks. A refused rule, or a race lost to
 another writer, is a form error or an error message, never a 500. Status and
-counters are read-only; deleting an application recounts its job's counters from
-the rows and keeps an open or filled job's status true to them."""
+counters are read-only. A job is cancelled, never deleted (its hires, payments
+and reviews stand on it). An application that is not a hire may be deleted (spam):
+that recounts its job's counters from the rows and keeps an open or filled job's
+status true to them; a hire (accepted, hire_cancelled) is not deleted, as the
+services never withdraw or reject one: the way out is cancelling the job."""
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
 
-from core.admin_services import ServiceAdminMixin, ServiceModelForm, run_service_action
+from core.admin_services import KeepCountedRowsMixin, ServiceAdminMixin, ServiceModelForm, run_service_action
 from core.cache import bump
 
 from . import services
@@ -77,6 +81,9 @@ class JobAdmin(ServiceAdminMixin, admin.ModelAdmin):
     inlines = (ApplicationInline,)
     actions = ("cancel_jobs",)
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancel instead (the API's DELETE cancels too)
+
     def get_readonly_fields(self, request, obj=None):
         fixed = ("status", "applications_count", "accepted_count", "created_at", "updated_at")
         # A job stays with the client who posted it (its payments and reviews name them).
@@ -87,6 +94,11 @@ class JobAdmin(ServiceAdminMixin, admin.ModelAdmin):
         run_service_action(
             self, request, queryset, lambda job, user: services.job_cancel(job=job, by=user), "job(s) cancelled"
         )
+
+
+# Applications counted as hires (``accepted_count``): they are not deleted.
+HIRED = (ApplicationStatus.ACCEPTED, ApplicationStatus.HIRE_CANCELLED)
+HIRE_KEPT = "a hire stands (counted on its job, paid and reviewed on it): cancel the job instead."
 
 
 def lock_jobs(job_ids) -> list[Job]:
@@ -102,9 +114,8 @@ def recount_jobs(jobs: list[Job]) -> None:
     for job in jobs:
         # A cancelled job's hires are ``hire_cancelled`` and still counted (the
         # cancel service leaves ``accepted_count`` as it was).
-        hired = (ApplicationStatus.ACCEPTED, ApplicationStatus.HIRE_CANCELLED)
         counts = Application.objects.filter(job_id=job.pk).aggregate(
-            total=Count("pk"), accepted=Count("pk", filter=Q(status__in=hired))
+            total=Count("pk"), accepted=Count("pk", filter=Q(status__in=HIRED))
         )
         status = job.status
         if status in (JobStatus.OPEN, JobStatus.FILLED):
@@ -131,7 +142,7 @@ class ApplicationAdminForm(ServiceModelForm):
 
 
 @admin.register(Application)
-class ApplicationAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class ApplicationAdmin(KeepCountedRowsMixin, ServiceAdminMixin, admin.ModelAdmin):
     form = ApplicationAdminForm
     # Newest first by the primary key's index: the model's -created_at has no
     # index of its own on this table (a sort of every row per page otherwise).
@@ -164,9 +175,21 @@ class ApplicationAdmin(ServiceAdminMixin, admin.ModelAdmin):
             lambda app, user: services.application_reject(application=app, by=user), "application(s) rejected",
         )
 
+    def kept_reason(self, obj):
+        return HIRE_KEPT if obj.status in HIRED else None
+
+    @staticmethod
+    def _refuse_hires(queryset) -> None:
+        """Under the jobs' locks: an application accepted since the delete page
+        checked it is refused after all (a 403, nothing deleted)."""
+        hire = queryset.filter(status__in=HIRED).first()
+        if hire is not None:
+            raise PermissionDenied(f"{hire}: {HIRE_KEPT}")
+
     # The admin's views already run in a transaction: the locks hold until it ends.
     def delete_model(self, request, obj):
         jobs = lock_jobs([obj.job_id])
+        self._refuse_hires(Application.objects.filter(pk=obj.pk))
         super().delete_model(request, obj)
         recount_jobs(jobs)
 
@@ -174,6 +197,7 @@ class ApplicationAdmin(ServiceAdminMixin, admin.ModelAdmin):
         # The "delete selected" action runs outside the admin's transaction.
         with transaction.atomic():
             jobs = lock_jobs(queryset.values_list("job_id", flat=True))
+            self._refuse_hires(queryset)
             super().delete_queryset(request, queryset)
             recount_jobs(jobs)
 

@@ -163,6 +163,62 @@ def test_a_race_lost_in_the_admin_is_a_form_error_not_a_500(admin_client):
     assert (job.workers_needed, job.rate, job.accepted_count) == (2, Decimal("20.00"), 1)
 
 
+def test_a_job_is_cancelled_not_deleted(admin_client):
+    job = JobFactory()
+    url = reverse("admin:jobs_job_delete", args=[job.pk])
+    assert admin_client.get(url).status_code == 403
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    assert 'value="delete_selected"' not in admin_client.get(reverse("admin:jobs_job_changelist")).content.decode()
+    admin_client.post(reverse("admin:jobs_job_changelist"),
+                      {"action": "delete_selected", "_selected_action": [job.pk], "post": "yes"})
+    assert Job.objects.filter(pk=job.pk).exists()
+
+
+def test_a_hire_is_not_deleted_and_a_paid_one_keeps_its_payment(admin_client):
+    """Deleting a hire would undo an acceptance the services never undo (and
+    leave a payment or review with no hire behind it): the delete page lists it as
+    protected and deletes nothing; a pending application still goes (spam)."""
+    payment = PaymentFactory()
+    hired = payment.job.applications.get()
+    url = reverse("admin:jobs_application_delete", args=[hired.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200 and "a hire stands" in page.content.decode()
+    response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 200 and "a hire stands" in response.content.decode()
+    payment.job.refresh_from_db()
+    assert (payment.job.accepted_count, payment.job.applications.count()) == (1, 1)
+
+    job = JobFactory(workers_needed=2)
+    accepted = job_services.application_accept(application=ApplicationFactory(job=job), by=job.client)
+    Job.objects.filter(pk=job.pk).update(applications_count=2)
+    pending = ApplicationFactory(job=job)
+    with zeal_ignore(SERVICE_LOCKS):
+        response = admin_client.post(reverse("admin:jobs_application_changelist"), {
+            "action": "delete_selected", "_selected_action": [accepted.pk, pending.pk], "post": "yes",
+        })
+    assert response.status_code == 200
+    assert set(Application.objects.filter(job=job).values_list("pk", flat=True)) == {accepted.pk, pending.pk}
+    assert admin_client.post(reverse("admin:jobs_application_delete", args=[pending.pk]), {"post": "yes"}).status_code == 302
+    job.refresh_from_db()
+    assert (job.applications_count, job.accepted_count, job.status) == (1, 1, "open")
+
+
+def test_a_user_the_marketplace_counts_is_deactivated_not_deleted(admin_client):
+    """Deleting a worker would cascade to their applications (a job's counters) and
+    reviews (others' ratings): refused, nothing deleted. A user with none goes."""
+    job = JobFactory(workers_needed=2)
+    hired = job_services.application_accept(application=ApplicationFactory(job=job), by=job.client)
+    url = reverse("admin:accounts_user_delete", args=[hired.worker_id])
+    response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 200 and "deactivate the account instead" in response.content.decode()
+    job.refresh_from_db()
+    assert (job.accepted_count, Application.objects.filter(job=job).count()) == (1, 1)
+
+    newcomer = WorkerUserFactory()
+    assert admin_client.post(reverse("admin:accounts_user_delete", args=[newcomer.pk]), {"post": "yes"}).status_code == 302
+    assert not type(newcomer).objects.filter(pk=newcomer.pk).exists()
+
+
 def test_adding_an_application_goes_through_the_apply_service(admin_client):
     job = JobFactory(status="cancelled")
     response = admin_client.post(reverse("admin:jobs_application_add"),
