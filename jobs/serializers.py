@@ -17,6 +17,7 @@ from core.converters import MAX_ID
 from core.representation import Row, Rows, datetime_formatter, decimal_repr, prefetched
 
 from .models import Application, Category, Job
+from .services import MAX_WORKERS_NEEDED
 
 MAX_SKILLS_PER_JOB = 20
 # What a slug can be; anything else (a NUL byte included, which PostgreSQL refuses
@@ -220,7 +221,7 @@ class JobWriteSerializer(serializers.ModelSerializer):
     category = CategoryRefField()
     skills = SkillsRefField(required=False)
     rate = serializers.DecimalField(max_digits=10, decimal_places=2)
-    workers_needed = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    workers_needed = serializers.IntegerField(min_value=1, max_value=MAX_WORKERS_NEEDED, required=False)
     currency = serializers.CharField(max_length=3, required=False)
 
     class Meta:

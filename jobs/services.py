@@ -32,6 +32,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
@@ -57,6 +58,8 @@ EDITABLE_FIELDS = (
 )
 # The terms a worker was accepted on: fixed from the first acceptance on.
 FROZEN_TERMS = ("rate", "currency", "start_at", "end_at", "city")
+# The most workers one job may ask for (the API's serializer says it first).
+MAX_WORKERS_NEEDED = 1000
 # How far behind the server a client's clock may be when posting "starts now".
 POSTING_CLOCK_SKEW = timedelta(minutes=5)
 # How long before the scheduled start a shift may be started (workers arrive early).
@@ -85,6 +88,16 @@ def _require_future_start(start_at) -> None:
         raise Invalid("Must be in the future: a shift cannot be posted to start in the past.", field="start_at")
 
 
+def _require_known_terms(data: dict[str, Any]) -> None:
+    """A currency the platform pays in (else the job could never be paid: a payment
+    is in the job's currency) and a bounded head count. The API's serializer says
+    the same first; the admin's form reaches only this."""
+    if "currency" in data and data["currency"] not in settings.CURRENCIES:
+        raise Invalid(f"Must be one of {', '.join(settings.CURRENCIES)}.", field="currency")
+    if "workers_needed" in data and not 1 <= data["workers_needed"] <= MAX_WORKERS_NEEDED:
+        raise Invalid(f"Must be between 1 and {MAX_WORKERS_NEEDED}.", field="workers_needed")
+
+
 def _require_ends_after_start(start_at, end_at) -> None:
     if end_at <= start_at:
         raise Invalid("Must be after start_at.", field="end_at")
@@ -109,6 +122,7 @@ def job_create(*, client: User, data: dict[str, Any]) -> Job:
         raise NotAllowed("Only clients post jobs.")
     skills = data.get("skills", [])
     fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
+    _require_known_terms(fields)
     if "start_at" in fields:
         _require_future_start(fields["start_at"])
         if "end_at" in fields:
@@ -142,6 +156,7 @@ def job_update(*, job: Job, by: User, data: dict[str, Any]) -> Job:
                 "change (title, description, category, skills and workers_needed still may).",
                 details={"frozen": changed_terms},
             )
+    _require_known_terms(data)
     if "workers_needed" in data and data["workers_needed"] != job.workers_needed:
         # Open means there is room: accepted_count < workers_needed (never open and
         # full). A filled job stays filled unless a slot is added (then it reopens).

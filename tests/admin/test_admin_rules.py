@@ -135,6 +135,21 @@ def test_frozen_terms_are_a_form_error_and_the_wording_may_change(admin_client):
     assert job.title == "Renamed"
 
 
+def test_the_admin_keeps_a_job_payable_and_bounded(admin_client):
+    """Only the API's serializer checked currency and head count: the admin saved a
+    job in "xyz", which no payment could ever be made in (a payment is in the job's
+    currency, one of the platform's), for 5,000 workers. The services check both."""
+    job = JobFactory()
+    url = reverse("admin:jobs_job_change", args=[job.pk])
+    assert "currency" in form_errors(admin_client.post(url, job_form(job, currency="xyz")))
+    assert "workers_needed" in form_errors(admin_client.post(url, job_form(job, workers_needed=5000)))
+    job.refresh_from_db()
+    assert (job.currency, job.workers_needed) == ("EUR", 1)
+    assert admin_client.post(url, job_form(job, currency="USD", workers_needed=3)).status_code == 302
+    job.refresh_from_db()
+    assert (job.currency, job.workers_needed) == ("USD", 3)
+
+
 def test_the_admin_cannot_leave_a_job_open_and_full(admin_client):
     job = JobFactory(workers_needed=2)
     job_services.application_accept(application=ApplicationFactory(job=job), by=job.client)
