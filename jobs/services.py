@@ -19,7 +19,7 @@ The rules of time (``timezone.now()``, which tests move with time-machine):
 The rules of commitment:
 - once a worker is accepted, the job's terms (``FROZEN_TERMS``: rate, currency,
   start, end, city) no longer change; title, description, category, skills and
-  ``workers_needed`` (never down to the accepted count) still may;
+  ``workers_needed`` (never below the accepted count) still may;
 - an accepted application is not withdrawn or rejected: the client's way out is
   cancelling the job, which closes pending applications as ``cancelled`` and
   marks the accepted ones ``hire_cancelled``.
@@ -141,9 +141,10 @@ def job_create(*, client: User, data: dict[str, Any]) -> Job:
 def job_update(*, job: Job, by: User, data: dict[str, Any]) -> Job:
     """Edit a job while it is open or filled (409 otherwise). Once a worker is
     accepted the terms (``FROZEN_TERMS``) are fixed: changing one is a 409 (sending
-    the same value is not a change). ``workers_needed`` stays above the accepted
-    count; raising it on a filled job opens it again. Status, client and counters
-    are not editable here."""
+    the same value is not a change). ``workers_needed`` never drops below the
+    accepted count; the status follows it: down to the count fills the job (hiring
+    ends), above it opens the job again. Status, client and counters are not
+    editable here."""
     job = _lock_job(job.pk)
     _require_owner(job, by)
     if job.status not in (JobStatus.OPEN, JobStatus.FILLED):
@@ -158,13 +159,13 @@ def job_update(*, job: Job, by: User, data: dict[str, Any]) -> Job:
             )
     _require_known_terms(data)
     if "workers_needed" in data and data["workers_needed"] != job.workers_needed:
-        # Open means there is room: accepted_count < workers_needed (never open and
-        # full). A filled job stays filled unless a slot is added (then it reopens).
-        if data["workers_needed"] <= job.accepted_count:
+        # Open means there is room (accepted_count < workers_needed: never open and
+        # full), filled that there is none.
+        if data["workers_needed"] < job.accepted_count:
             raise Invalid(
-                f"Must be more than the {job.accepted_count} workers already accepted.", field="workers_needed"
+                f"Must be at least the {job.accepted_count} workers already accepted.", field="workers_needed"
             )
-        job.status = JobStatus.OPEN
+        job.status = JobStatus.FILLED if data["workers_needed"] == job.accepted_count else JobStatus.OPEN
     if "start_at" in data and data["start_at"] != job.start_at:
         _require_future_start(data["start_at"])
     _require_ends_after_start(data.get("start_at", job.start_at), data.get("end_at", job.end_at))

@@ -145,7 +145,7 @@ def _conflict(when: str) -> OpenApiResponse:
             200: JobSerializer,
             400: OpenApiResponse(
                 description="Invalid input (see `details`), including a new `start_at` in the past, `end_at` not "
-                "after `start_at`, or `workers_needed` not above the number of accepted workers."
+                "after `start_at`, or `workers_needed` below the number of accepted workers."
             ),
             409: _conflict(
                 "the job is not open or filled, or a worker is already accepted and the body changes one of the "
@@ -249,9 +249,9 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         is open or filled (409). Once a worker is accepted, ``rate``, ``currency``,
         ``start_at``, ``end_at`` and ``city`` are frozen (changing one is a 409; the
         same value is not a change); title, description, category, skills and
-        ``workers_needed`` may still change. ``workers_needed`` stays above the
-        accepted count (400); raising it on a filled job opens it again. A new
-        ``start_at`` must be in the future (400)."""
+        ``workers_needed`` may still change. ``workers_needed`` never drops below the
+        accepted count (400); lowering it to that count fills the job, raising it on
+        a filled job opens it again. A new ``start_at`` must be in the future (400)."""
         job = self._owned_job()
         serializer = JobWriteSerializer(job, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)

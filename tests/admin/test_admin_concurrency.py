@@ -152,8 +152,8 @@ def changelist(model) -> str:
 
 def test_admin_lowers_workers_needed_while_the_api_accepts_the_last_workers(admin_session, terms_at_acceptance):
     """3 needed, 1 accepted; the admin lowers it to 2 while the client accepts two
-    more. Admin first: one accept fills the job, the other is a 409. Accepts
-    first: the admin's form says the count is too low."""
+    more. Admin first, or after one accept (down to the count: filled): the other
+    accept is a 409. Both accepts first: the admin's form says 2 is too low."""
     def one_round(head_start):
         job = new_job(workers_needed=3)
         job_services.application_accept(application=ApplicationFactory(job=job), by=job.client)
@@ -169,7 +169,7 @@ def test_admin_lowers_workers_needed_while_the_api_accepts_the_last_workers(admi
             after(head_start, lambda: owner_b.post(accept_url(second))),
         )
 
-        edited = admin_outcome(edit, "Must be more than the")
+        edited = admin_outcome(edit, "Must be at least the")
         accepts = sorted(r.status_code for r in (accept_a, accept_b))
         job = assert_job_rules(job.pk, terms_at_acceptance)
         if edited == "saved":

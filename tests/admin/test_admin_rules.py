@@ -150,15 +150,18 @@ def test_the_admin_keeps_a_job_payable_and_bounded(admin_client):
     assert (job.currency, job.workers_needed) == ("USD", 3)
 
 
-def test_the_admin_cannot_leave_a_job_open_and_full(admin_client):
-    job = JobFactory(workers_needed=2)
-    job_services.application_accept(application=ApplicationFactory(job=job), by=job.client)
+def test_the_admin_keeps_workers_needed_at_or_above_the_hires_and_the_status_true(admin_client):
+    job = JobFactory(workers_needed=3)
+    for _ in range(2):
+        job_services.application_accept(application=ApplicationFactory(job=job), by=job.client)
     job.refresh_from_db()
-    errors = form_errors(admin_client.post(reverse("admin:jobs_job_change", args=[job.pk]),
-                                           job_form(job, workers_needed=1)))
-    assert "workers_needed" in errors
+    url = reverse("admin:jobs_job_change", args=[job.pk])
+    assert "workers_needed" in form_errors(admin_client.post(url, job_form(job, workers_needed=1)))
     job.refresh_from_db()
-    assert (job.workers_needed, job.accepted_count, job.status) == (2, 1, "open")
+    assert (job.workers_needed, job.accepted_count, job.status) == (3, 2, "open")
+    assert admin_client.post(url, job_form(job, workers_needed=2)).status_code == 302  # hiring ends
+    job.refresh_from_db()
+    assert (job.workers_needed, job.accepted_count, job.status) == (2, 2, "filled")
 
 
 def test_a_race_lost_in_the_admin_is_a_form_error_not_a_500(admin_client):

@@ -173,13 +173,17 @@ def test_title_description_and_unchanged_terms_may_be_sent_after_an_acceptance(w
     assert data["status"] == ("filled" if workers_needed == 1 else "open")
 
 
-def test_workers_needed_never_drops_to_the_accepted_count():
-    job, _ = accepted_job(workers_needed=2)
+def test_workers_needed_never_drops_below_the_accepted_count_and_down_to_it_fills_the_job():
+    job, _ = accepted_job(workers_needed=3)
+    other = ApplicationFactory(job=job)
     owner = auth_client(job.client)
+    ok(owner.post(f"/api/v1/applications/{other.pk}/accept/"))  # 2 of 3
     refused(owner.patch(f"/api/v1/jobs/{job.pk}/", {"workers_needed": 1}, format="json"), 400, "workers_needed")
     job.refresh_from_db()
-    assert (job.workers_needed, job.status) == (2, JobStatus.OPEN)
-    assert ok(owner.patch(f"/api/v1/jobs/{job.pk}/", {"workers_needed": 3}, format="json"))["workers_needed"] == 3
+    assert (job.workers_needed, job.status) == (3, JobStatus.OPEN)
+    data = ok(owner.patch(f"/api/v1/jobs/{job.pk}/", {"workers_needed": 2}, format="json"))
+    assert (data["workers_needed"], data["accepted_count"], data["status"]) == (2, 2, "filled")
+    assert ok(owner.patch(f"/api/v1/jobs/{job.pk}/", {"workers_needed": 4}, format="json"))["status"] == "open"
 
 
 def test_a_filled_job_given_another_slot_opens_again():
@@ -254,7 +258,7 @@ def test_the_schema_states_each_rule_and_its_status(anon):
 
     says("/api/v1/jobs/", "post", "400", "`start_at` in the past")
     says("/api/v1/jobs/{id}/", "patch", "409", "frozen terms", "`details.frozen`")
-    says("/api/v1/jobs/{id}/", "patch", "400", "`workers_needed` not above the number of accepted workers")
+    says("/api/v1/jobs/{id}/", "patch", "400", "`workers_needed` below the number of accepted workers")
     says("/api/v1/jobs/{id}/", "delete", "204", "`cancelled`", "`hire_cancelled`")
     says("/api/v1/jobs/{id}/start/", "post", "409", "30 minutes before its `start_at`")
     says("/api/v1/jobs/{id}/complete/", "post", "409", "`start_at` has not come yet")

@@ -78,14 +78,16 @@ class TestJobCreateUpdate:
         with pytest.raises(NotAllowed):
             services.job_update(job=job, by=ClientUserFactory(), data={"title": "x"})
 
-    def test_workers_needed_cannot_drop_to_accepted_count(self):
+    def test_workers_needed_cannot_drop_below_accepted_count(self):
         job = JobFactory(workers_needed=3)
         for _ in range(2):
             services.application_accept(application=ApplicationFactory(job=job), by=job.client)
         with pytest.raises(Invalid):
-            services.job_update(job=job, by=job.client, data={"workers_needed": 2})
+            services.job_update(job=job, by=job.client, data={"workers_needed": 1})
+        services.job_update(job=job, by=job.client, data={"workers_needed": 2})
+        assert (_reload(job).workers_needed, _reload(job).status) == (2, JobStatus.FILLED)
         services.job_update(job=job, by=job.client, data={"workers_needed": 4})
-        assert _reload(job).workers_needed == 4
+        assert (_reload(job).workers_needed, _reload(job).status) == (4, JobStatus.OPEN)
 
 
 class TestLifecycle:
