@@ -1,7 +1,8 @@
 """gunicorn settings used by ``make serve`` (``gunicorn -c config/gunicorn.py``).
 
 Worker model: WEB_CONCURRENCY processes (default 2) of gunicorn's threaded
-``gthread`` worker, each serving GUNICORN_THREADS requests at once (default 8).
+``gthread`` worker, each serving GUNICORN_THREADS requests at once (default 8),
+with new connections shared out evenly between the processes (config/workers.py).
 With the ``sync`` worker (the old default) each worker read one request at a
 time, so as many idle connections as there are workers that never finish their
 request froze the server until the 30 s worker timeout. A ``gthread`` worker
@@ -30,7 +31,7 @@ its access log is left off (the app writes one JSON access line per request).
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+worker_class = "config.workers.BalancedThreadWorker"  # gthread, balanced (config/workers.py)
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 
 if os.environ.get("LOG_FORMAT", "plain").lower() == "json":
