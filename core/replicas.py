@@ -24,12 +24,16 @@ before the GET began bumped one of those scopes (that is what makes the cache
 correct at all), so a replica past the floor has replayed it. See
 docs/scaling.md for the whole argument.
 
-A replica that is down is skipped for ``REPLICA_DOWN_SECONDS`` after a failed
-check (a refused connection fails at once; a silent host after the connect
-timeout). A replica behind the floor is not waited for: the read goes to the
-primary, and the replica's position is asked again at most every
-``RECHECK_SECONDS`` per process (replay positions only grow, so a position seen
-once is a lower bound forever).
+A replica that is down or hangs is *marked down* after its first failure (a
+refused connection fails at once; a silent host after the connect timeout; a
+statement or health check that gets no answer after ``REPLICA_READ_TIMEOUT``,
+enforced on this side by the replicas' database backend, core/replica_db): no
+request uses or asks it again until a background probe, every
+``REPLICA_PROBE_SECONDS``, gets an answer from it. A response being built on a
+replica that fails is built again on the primary (``read_at``). A replica
+behind the floor is not waited for: the read goes to the primary, and the
+replica's position is asked again at most every ``RECHECK_SECONDS`` per process
+(replay positions only grow, so a position seen once is a lower bound forever).
 
 Metrics: ``shiftboard_db_queries_total{database, kind}`` counts every statement by
 database alias and kind (``read``, ``locking_read``, ``write``, ``replay_check``).
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import random
 import threading
 import time
@@ -47,13 +52,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connections
 from django.db.backends.signals import connection_created
+from django.db.utils import OperationalError
 from django.dispatch import receiver
 from prometheus_client import Counter
 
 logger = logging.getLogger("shiftboard.replicas")
 
 REPLICA_PREFIX = "replica_"
-REPLICA_DOWN_SECONDS = 5.0
 RECHECK_SECONDS = 0.02
 
 DB_QUERIES = Counter(
@@ -101,6 +106,23 @@ def reads_at(floor: int | None):
         _context.reset(token)
 
 
+class ReplicaUnavailable(OperationalError):
+    """A replica could not answer (refused, timed out, connection lost); it is
+    marked down. Raised by the replicas' backend (core/replica_db)."""
+
+
+def read_at(floor: int | None, read):
+    """``read()`` under ``reads_at(floor)``; if a replica fails under it, once more
+    on the primary (the replica is marked down by then). For reads only: the
+    response cache's ids query and build."""
+    with reads_at(floor):
+        try:
+            return read()
+        except ReplicaUnavailable as exc:
+            logger.warning("read again on the primary: %s", exc)
+    return read()
+
+
 def primary_lsn() -> int:
     """The primary's current WAL position (bytes). Called after a commit, it is at
     or past that commit's record."""
@@ -115,7 +137,9 @@ def primary_lsn() -> int:
 class _ReplicaState:
     replayed: int = -1  # the largest replay position seen (a lower bound of the current one)
     checked_at: float = 0.0
-    down_until: float = 0.0
+    down_until: float = 0.0  # math.inf while marked down (until the probe gets an answer)
+    down_since: float = 0.0
+    reason: str = ""
 
 
 _states: dict[str, _ReplicaState] = {}
@@ -126,6 +150,53 @@ _check_flag = threading.local()
 def _state(alias: str) -> _ReplicaState:
     with _states_lock:
         return _states.setdefault(alias, _ReplicaState())
+
+
+def probe_seconds() -> float:
+    return float(getattr(settings, "REPLICA_PROBE_SECONDS", 5.0))
+
+
+def is_down(alias: str) -> bool:
+    return _state(alias).down_until > time.monotonic()
+
+
+def probing() -> bool:
+    """Whether this thread is the probe of a replica marked down."""
+    return getattr(_check_flag, "probing", False)
+
+
+def mark_down(alias: str, reason) -> None:
+    """Skip ``alias`` until the probe (a daemon thread, started here once) finds it
+    answering: no request waits on it again meanwhile."""
+    state = _state(alias)
+    with _states_lock:
+        if state.down_until == math.inf:
+            return
+        state.down_until, state.down_since, state.reason = math.inf, time.time(), str(reason)
+    logger.warning("replica %s unavailable, skipped until it answers again: %s", alias, reason)
+    threading.Thread(target=_probe, args=(alias, state), name=f"replica-probe-{alias}", daemon=True).start()
+
+
+def _probe(alias: str, state: _ReplicaState) -> None:
+    _check_flag.probing = True
+    while True:
+        time.sleep(probe_seconds())
+        if _states.get(alias) is not state or alias not in replica_aliases():
+            return  # forgotten (tests) or no longer configured
+        try:
+            position = replayed_lsn(alias)
+        except Exception:  # noqa: BLE001 - still down: try again later
+            continue
+        finally:
+            try:
+                connections[alias].close()  # this thread's own connection
+            except Exception:  # noqa: BLE001
+                pass
+        with _states_lock:
+            state.replayed = max(state.replayed, position)
+            state.down_until, state.reason = 0.0, ""
+        logger.warning("replica %s answers again", alias)
+        return
 
 
 def replayed_lsn(alias: str) -> int:
@@ -156,9 +227,8 @@ def pick_replica(floor: int) -> str | None:
         state.checked_at = now
         try:
             state.replayed = max(state.replayed, replayed_lsn(alias))
-        except Exception as exc:  # noqa: BLE001 - down or unreachable: skip it for a while
-            state.down_until = time.monotonic() + REPLICA_DOWN_SECONDS
-            logger.warning("replica %s unavailable for %ss: %r", alias, REPLICA_DOWN_SECONDS, exc)
+        except Exception as exc:  # noqa: BLE001 - down, unreachable, hung: skip it until it answers
+            mark_down(alias, repr(exc))
             try:
                 connections[alias].close()
             except Exception:  # noqa: BLE001
@@ -237,6 +307,13 @@ def lag_report() -> dict[str, dict]:
     except Exception:  # noqa: BLE001 - the health view reports the primary itself
         primary = None
     for alias in replica_aliases():
+        state = _state(alias)
+        if state.down_until > time.monotonic():
+            # Marked down (refused, hung): not asked again here, a health check
+            # must not wait on it either; the probe brings it back.
+            out[alias] = {"status": "unavailable", "lag_bytes": None, "lag_seconds": None,
+                          "since": round(state.down_since, 3), "reason": state.reason}
+            continue
         try:
             with connections[alias].cursor() as cursor:
                 cursor.execute(
@@ -244,7 +321,7 @@ def lag_report() -> dict[str, dict]:
                     "extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
                 )
                 replayed, seconds = cursor.fetchone()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - bounded by the replicas' backend (core/replica_db)
             logger.warning("health: replica %s unavailable: %s", alias, exc)
             out[alias] = {"status": "unavailable", "lag_bytes": None, "lag_seconds": None}
             continue

@@ -158,15 +158,33 @@ _PROMETHEUS_DB_ENGINES = {
 # Read replicas (docs/scaling.md): DATABASE_REPLICA_URLS, comma-separated, one alias
 # each (replica_0, replica_1, ...). core.replicas.ReplicaRouter sends a read there only
 # when the replica has replayed every write the read must see; writes, locking reads
-# and reads in a transaction stay on the primary. A short connect timeout: a replica
-# that is down is skipped, never waited on for long (libpq's minimum is 2 s).
+# and reads in a transaction stay on the primary. A replica that is down or hangs is
+# never waited on for long (core/replica_db): a short connect timeout (libpq's minimum
+# is 2 s), and REPLICA_READ_TIMEOUT seconds for any answer (kept on this side, and as
+# the server's statement_timeout); then it is skipped until a probe every
+# REPLICA_PROBE_SECONDS finds it answering.
+REPLICA_READ_TIMEOUT = env.float("REPLICA_READ_TIMEOUT", default=2.0)
+REPLICA_PROBE_SECONDS = env.float("REPLICA_PROBE_SECONDS", default=5.0)
 for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[])):
     _replica = environ.Env.db_url_config(_url)
+    if _replica["ENGINE"] == "django.db.backends.postgresql":
+        _replica["ENGINE"] = "core.replica_db"  # PostgreSQL with the bounds above
     _replica["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
     _replica["CONN_HEALTH_CHECKS"] = True
-    _replica.setdefault("OPTIONS", {})["connect_timeout"] = env.int("REPLICA_CONNECT_TIMEOUT", default=2)
+    _options = _replica.setdefault("OPTIONS", {})
+    _options["connect_timeout"] = env.int("REPLICA_CONNECT_TIMEOUT", default=2)
+    _timeout_ms = int(REPLICA_READ_TIMEOUT * 1000)
+    if not DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS"):
+        # (Not behind PgBouncer, which refuses an ``options`` startup parameter.)
+        _options["options"] = f"{_options.get('options', '')} -c statement_timeout={_timeout_ms}".strip()
+    _options["tcp_user_timeout"] = _timeout_ms  # unacknowledged data: a host gone silent
     if "pool" in DATABASES["default"].get("OPTIONS", {}):  # DATABASE_POOL: a pool per replica too
         _replica["OPTIONS"]["pool"] = dict(DATABASES["default"]["OPTIONS"]["pool"])
+        # Waiting for a connection the pool cannot open (a hung replica): no longer than
+        # connecting does. And no pool check: psycopg_pool's would wait on a hung
+        # server without a bound (a broken connection fails its first statement instead).
+        _replica["OPTIONS"]["pool"]["timeout"] = _options["connect_timeout"] + 1.0
+        _replica["CONN_HEALTH_CHECKS"] = False
     _replica["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False)
     # Under the test runner a replica is the primary's test database.
     _replica["TEST"] = {"MIRROR": "default"}

@@ -137,8 +137,7 @@ def serve_cached(
             spent.start = time.perf_counter()
             # The ids query may read a replica past the coarse scopes' floor: a row
             # it misses is a membership change, which bumped a coarse scope.
-            with replicas.reads_at(floors.current()):
-                row_scopes = set(rows()) - set(versions)
+            row_scopes = replicas.read_at(floors.current(), lambda: set(rows())) - set(versions)
             spent.lap("ids")
         except BaseException:
             _unlock(lock_key)
@@ -177,8 +176,8 @@ def serve_cached(
     try:
         # A replica may serve the build only once it has replayed every write that
         # bumped a scope or row this response shows (floors.py; docs/scaling.md).
-        with replicas.reads_at(floors.current()):
-            response = build()
+        # A replica that fails meanwhile (down, hung): built again on the primary.
+        response = replicas.read_at(floors.current(), build)
     except BaseException:
         _unlock(lock_key)
         raise

@@ -107,6 +107,71 @@ def test_a_replica_that_is_down_is_skipped_quickly_and_for_a_while(one_replica, 
     assert replicas._states[REPLICA].down_until > time.monotonic()
 
 
+def test_a_failed_replica_is_skipped_until_the_probe_finds_it_answering(one_replica, monkeypatch, settings):
+    settings.REPLICA_PROBE_SECONDS = 0.05
+    answers = {"up": False}
+
+    def flaky(alias):
+        one_replica["calls"].append(alias)
+        if not answers["up"]:
+            raise OSError("no answer")
+        return 5000
+
+    monkeypatch.setattr(replicas, "replayed_lsn", flaky)
+    with replicas.reads_at(0):
+        assert Job.objects.all().db == "default"
+        assert replicas.is_down(REPLICA)
+        assert replicas.lag_report()[REPLICA]["reason"] == "OSError('no answer')"  # not asked: reported as marked
+        answers["up"] = True
+        deadline = time.monotonic() + 10
+        while replicas.is_down(REPLICA) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not replicas.is_down(REPLICA)  # the probe (another thread) asked it, and it answered
+        assert replicas._states[REPLICA].replayed == 5000
+        assert Job.objects.all().db == REPLICA
+
+
+def test_a_read_that_fails_on_a_replica_is_read_again_on_the_primary(one_replica):
+    used = []
+
+    def build():
+        alias = Job.objects.all().db
+        used.append(alias)
+        if alias != "default":
+            replicas.mark_down(alias, "hung")  # what the replicas' backend does, then raises
+            raise replicas.ReplicaUnavailable(f"replica {alias}: hung")
+        return "built"
+
+    assert replicas.read_at(0, build) == "built"
+    assert used == [REPLICA, "default"]
+    assert replicas.read_at(0, build) == "built" and used[2:] == ["default"]  # skipped while down
+
+
+def test_a_wait_past_the_replica_read_timeout_is_cut_short():
+    """core/replica_db's watchdog shuts down the socket of a wait that outlives its
+    deadline: the blocked read returns instead of waiting for an answer that never
+    comes (a server stopped with SIGSTOP)."""
+    import socket
+    from types import SimpleNamespace
+
+    from core.replica_db.base import bounded
+
+    ours, server = socket.socketpair()
+    ours.settimeout(10)  # a broken watchdog fails the test instead of hanging it
+    db = SimpleNamespace(connection=ours, timed_out=False)
+    try:
+        with bounded(db, seconds=0.1):
+            assert ours.recv(1) == b""  # shut down: end of stream, nothing was ever sent
+        assert db.timed_out
+        db.timed_out = False
+        with bounded(db, seconds=5):  # an answer in time: nothing happens
+            pass
+        assert not db.timed_out
+    finally:
+        ours.close()
+        server.close()
+
+
 def test_migrations_only_on_the_primary():
     r = replicas.ReplicaRouter()
     assert r.allow_migrate("default", "jobs")

@@ -1,0 +1,1 @@
+"""The database backend of read replicas (``DATABASE_REPLICA_URLS``; base.py)."""
