@@ -7,7 +7,7 @@ from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from core.cache import cached_response
+from core.cache import Query, cached_response
 from core.representation import json_accepted
 from core.throttling import LoginThrottle, RegisterThrottle, UserScopedThrottle, login_failures
 
@@ -147,7 +147,7 @@ class MeView(GenericAPIView):
     serializer_class = MeSerializer
 
     @extend_schema(responses=MeSerializer)
-    @cached_response(me_scopes, private=True)
+    @cached_response(me_scopes, private=True, query=Query(paginated=False))
     def get(self, request):
         return Response(MeSerializer(_me(request.user)).data)
 

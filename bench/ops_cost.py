@@ -56,6 +56,8 @@ def base_env(db_url: str, redis_url: str, **extra: str) -> dict:
         SECRET_KEY="ops-cost-" + secrets.token_urlsafe(32), DEBUG="0", SECURE_SSL_REDIRECT="0",
         ALLOWED_HOSTS="127.0.0.1", PERF_HEADERS="1", DEBUG_TOOLBAR="0", LOG_LEVEL="ERROR",
         CACHE_KEY_PREFIX=PREFIX, PYTHONWARNINGS="ignore:No directory at", PYTHONPATH=str(ROOT),
+        # wrk's unique "_b=" must stay in the key to force the misses measured.
+        RESPONSE_CACHE_KEY_EXTRA_PARAMS="_b",
     )
     env.update(extra)
     return env

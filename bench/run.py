@@ -122,6 +122,9 @@ def server_env(db_url: str, redis_url: str, settings: str = "bench.settings", sl
         DEBUG_TOOLBAR="0",
         LOG_LEVEL="ERROR",
         CACHE_KEY_PREFIX=CACHE_KEY_PREFIX,
+        # The cache-busting "_b=" stays in the key (a miss) on config.settings.base
+        # servers too (bench/settings.py sets it for the bench server).
+        RESPONSE_CACHE_KEY_EXTRA_PARAMS="_b",
         PYTHONWARNINGS="ignore:No directory at",  # whitenoise: the bench serves no static files
         PYTHONPATH=str(ROOT),
         # The mix's writers are few users writing fast: the per-user write throttles

@@ -22,7 +22,7 @@ from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.cache import SKILLS
-from core.cache import Rows, cached_response
+from core.cache import Query, Rows, cached_response, query_filters
 from core.filters import ListOnlyFilterMixin, filterset_applies
 from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
@@ -46,20 +46,16 @@ from .serializers import (
 
 # --- what each cached GET depends on (coarse scopes: part of the key) -----------
 
-# Query parameters that leave a job list "plain" (no filter, default order).
-PLAIN_LIST_PARAMS = frozenset({"page", "per_page"})
-
-
 def category_list_scopes(view, request, **kwargs):
     return [CATEGORIES]
 
 
 def job_list_scopes(view, request, **kwargs):
-    """The plain list (only ``page``/``per_page``) hangs on ``jobs:set``: an edit
-    or a status change of a job leaves its membership and order alone (and
-    retires it through the row scope ``job:<id>`` when the job is on the page).
-    ``request.GET``: the same QueryDict on DRF's request and Django's."""
-    if set(request.GET) <= PLAIN_LIST_PARAMS:
+    """The plain list (no filter or ordering applied: only ``page``/``per_page``,
+    or parameters the list does not read) hangs on ``jobs:set``: an edit or a
+    status change of a job leaves its membership and order alone (and retires it
+    through the row scope ``job:<id>`` when the job is on the page)."""
+    if not query_filters(request):
         return [JOB_SET, CATEGORIES, SKILLS]
     return [JOBS, CATEGORIES, SKILLS]
 
@@ -293,7 +289,12 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     # No filter backends: the job filters are not this list's; ApplicationFilter is applied below.
     @action(detail=True, methods=["get"], filter_backends=[])
     # The workers on the page (the job itself is the coarse ``job:<id>``).
-    @cached_response(job_applications_scopes, rows=Rows(("user", "worker_id"), source="job_applications"), private=True)
+    @cached_response(
+        job_applications_scopes,
+        rows=Rows(("user", "worker_id"), source="job_applications"),
+        private=True,
+        query=Query(filterset=ApplicationFilter),  # applied by job_applications, not by a filter backend
+    )
     def applications(self, request, pk=None):
         """Newest first. Only the client who posted the job and staff see it: 404 for
         anyone else."""

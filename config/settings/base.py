@@ -277,6 +277,10 @@ RESPONSE_CACHE_TTL = env.int("RESPONSE_CACHE_TTL", default=300)
 # deployed commit to choose when the cache turns over; unset, a digest of the code
 # is used, so a new release never serves entries rendered by the previous one.
 RESPONSE_CACHE_RELEASE = env.str("RESPONSE_CACHE_RELEASE", default="")
+# Query parameters kept in a response's key although no view reads them (comma
+# separated). Production leaves it empty: a parameter no view reads is not part of
+# the key (core/cache/query.py). The bench sets "_b", its way to force a miss.
+RESPONSE_CACHE_KEY_EXTRA_PARAMS = tuple(env.list("RESPONSE_CACHE_KEY_EXTRA_PARAMS", default=[]))
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -10,7 +10,8 @@ Lua scripts), ``redis_backend`` / ``backends`` (counter and entry storage),
 counters), ``response`` (``@cached_response``, ``serve_cached``), ``identity``
 (endpoint name, caller, group), ``measure`` (counter, status, timings), ``rows``
 (``Rows``, ``page_rows``: an endpoint's row scopes, from the view's own queryset),
-``middleware`` (the fast path), ``callers`` (cached token -> user), ``explain``
+``query`` (what a handler reads from the query string: the key's canonical
+query), ``middleware`` (the fast path), ``callers`` (cached token -> user), ``explain``
 (``cache_explain``), ``trace`` + ``panel`` (the Debug Toolbar panel). What
 other code may use is below.
 """
@@ -30,6 +31,7 @@ from .keys import (
 from .measure import CACHE_REQUESTS
 from .middleware import AnonymousHitMiddleware
 from .outage import CacheUnavailable, health, recover
+from .query import Query, query_filters
 from .response import STAMPEDE_WAIT_SECONDS, cached_response, serve_cached
 from .rows import Rows, page_rows
 from .versions import bump, bump_now, get_versions, row_versions
@@ -41,6 +43,7 @@ __all__ = [
     "CacheUnavailable",
     "GENERATION_SCOPE",
     "LOCK_PREFIX",
+    "Query",
     "RESPONSE_PREFIX",
     "Rows",
     "STAMPEDE_LOCK_SECONDS",
@@ -58,6 +61,7 @@ __all__ = [
     "get_versions",
     "health",
     "page_rows",
+    "query_filters",
     "recover",
     "row_versions",
     "serve_cached",

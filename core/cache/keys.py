@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .query import canonical_query
+
 VERSION_PREFIX = "v:"
 RESPONSE_PREFIX = "r:"
 LOCK_PREFIX = "l:"
@@ -30,10 +32,9 @@ STAMPEDE_LOCK_SECONDS = 5
 
 def key_material(request, caller: str, names: list[str]) -> str:
     """Release, resource, canonical query, caller and scope names (not their
-    versions): docs/cache.md, "One resource, one cache identity" and "Releases"."""
-    # A DRF request (query_params) or Django's (GET, the fast path): the same QueryDict.
-    params = request.query_params if hasattr(request, "query_params") else request.GET
-    return repr((release(), path_identity(request), canonical_query(params), caller, names))
+    versions): docs/cache.md, "One resource, one cache identity" and "Releases".
+    ``request``: Django's (the fast path) or DRF's (its attributes are Django's)."""
+    return repr((release(), path_identity(request), canonical_query(request), caller, names))
 
 
 def path_identity(request) -> str:
@@ -45,36 +46,6 @@ def path_identity(request) -> str:
     if match is None or not match.view_name:
         return request.path
     return repr((match.view_name, sorted(match.kwargs.items()), match.args))
-
-
-def _positive_int(value: str) -> int | None:
-    # ASCII digits only: int() would also take " 1", "+1" and other scripts' digits.
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
-
-
-def canonical_query(params) -> list:
-    """The sorted query with one spelling for the pagination parameters, as
-    ``EnvelopePagination`` reads them: no ``page``, ``page=1`` and ``page=01`` are
-    one entry, the default ``per_page`` is left out and one above the maximum is
-    the maximum. (A view without pagination ignores them: the same response.)
-    Anything else is kept as sent: a different spelling of a filter value is a
-    separate entry under the same scopes, which costs a miss, never a stale read."""
-    from ..envelope import EnvelopePagination as pagination
-
-    out = []
-    for name, values in sorted(params.lists()):
-        if len(values) == 1 and name in (pagination.page_query_param, pagination.page_size_query_param):
-            number = _positive_int(values[0])
-            if number is not None and number >= 1:
-                if name == pagination.page_size_query_param:
-                    number = min(number, pagination.max_page_size)
-                    if number == pagination.page_size:
-                        continue
-                elif number == 1:
-                    continue
-                values = [str(number)]
-        out.append((name, values))
-    return out
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from .identity import endpoint_name
 from .keys import GENERATION_SCOPE, LOCK_PREFIX, NOT_MODIFIED, etag_value, if_none_match, key_material
 from .measure import CACHE_REQUESTS
 from .outage import CacheUnavailable, ensure_healthy, health
+from .query import get_handler_name  # noqa: F401 - also imported from here (tests/perf)
 
 logger = logging.getLogger("shiftboard.cache")
 
@@ -38,23 +39,6 @@ def _accepts_json(request) -> bool:
     if "q=0" in accept.replace(" ", "") or any(r in ("text/html", "application/xhtml+xml") for r in ranges):
         return False
     return any(r in ("*/*", "application/*", "application/json") for r in ranges)
-
-
-def get_handler_name(callback) -> str | None:
-    """The handler a GET runs on a DRF view (``callback``: what the URL resolves
-    to, ``match.func``): the viewset action mapped to ``get``, else ``get`` itself
-    or the ``list``/``retrieve`` that DRF's generic ``get`` calls. ``None``: the
-    view does not answer GET."""
-    from rest_framework import generics
-
-    actions = getattr(callback, "actions", None)
-    if actions is not None:
-        return actions.get("get")
-    cls = callback.cls
-    for base, name in ((generics.ListAPIView, "list"), (generics.RetrieveAPIView, "retrieve")):
-        if issubclass(cls, base) and cls.get is base.get:
-            return name
-    return "get"
 
 
 def make_view(match, cls, request):
@@ -224,12 +208,14 @@ class AnonymousHitMiddleware:
             request.cache_caller = (token, user)
             if private:
                 caller = f"user:{user.pk}"
+        # The resource's identity and the handler that reads the query (keys.path_identity,
+        # query.canonical_query, which scope functions may ask); Django sets it again.
+        request.resolver_match = match
         scopes = set(meta["scopes"](view, request, **match.kwargs))
         if private:
             scopes.add(caller)  # "user:<id>", as serve_cached adds it
         names = sorted(scopes | {GENERATION_SCOPE})
         floors.begin()
-        request.resolver_match = match  # the resource's identity (keys.path_identity); Django sets it again
         material = key_material(request, caller, names)
         started = time.perf_counter()
         try:

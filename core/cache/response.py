@@ -218,13 +218,16 @@ def cached_response(
     *,
     private: bool = False,
     rows: Callable[..., Iterable[str]] | None = None,
+    query=None,
 ):
     """Decorates a view handler (``list``, ``retrieve``, an ``@action``):
     ``scopes(view, request, **kwargs)`` names what decides which rows the response
     shows and in what order (coarse scopes: part of the key); ``rows(view,
     request, **kwargs)`` (optional; normally a ``core.cache.Rows``, which reads
     them from the view's own queryset) names the row scopes of the rows it shows
-    (validated on every hit); ``private=True`` keys the entry by caller. Metrics
+    (validated on every hit); ``private=True`` keys the entry by caller;
+    ``query`` (a ``core.cache.Query``) says what the handler reads from the query
+    string where the view does not tell (query.py). Metrics
     and keys name the endpoint ``<ViewClass>.<handler>``. The wrapper carries
     ``cache_meta`` (scopes, rows, private) for the anonymous fast path."""
 
@@ -241,7 +244,9 @@ def cached_response(
                 rows=(lambda: rows(view, request, **kwargs)) if rows is not None else None,
             )
 
-        wrapper.cache_meta = {"scopes": scopes, "rows": rows, "private": private, "name": handler.__name__}
+        wrapper.cache_meta = {
+            "scopes": scopes, "rows": rows, "private": private, "name": handler.__name__, "query": query,
+        }
         return wrapper
 
     return decorate

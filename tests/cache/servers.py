@@ -89,6 +89,9 @@ class Gunicorn:
             "THROTTLE_REVIEWS": "100000/hour",
             "LOG_LEVEL": "WARNING",
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir),
+            # The tests' way to force a fresh read (``?_fresh=<unique>``): a parameter
+            # no view reads is otherwise not part of a key (core/cache/query.py).
+            "RESPONSE_CACHE_KEY_EXTRA_PARAMS": "_fresh",
             **(extra_env or {}),
         }
         if db.get("PASSWORD"):

@@ -156,7 +156,9 @@ class Run:
 
     def _fresh(self, path, user_id):
         sep = "&" if "?" in path else "?"
-        return self._read(f"{path}{sep}_fresh={uuid.uuid4().hex}", user_id)
+        response = self._read(f"{path}{sep}_fresh={uuid.uuid4().hex}", user_id)
+        assert response.x_cache == "MISS", path  # built now (RESPONSE_CACHE_KEY_EXTRA_PARAMS keeps _fresh)
+        return response
 
     def _warm(self, read):
         path, user_id = read

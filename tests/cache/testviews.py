@@ -4,11 +4,16 @@ layer can be tested on its own (``@pytest.mark.urls("tests.cache.testviews")``).
 ``STATE`` is what the views serve; ``BUILDS`` counts how often a handler really
 ran (a hit does not run it). ``HOOKS`` lets a test act in the middle of a build.
 """
+import datetime
+import decimal
 import threading
 import time
 
+import django_filters
 from django.urls import path
+from django_filters import rest_framework as drf_filters
 from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -114,7 +119,60 @@ class CategoryNamesView(APIView):
         return Response({"names": names})
 
 
+class KindsFilter(django_filters.FilterSet):
+    """One filter of every kind a FilterSet may clean (none of them filters:
+    the view answers with the cleaned values)."""
+
+    flag = drf_filters.BooleanFilter(method="keep")
+    day = django_filters.DateFilter(method="keep")
+    since = django_filters.IsoDateTimeFilter(method="keep")
+    at = django_filters.TimeFilter(method="keep")
+    kind = django_filters.MultipleChoiceFilter(choices=[("a", "a"), ("b", "b")], method="keep")
+    size = django_filters.NumberFilter(method="keep")
+    count = django_filters.NumberFilter(method="keep", field_name="count")
+    name = django_filters.CharFilter(method="keep")
+
+    class Meta:
+        model = Category
+        fields: list[str] = []
+
+    def keep(self, queryset, name, value):
+        return queryset
+
+
+class FilteredView(GenericAPIView):
+    """Public, filtered by ``KindsFilter`` (an invalid value is a 400), paginated:
+    answers with the values the FilterSet cleaned and the page it read."""
+
+    authentication_classes = []
+    permission_classes = []
+    filterset_class = KindsFilter
+    queryset = Category.objects.all()
+
+    @cached_response(lambda view, request, **kw: ["things"])
+    def get(self, request):
+        _built()
+        self.filter_queryset(self.get_queryset())  # a 400 for an invalid value
+        form = KindsFilter(request.query_params).form
+        form.is_valid()
+        # As a database compares them: a date-time is an instant (UTC), a multiple choice a set,
+        # a number its value.
+        applied = {
+            k: str(
+                v.astimezone(datetime.UTC) if isinstance(v, datetime.datetime)
+                else sorted(set(v)) if isinstance(v, list)  # MultipleChoiceFilter: a set
+                else float(v) + 0.0 if isinstance(v, decimal.Decimal)  # a number (no -0)
+                else v
+            )
+            for k, v in form.cleaned_data.items()
+            if v not in (None, "", [])
+        }
+        page = self.paginator.get_page_size(request), int(request.query_params.get("page", "1"))
+        return Response({"applied": applied, "page": list(page), "value": STATE["value"]})
+
+
 urlpatterns = [
+    path("t/filtered/", FilteredView.as_view()),
     path("t/thing/", ThingView.as_view()),
     path("t/mine/", MineView.as_view()),
     path("t/auth-only/", AuthOnlyView.as_view()),
