@@ -23,6 +23,7 @@ from .keys import (
     digest,
     entry_tag,
     names_tag,
+    note_created,
     row_header,
 )
 from .outage import CacheUnavailable
@@ -47,7 +48,8 @@ class GenericBackend:
         for key in keys:
             value = found.get(key)
             if value is None:
-                self.cache.add(key, time.time_ns() // 1000, timeout=VERSION_TTL)
+                if self.cache.add(key, time.time_ns() // 1000, timeout=VERSION_TTL):
+                    note_created([key])
                 value = self.cache.get(key)
                 if value is None:
                     raise CacheUnavailable(f"version counter {key} could not be created")
@@ -129,6 +131,9 @@ class GenericBackend:
     def delete(self, key: str) -> None:
         """Drop one key (tests: an evicted counter)."""
         self.cache.delete(key)
+
+    def drop(self, keys: list[str]) -> None:
+        self.cache.delete_many(keys)
 
     def release(self, lock_key: str) -> None:
         self.cache.delete(lock_key)

@@ -3,6 +3,7 @@ request and the versions of its scopes, and how an entry stores the row versions
 it was built under (a header in front of the JSON fragment)."""
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 from pathlib import Path
@@ -28,6 +29,35 @@ GENERATION_SCOPE = "*"
 VERSION_TTL = 24 * 3600
 # How long a rebuild lock (SET NX on a miss) lives at most.
 STAMPEDE_LOCK_SECONDS = 5
+
+
+# Counters that a read created during this request (logical keys, ``v:<scope>``):
+# a read creates a missing counter, and a response that is not stored (a 404 for a
+# row that does not exist, any non-200) drops the ones its own reads created, so
+# that a stranger's request leaves no key behind (versions.drop_created).
+_created: contextvars.ContextVar[list | None] = contextvars.ContextVar("cache_created_counters", default=None)
+
+
+def note_created(keys: list[str]) -> None:
+    if keys:
+        found = _created.get()
+        if found is None:
+            _created.set(list(keys))
+        else:
+            found.extend(keys)
+
+
+def take_created() -> list[str]:
+    """The counters created since the last call (or ``forget_created``), forgotten."""
+    found = _created.get()
+    if found is not None:
+        _created.set(None)
+    return found or []
+
+
+def forget_created() -> None:
+    if _created.get() is not None:
+        _created.set(None)
 
 
 def key_material(request, caller: str, names: list[str]) -> str:

@@ -16,7 +16,15 @@ from . import floors, trace
 from .backends import backend
 from .callers import CachedTokenAuthentication, cached_caller, token_from_header
 from .identity import endpoint_name
-from .keys import GENERATION_SCOPE, LOCK_PREFIX, NOT_MODIFIED, etag_value, if_none_match, key_material
+from .keys import (
+    GENERATION_SCOPE,
+    LOCK_PREFIX,
+    NOT_MODIFIED,
+    etag_value,
+    forget_created,
+    if_none_match,
+    key_material,
+)
 from .measure import CACHE_REQUESTS
 from .outage import CacheUnavailable, ensure_healthy, health
 from .query import get_handler_name  # noqa: F401 - also imported from here (tests/perf)
@@ -112,6 +120,7 @@ class AnonymousHitMiddleware:
             or not _accepts_json(request)
         ):
             return self.get_response(request)
+        forget_created()  # the counters this request's reads create (versions.drop_created)
         token = None
         if "HTTP_AUTHORIZATION" in request.META:
             token = token_from_header(request)

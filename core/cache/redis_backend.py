@@ -16,6 +16,7 @@ from .keys import (
     VERSION_PREFIX,
     VERSION_TTL,
     digest,
+    note_created,
 )
 from .outage import start_drain
 from .scripts import lua
@@ -71,6 +72,8 @@ class RedisBackend:
         if tracked:
             result, floor = result
             self._note_floor(floor)
+        # versions.lua replies a counter it created as a number, the others as strings.
+        note_created([k for k, v in zip(keys, result) if isinstance(v, int)])
         return [int(v) for v in result]
 
     def _bump_args(self, keys: list[str], position: int | None) -> tuple[list[str], list]:
@@ -167,6 +170,7 @@ class RedisBackend:
             self._note_floor(floor)
         if traced:
             self._record_rows(rows)
+        note_created([c for c, v in zip(counters, values) if isinstance(v, int)])  # as versions()
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
         key = prefix + digest(material, values)
         tag = reply[5].decode() if len(reply) > 5 else None
@@ -232,6 +236,11 @@ class RedisBackend:
     def delete(self, key: str) -> None:
         """Drop one key (tests: an evicted counter)."""
         self._client().delete(self._key(key))
+
+    def drop(self, keys: list[str]) -> None:
+        """Delete counters this request created (versions.drop_created): one DEL, in
+        the current group on a Cluster (where the request read them)."""
+        self._client().delete(*[self._key(k) for k in keys])
 
     def release(self, lock_key: str) -> None:
         self._client().delete(self._key(lock_key))

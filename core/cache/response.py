@@ -20,6 +20,7 @@ from .keys import (
     encode_entry,
     entry_tag,
     etag_value,
+    forget_created,
     if_none_match,
     key_material,
     names_tag,
@@ -28,7 +29,7 @@ from .keys import (
 )
 from .measure import Bookkeeping, set_status
 from .outage import CacheUnavailable, health
-from .versions import get_versions, row_versions
+from .versions import drop_created, get_versions, row_versions
 
 # How long a request waits for another one that is rebuilding the same entry.
 STAMPEDE_WAIT_SECONDS = 0.5
@@ -76,6 +77,8 @@ def serve_cached(
     caller, scopes = caller_scopes(request, scopes, private)
     # The fast path (AnonymousHitMiddleware) already looked this entry up and missed.
     pre = getattr(request._request, "cache_prelookup", None)
+    if pre is None:
+        forget_created()  # the counters this request's reads create are noted from here
     if pre is not None:
         request._request.cache_prelookup = None
         if pre["endpoint"] != endpoint or pre["caller"] != caller:
@@ -141,6 +144,7 @@ def serve_cached(
             spent.lap("ids")
         except BaseException:
             _unlock(lock_key)
+            drop_created()  # e.g. the 404 of a row that does not exist: no key left behind
             raise
         try:
             row_map = row_versions(row_scopes)
@@ -180,6 +184,7 @@ def serve_cached(
         response = replicas.read_at(floors.current(), build)
     except BaseException:
         _unlock(lock_key)
+        drop_created()
         raise
     set_status(endpoint, request, response, "miss")
     trace.record_decision(trace.MISS, getattr(trace.current(), "stampede", ""))
@@ -200,6 +205,8 @@ def serve_cached(
             trace.record(stored=value is not None)
         except Exception as exc:  # noqa: BLE001
             health.failed("write", exc)
+        if value is None:
+            drop_created()  # not stored (a 404, any non-200): the counters its reads created go
 
     response.add_post_render_callback(store)
     return response

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from ..middleware import current_request_id
 from .backends import backend
-from .keys import GENERATION_SCOPE, VERSION_PREFIX
+from .keys import GENERATION_SCOPE, VERSION_PREFIX, take_created
 from .outage import ensure_healthy, health
 from .trace import record_bumps
 
@@ -76,3 +76,19 @@ def bump(*scopes: str) -> None:
     if scopes:
         record_bumps(scopes, sent=False)
         transaction.on_commit(lambda: bump_now(scopes))
+
+
+def drop_created() -> None:
+    """Delete the counters that this request's reads created (``keys.note_created``):
+    called when its response is not stored (a 404 for a row that does not exist),
+    so that the request leaves no key behind. As safe as an eviction (docs/cache.md,
+    "Redis memory and eviction"): an entry another request stored under one of
+    them meanwhile is never matched again (the next read recreates the counter
+    from the clock, larger), so this costs a miss at most, never a stale read."""
+    keys = take_created()
+    if not keys:
+        return
+    try:
+        backend().drop(keys)
+    except Exception as exc:  # noqa: BLE001 - left in place: bounded by eviction, as before
+        health.failed("write", exc)

@@ -13,12 +13,16 @@
 -- holds returns no fragment (it is answered 304); a miss has no tag.
 local n = tonumber(ARGV[7])
 local values = {}
+-- The reply's versions: a counter created here as a number, as versions.lua.
+local shown = {}
 for i = 2, n + 1 do
   local v = redis.call('GET', KEYS[i])
+  shown[i - 1] = v
   if not v then
     local t = redis.call('TIME')
     v = t[1] .. string.format('%06d', tonumber(t[2]))
     redis.call('SET', KEYS[i], v, 'EX', ARGV[3])
+    shown[i - 1] = tonumber(v)
   else
     -- as versions.lua: refreshed once less than half of its life is left
     local left = redis.call('TTL', KEYS[i])
@@ -36,8 +40,8 @@ local rows = false
 if ARGV[10] == '1' then rows = entry_rows(value) end
 if payload then
   local tag = entry_tag(digest, header)
-  if not_modified(ARGV[9], tag) then return {'', 0, values, floor, rows, tag, 1} end
-  return {payload, 0, values, floor, rows, tag, 0}
+  if not_modified(ARGV[9], tag) then return {'', 0, shown, floor, rows, tag, 1} end
+  return {payload, 0, shown, floor, rows, tag, 0}
 end
-if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, values, floor, rows} end
-return {'', 0, values, floor, rows}
+if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, shown, floor, rows} end
+return {'', 0, shown, floor, rows}

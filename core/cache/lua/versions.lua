@@ -14,6 +14,10 @@ for i = 1, n do
     local t = redis.call('TIME')
     v = t[1] .. string.format('%06d', tonumber(t[2]))
     redis.call('SET', key, v, 'EX', ARGV[1])
+    -- Replied as a number (an integer reply; exact below 2^53), the others as the
+    -- strings stored: the caller knows which counters this read created, and drops
+    -- them again when the response is not stored (a 404: response.py).
+    v = tonumber(v)
   else
     -- Read often, never expires: refreshed once less than half its life is left.
     local left = redis.call('TTL', key)
