@@ -23,8 +23,12 @@ def _all_keys() -> dict[str, object]:
     statistics) with its value; throttle histories aside (a throttled request
     counts, by design)."""
     b = cache_layer.backend()
-    keys = sorted(k for k in b.scan_prefix("") if not k.startswith(("throttle", "fail:")))
-    return {k: b.get(k) for k in keys if not k.startswith(cache_keys.STATS_KEY)}
+    keys = sorted(k for k in b.scan_prefix("") if not k.startswith(("throttle", "fail:", cache_keys.STATS_KEY)))
+    if b.grouped:
+        # A Cluster: a logical key has a copy per group and get() reads the current
+        # group's; the key set (every group's) is what must not grow.
+        return dict.fromkeys(keys)
+    return {k: b.get(k) for k in keys}
 
 
 def _warm(client, user=None):
