@@ -3,6 +3,10 @@ Lua scripts in ``lua/``. Keys given to it are logical; it adds the cache prefix.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+
+import redis
 
 from . import floors
 from .keys import (
@@ -29,12 +33,79 @@ class RedisBackend:
     def __init__(self, django_cache):
         self.cache = django_cache
         self._scripts = {}
+        # The request path's lookups: per thread, a connection of its own (_held)
+        # and the prefixed keys they name (_keys), both made once.
+        self._local = threading.local()
+        self._prefixed: dict[str, str] = {}
 
     def _client(self):
         return self.cache.client.get_client(write=True)
 
     def _key(self, key: str) -> str:
         return str(self.cache.make_key(key))
+
+    def _keys(self, keys) -> list[str]:
+        """``_key`` of each, remembered: the same few keys (counters, stats,
+        prefixes) are named on every lookup. Bounded: per-user scopes are many."""
+        prefixed = self._prefixed
+        out = []
+        for key in keys:
+            full = prefixed.get(key)
+            if full is None:
+                if len(prefixed) > 20000:
+                    prefixed.clear()
+                full = prefixed[key] = self._key(key)
+            out.append(full)
+        return out
+
+    def _held(self, client):
+        """This thread's own connection to a plain Redis (not Sentinel's pool, whose
+        connections fence a failover), made with the pool's settings but kept out
+        of the pool: a pool checkout and release cost more CPU than the round trip
+        itself. ``None``: use the client."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is not None and local.pid == os.getpid():
+            return conn
+        pool = client.connection_pool
+        if type(pool) is not redis.ConnectionPool:
+            return None
+        conn = pool.connection_class(**pool.connection_kwargs)
+        local.conn, local.pid = conn, os.getpid()
+        return conn
+
+    def _run(self, client, name: str, keys: list[str], args: list):
+        """Script ``name`` (EVALSHA, loaded on NOSCRIPT) in one round trip on this
+        thread's held connection; any error drops the connection (a late reply must
+        never answer the next command) and is raised."""
+        script = self._script(client, name)
+        conn = self._held(client)
+        if conn is None:
+            return script(keys=keys, args=args, client=client)
+        try:
+            if conn._sock is None:
+                conn.connect()
+            else:
+                # As the pool's checkout: a connection the server closed (EOF
+                # raises here) or with unread data starts over.
+                try:
+                    stale = conn.can_read()
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+                    stale = True
+                if stale:
+                    conn.disconnect()
+                    conn.connect()
+            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args, check_health=False)
+            try:
+                return conn.read_response()
+            except redis.exceptions.NoScriptError:
+                conn.send_command("SCRIPT", "LOAD", script.script, check_health=False)
+                conn.read_response()
+                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args, check_health=False)
+                return conn.read_response()
+        except BaseException:
+            conn.disconnect()
+            raise
 
     def _script(self, client, name: str):
         script = self._scripts.get(name)
@@ -94,8 +165,6 @@ class RedisBackend:
         in the background) if the reply does not come in time: docs/cache.md,
         "Outages", mechanism 1. With read replicas the primary's WAL position (asked
         now, after the write's commit) is recorded with them (floors.py)."""
-        import redis
-
         position = None
         if floors.tracking():
             from core import replicas
@@ -149,22 +218,21 @@ class RedisBackend:
         trip. Returns (fragment, None or NOT_MODIFIED; locked; versions; key; the
         entry's tag or None). ``inm``: keys.if_none_match of the request."""
         prefix = RESPONSE_PREFIX + endpoint + ":"
-        entry_prefix, lock_prefix = self._key(prefix), self._key(LOCK_PREFIX + prefix)
-        if self._key(prefix + "x") != entry_prefix + "x":  # a custom KEY_FUNCTION
+        entry_prefix, lock_prefix, probe = self._keys((prefix, LOCK_PREFIX + prefix, prefix + "x"))
+        if probe != entry_prefix + "x":  # a custom KEY_FUNCTION
             from .backends import fast_lookup_in_steps
 
             return fast_lookup_in_steps(self, endpoint, material, names, stat, inm)
         client = self._client()
-        script = self._script(client, "fast_lookup")
         counters = [VERSION_PREFIX + n for n in names]
         tracked = floors.tracking()
         traced = wants_header()
-        keys = [self._key(STATS_KEY)] + [self._key(c) for c in counters]
+        keys = self._keys([STATS_KEY, *counters])
         if tracked:
             keys += self._floor_keys(counters)
         args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material,
                 len(counters), "1" if tracked else "0", inm, "1" if traced else "0"]
-        reply = script(keys=keys, args=args, client=client)
+        reply = self._run(client, "fast_lookup", keys, args)
         fragment, locked, values, floor, rows = reply[0], reply[1], reply[2], reply[3], reply[4:5]
         if tracked:
             self._note_floor(floor)
@@ -182,19 +250,13 @@ class RedisBackend:
         """A valid entry's fragment and tag (one round trip; NOT_MODIFIED instead
         of the fragment when ``inm`` names the tag), else ``None``, whether the
         rebuild lock was taken (only when ``lock_key`` is given) and no tag."""
-        client = self._client()
-        script = self._script(client, "lookup")
         traced = wants_header() and stat is not None
-        reply = script(
-            keys=[self._key(entry_key), self._key(lock_key or entry_key), self._key(STATS_KEY)],
-            args=[
-                STAMPEDE_LOCK_SECONDS,
-                (stat + "|lookup") if stat else "",
-                "1" if lock_key else "0",
-                inm,
-                "1" if traced else "0",
-            ],
-            client=client,
+        reply = self._run(
+            self._client(),
+            "lookup",
+            [self._key(entry_key), self._key(lock_key or entry_key), self._keys([STATS_KEY])[0]],
+            [STAMPEDE_LOCK_SECONDS, (stat + "|lookup") if stat else "", "1" if lock_key else "0", inm,
+             "1" if traced else "0"],
         )
         value, locked = reply[0], reply[1]
         if traced:
