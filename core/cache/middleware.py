@@ -32,6 +32,9 @@ from .query import get_handler_name  # noqa: F401 - also imported from here (tes
 logger = logging.getLogger("shiftboard.cache")
 
 _DENY = object()
+_MISSING = object()
+# Paths whose resolution the fast path remembers, per process (then it starts over).
+RESOLVED_PATHS = 4096
 
 
 def _accepts_json(request) -> bool:
@@ -95,6 +98,7 @@ class AnonymousHitMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self._eligible: dict = {}
+        self._resolved: dict = {}
         # The per-view request metrics are recorded by django-prometheus's
         # innermost middleware, which a fast hit never reaches: run its hooks here.
         self._after = None
@@ -135,19 +139,40 @@ class AnonymousHitMiddleware:
             response = None
         return response if response is not None else self.get_response(request)
 
-    def _target(self, request, signed_in: bool = False):
-        from django.urls import Resolver404, resolve
+    def _resolve(self, path: str):
+        """``resolve(path)`` and the GET handler of a cached view's URL, remembered
+        per URLconf and path (bounded): resolving walks the URL patterns, which
+        costs more than the rest of a hit. The match is only read here, never
+        changed; a miss lets Django resolve the request again as always.
+        ``None``: not a DRF view answering GET (or no match)."""
+        from django.urls import Resolver404, get_resolver, get_urlconf
 
+        resolver = get_resolver(get_urlconf())
+        cache_key = (resolver, path)
+        found = self._resolved.get(cache_key, _MISSING)
+        if found is not _MISSING:
+            return found
         try:
-            match = resolve(request.path_info)
+            match = resolver.resolve(path)
         except Resolver404:
             return None
         cls = getattr(match.func, "cls", None)
-        if cls is None or "format" in match.kwargs:
+        found = None
+        if cls is not None and "format" not in match.kwargs:
+            handler_name = get_handler_name(match.func)
+            if handler_name is not None:
+                found = (match, cls, handler_name)
+        if len(path) <= 256:
+            if len(self._resolved) >= RESOLVED_PATHS:
+                self._resolved.clear()
+            self._resolved[cache_key] = found
+        return found
+
+    def _target(self, request, signed_in: bool = False):
+        resolved = self._resolve(request.path_info)
+        if resolved is None:
             return None
-        handler_name = get_handler_name(match.func)
-        if handler_name is None:
-            return None
+        match, cls, handler_name = resolved
         key = (cls, handler_name, signed_in)
         target = self._eligible.get(key)
         if target is None:
