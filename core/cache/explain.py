@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .backends import backend
+from .dispatch import get_handler_name, make_view
 from .identity import caller_scopes, endpoint_name, json_renderer_accepted, select_group
 from .keys import GENERATION_SCOPE, decode_entry, response_key
-from .middleware import get_handler_name, make_view
 
 # The verdict words and reasons the Debug Toolbar panel uses too.
 from .trace import BYPASS, HIT, MISS, NO_ENTRY, NOT_CACHED, ROW_CHECK_FAILED

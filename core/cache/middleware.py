@@ -15,6 +15,7 @@ from django.conf import settings
 from . import floors, trace
 from .backends import backend
 from .callers import CachedTokenAuthentication, cached_caller, token_from_header
+from .dispatch import accepts_json, envelope_end, make_view, resolve_handler
 from .identity import endpoint_name
 from .keys import (
     GENERATION_SCOPE,
@@ -32,46 +33,6 @@ from .query import get_handler_name  # noqa: F401 - also imported from here (tes
 logger = logging.getLogger("shiftboard.cache")
 
 _DENY = object()
-_MISSING = object()
-# Paths whose resolution the fast path remembers, per process (then it starts over).
-RESOLVED_PATHS = 4096
-
-
-def _accepts_json(request) -> bool:
-    """What DRF's negotiation would answer with the JSON renderer: no ``?format=``,
-    and an Accept header that is absent or names JSON (or a wildcard) and no HTML
-    (the browsable API in DEBUG). Anything else goes the normal way."""
-    if "format" in request.GET:
-        return False
-    accept = request.headers.get("Accept", "")
-    if not accept.strip():
-        return True
-    ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if "q=0" in accept.replace(" ", "") or any(r in ("text/html", "application/xhtml+xml") for r in ranges):
-        return False
-    return any(r in ("*/*", "application/*", "application/json") for r in ranges)
-
-
-def make_view(match, cls, request):
-    """The view instance ``as_view()`` would make for ``match`` (actions bound,
-    ``request``, ``args``, ``kwargs`` set), without dispatching it."""
-    initkwargs = getattr(match.func, "initkwargs", {}) or {}
-    view = cls(**initkwargs)
-    actions = getattr(match.func, "actions", None)
-    if actions is not None:
-        actions = dict(actions)
-        if "get" in actions and "head" not in actions:
-            actions["head"] = actions["get"]
-        view.action_map = actions
-        for method, action in actions.items():
-            setattr(view, method, getattr(view, action))
-    elif hasattr(view, "get") and not hasattr(view, "head"):
-        view.head = view.get  # as Django's View.setup does
-    view.request = request
-    view.args = match.args
-    view.kwargs = match.kwargs
-    view.format_kwarg = None
-    return view
 
 
 class AnonymousHitMiddleware:
@@ -84,7 +45,7 @@ class AnonymousHitMiddleware:
     DRF with the lookup handed over (``request.cache_prelookup``: the rebuild lock
     if it was taken), so nothing is looked up twice.
 
-    Eligible: GET, no session cookie, JSON accepted (``_accepts_json``), a handler
+    Eligible: GET, no session cookie, JSON accepted (``accepts_json``), a handler
     decorated with ``@cached_response`` whose view has no throttle on GET, and
     either no ``Authorization`` header, a public handler and a view that allows
     anonymous reads (AllowAny or IsAuthenticatedOrReadOnly, checked once per view
@@ -98,7 +59,6 @@ class AnonymousHitMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self._eligible: dict = {}
-        self._resolved: dict = {}
         # The per-view request metrics are recorded by django-prometheus's
         # innermost middleware, which a fast hit never reaches: run its hooks here.
         self._after = None
@@ -121,7 +81,7 @@ class AnonymousHitMiddleware:
         if (
             request.method != "GET"
             or settings.SESSION_COOKIE_NAME in request.COOKIES
-            or not _accepts_json(request)
+            or not accepts_json(request)
         ):
             return self.get_response(request)
         forget_created()  # the counters this request's reads create (versions.drop_created)
@@ -139,37 +99,8 @@ class AnonymousHitMiddleware:
             response = None
         return response if response is not None else self.get_response(request)
 
-    def _resolve(self, path: str):
-        """``resolve(path)`` and the GET handler of a cached view's URL, remembered
-        per URLconf and path (bounded): resolving walks the URL patterns, which
-        costs more than the rest of a hit. The match is only read here, never
-        changed; a miss lets Django resolve the request again as always.
-        ``None``: not a DRF view answering GET (or no match)."""
-        from django.urls import Resolver404, get_resolver, get_urlconf
-
-        resolver = get_resolver(get_urlconf())
-        cache_key = (resolver, path)
-        found = self._resolved.get(cache_key, _MISSING)
-        if found is not _MISSING:
-            return found
-        try:
-            match = resolver.resolve(path)
-        except Resolver404:
-            return None
-        cls = getattr(match.func, "cls", None)
-        found = None
-        if cls is not None and "format" not in match.kwargs:
-            handler_name = get_handler_name(match.func)
-            if handler_name is not None:
-                found = (match, cls, handler_name)
-        if len(path) <= 256:
-            if len(self._resolved) >= RESOLVED_PATHS:
-                self._resolved.clear()
-            self._resolved[cache_key] = found
-        return found
-
     def _target(self, request, signed_in: bool = False):
-        resolved = self._resolve(request.path_info)
+        resolved = resolve_handler(request.path_info)
         if resolved is None:
             return None
         match, cls, handler_name = resolved
@@ -283,11 +214,7 @@ class AnonymousHitMiddleware:
 
     @staticmethod
     def _response(request, endpoint: str, fragment, allow: str, tag: str | None, private: bool, signed_in: bool):
-        import json
-
         from django.http import HttpResponse
-
-        from ..envelope import envelope_tail
 
         if fragment is NOT_MODIFIED:
             # As the DRF path's 304: no body, no Content-Type.
@@ -295,8 +222,7 @@ class AnonymousHitMiddleware:
             del response["Content-Type"]
             response["Content-Length"] = "0"
         else:
-            tail = json.dumps({"message": None, **envelope_tail()}, separators=(",", ":"), ensure_ascii=False)
-            body = b'{"success":true,' + bytes(fragment) + b"," + tail[1:].encode()
+            body = b'{"success":true,' + fragment + b"," + envelope_end()
             response = HttpResponse(body, content_type="application/json; charset=utf-8")
             response["Content-Length"] = str(len(body))
         response["X-Cache"] = "HIT"

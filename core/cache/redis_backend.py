@@ -3,12 +3,11 @@ Lua scripts in ``lua/``. Keys given to it are logical; it adds the cache prefix.
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 
 import redis
 
 from . import floors
+from .held import HeldConnections
 from .keys import (
     LOCK_PREFIX,
     LSN_MAX_KEY,
@@ -33,9 +32,9 @@ class RedisBackend:
     def __init__(self, django_cache):
         self.cache = django_cache
         self._scripts = {}
-        # The request path's lookups: per thread, a connection of its own (_held)
+        # The request path's lookups: per thread, a connection of its own (held.py)
         # and the prefixed keys they name (_keys), both made once.
-        self._local = threading.local()
+        self._held = HeldConnections()
         self._prefixed: dict[str, str] = {}
 
     def _client(self):
@@ -58,54 +57,10 @@ class RedisBackend:
             out.append(full)
         return out
 
-    def _held(self, client):
-        """This thread's own connection to a plain Redis (not Sentinel's pool, whose
-        connections fence a failover), made with the pool's settings but kept out
-        of the pool: a pool checkout and release cost more CPU than the round trip
-        itself. ``None``: use the client."""
-        local = self._local
-        conn = getattr(local, "conn", None)
-        if conn is not None and local.pid == os.getpid():
-            return conn
-        pool = client.connection_pool
-        if type(pool) is not redis.ConnectionPool:
-            return None
-        conn = pool.connection_class(**pool.connection_kwargs)
-        local.conn, local.pid = conn, os.getpid()
-        return conn
-
     def _run(self, client, name: str, keys: list[str], args: list):
-        """Script ``name`` (EVALSHA, loaded on NOSCRIPT) in one round trip on this
-        thread's held connection; any error drops the connection (a late reply must
-        never answer the next command) and is raised."""
-        script = self._script(client, name)
-        conn = self._held(client)
-        if conn is None:
-            return script(keys=keys, args=args, client=client)
-        try:
-            if conn._sock is None:
-                conn.connect()
-            else:
-                # As the pool's checkout: a connection the server closed (EOF
-                # raises here) or with unread data starts over.
-                try:
-                    stale = conn.can_read()
-                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-                    stale = True
-                if stale:
-                    conn.disconnect()
-                    conn.connect()
-            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args, check_health=False)
-            try:
-                return conn.read_response()
-            except redis.exceptions.NoScriptError:
-                conn.send_command("SCRIPT", "LOAD", script.script, check_health=False)
-                conn.read_response()
-                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args, check_health=False)
-                return conn.read_response()
-        except BaseException:
-            conn.disconnect()
-            raise
+        """Script ``name`` in one round trip on this thread's own connection
+        (held.py), or through the client where there is none."""
+        return self._held.run(client, self._script(client, name), keys, args)
 
     def _script(self, client, name: str):
         script = self._scripts.get(name)
