@@ -149,21 +149,30 @@ class CappedCountPaginator(Paginator):
     (deep OFFSET pages are slow anyway: narrow the filters instead).
     """
 
-    def __init__(self, object_list, per_page, *, count_cap: int, **kwargs):
+    def __init__(self, object_list, per_page, *, count_cap: int, memo=None, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
         self.count_cap = count_cap
         self.capped = False
+        # A cached list's miss: the total kept under its coarse versions (core/cache/counts.py).
+        self.memo = memo
 
     @cached_property
     def count(self) -> int:
         qs = self.object_list
         if not isinstance(qs, QuerySet):
             return super().count
+        if self.memo is not None:
+            known = self.memo.get()
+            if known is not None:
+                count, self.capped = known
+                return count
         # No ordering and only the key (no select_related joins): the cheapest rows
         # to read; the LIMIT bounds the work. (values() is not allowed on a UNION.)
         rows = qs.order_by() if qs.query.combinator else qs.order_by().values("pk")
         found = rows[: self.count_cap + 1].count()
         self.capped = found > self.count_cap
+        if self.memo is not None:
+            self.memo.put(min(found, self.count_cap), self.capped)
         return min(found, self.count_cap)
 
 
@@ -180,7 +189,8 @@ class EnvelopePagination(PageNumberPagination):
     count_cap = 10_000
 
     def django_paginator_class(self, object_list, per_page, **kwargs):
-        return CappedCountPaginator(object_list, per_page, count_cap=self.count_cap, **kwargs)
+        memo = getattr(self, "count_memo", None)
+        return CappedCountPaginator(object_list, per_page, count_cap=self.count_cap, memo=memo, **kwargs)
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -206,6 +216,9 @@ class EnvelopePagination(PageNumberPagination):
         # number would otherwise reach the database as an OFFSET beyond BIGINT.
         if number > self.count_cap:
             raise exceptions.NotFound("That page is past the end of the list.")
+        from .cache.counts import current
+
+        self.count_memo = current(request)
         try:
             return super().paginate_queryset(queryset, request, view)
         except exceptions.NotFound:

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from core import replicas
 
-from . import floors, trace
+from . import counts, floors, trace
 from .backends import backend
 from .identity import caller_scopes, endpoint_name, json_renderer_accepted, select_group
 from .keys import (
@@ -29,6 +29,7 @@ from .keys import (
 )
 from .measure import Bookkeeping, set_status
 from .outage import CacheUnavailable, health
+from .rows import Rows
 from .versions import drop_created, get_versions, row_versions
 
 # How long a request waits for another one that is rebuilding the same entry.
@@ -60,6 +61,7 @@ def serve_cached(
     private: bool,
     endpoint: str = "",
     rows: Callable[[], Iterable[str]] | None = None,
+    countable: bool = False,
 ):
     """Serve ``build()``'s response from the cache when an entry exists for the
     current versions of ``scopes``; otherwise build it and store it. Permission
@@ -70,7 +72,8 @@ def serve_cached(
     ``rows()`` (optional) runs the cheap ids query and names the row scopes of
     what the response will show; on a miss it runs, then the row versions are
     read, then the response is built and stored with them (docs/cache.md,
-    "Row scopes")."""
+    "Row scopes"). ``countable``: the list's total is kept under the coarse
+    versions too (counts.py)."""
     from rest_framework.response import Response
 
     endpoint = endpoint or view.__class__.__name__
@@ -180,12 +183,16 @@ def serve_cached(
     try:
         # A replica may serve the build only once it has replayed every write that
         # bumped a scope or row this response shows (floors.py; docs/scaling.md).
+        if countable:
+            counts.arm(request, counts.CountMemo.for_request(endpoint, view, request, caller, versions))
         # A replica that fails meanwhile (down, hung): built again on the primary.
         response = replicas.read_at(floors.current(), build)
     except BaseException:
         _unlock(lock_key)
         drop_created()
         raise
+    finally:
+        counts.arm(request, None)
     set_status(endpoint, request, response, "miss")
     trace.record_decision(trace.MISS, getattr(trace.current(), "stampede", ""))
     ttl = settings.RESPONSE_CACHE_TTL
@@ -238,6 +245,9 @@ def cached_response(
     and keys name the endpoint ``<ViewClass>.<handler>``. The wrapper carries
     ``cache_meta`` (scopes, rows, private) for the anonymous fast path."""
 
+    # The total of a list whose rows are the view's own filtered queryset (counts.py).
+    countable = isinstance(rows, Rows) and rows.source is None and not rows.detail
+
     def decorate(handler):
         @wraps(handler)
         def wrapper(view, request, *args, **kwargs):
@@ -249,6 +259,7 @@ def cached_response(
                 private,
                 endpoint=endpoint_name(view.__class__, handler.__name__),
                 rows=(lambda: rows(view, request, **kwargs)) if rows is not None else None,
+                countable=countable,
             )
 
         wrapper.cache_meta = {
