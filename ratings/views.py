@@ -3,9 +3,11 @@
 once for all callers (``private=False``); only POST is throttled (``reviews``)."""
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from accounts.models import User
 from core.cache import Rows, cached_response
 from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
@@ -31,9 +33,9 @@ def review_list_scopes(view, request, **kwargs):
 
 
 def user_review_list_scopes(view, request, pk=None, **kwargs):
-    """``view.selector`` is ``received_by`` or ``given_by``. A list of an id
-    without a user is cached (empty); the bulk writer (seed), which gives ids
-    reviews without a review save, bumps both scopes of every user it creates."""
+    """``view.selector`` is ``received_by`` or ``given_by``. An id without a user
+    is a 404 (nothing cached); the bulk writer (seed), which gives users reviews
+    without a review save, bumps both scopes of every user it creates."""
     return [received_scope(pk) if view.selector == "received_by" else given_scope(pk)]
 
 
@@ -95,10 +97,12 @@ class ReviewViewSet(viewsets.GenericViewSet):
 
 class _UserReviewListView(GenericAPIView):
     """A user's reviews, newest first. Anyone may read them; an id without a user
-    is an empty list."""
+    is a 404."""
 
-    # Base of the per-user review lists. No extra query tells a missing user from
-    # one without reviews. Budget (MISS): 3 queries (ids, COUNT, page) + token when sent.
+    # Base of the per-user review lists. Budget (MISS): 3 queries (ids, COUNT, page)
+    # + token when sent; an empty list costs one more, to tell a user without reviews
+    # from an id without a user (a 404: nothing is stored, no counter stays behind,
+    # so enumerating ids cannot grow the cache).
 
     serializer_class = ReviewSerializer
     permission_classes = [permissions.AllowAny]
@@ -110,7 +114,10 @@ class _UserReviewListView(GenericAPIView):
     @extend_schema(responses=ReviewSerializer(many=True))
     @cached_response(user_review_list_scopes, rows=REVIEW_ROWS, private=False)
     def get(self, request, pk):
-        return _review_page(self, request, self.filter_queryset(self.get_queryset()))
+        response = _review_page(self, request, self.filter_queryset(self.get_queryset()))
+        if self.paginator.page.paginator.count == 0 and not User.objects.filter(pk=pk).exists():
+            raise NotFound("No user with this id.")
+        return response
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -120,13 +127,13 @@ class _UserReviewListView(GenericAPIView):
 
 class UserReviewsReceivedView(_UserReviewListView):
     """Reviews written about the user, newest first. Anyone may read them; an id
-    without a user is an empty list."""
+    without a user is a 404."""
 
     selector = "received_by"
 
 
 class UserReviewsGivenView(_UserReviewListView):
     """Reviews the user wrote, newest first. Anyone may read them; an id without a
-    user is an empty list."""
+    user is a 404."""
 
     selector = "given_by"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import string
 from decimal import Decimal
 
 from django.conf import settings
@@ -68,14 +69,16 @@ class Reader:
     def __init__(self, filterset, pagination):
         self.filterset = filterset
         self.pagination = pagination
-        # (name, form field, its widget, the raw parameters the widget reads, a set?)
+        # (name, form field, its widget, the raw parameters the widget reads, a set?,
+        # compared without case?)
         self.fields = []
         if filterset is not None:
             form = filterset(data=QueryDict()).form
             for name, field in form.fields.items():
                 widget = field.widget
                 raw = {name} | {name + suffix for suffix in getattr(widget, "widgets_names", ())}
-                self.fields.append((name, field, widget, frozenset(raw), _is_set(filterset.base_filters.get(name))))
+                filter_ = filterset.base_filters.get(name)
+                self.fields.append((name, field, widget, frozenset(raw), _is_set(filter_), _folds_case(filter_)))
         read = set().union(*(f[3] for f in self.fields))
         if pagination is not None:
             read |= {pagination.page_query_param, pagination.page_size_query_param} - {None}
@@ -198,7 +201,7 @@ def _clean(reader: Reader, relevant: tuple) -> tuple | None:
     for name, values in relevant:
         params.setlist(name, list(values))
     out = []
-    for name, field, widget, raw_names, is_set in reader.fields:
+    for name, field, widget, raw_names, is_set, folds in reader.fields:
         if raw_names.isdisjoint(params):
             continue  # not sent: the field's empty value, which the filter skips
         try:
@@ -206,6 +209,11 @@ def _clean(reader: Reader, relevant: tuple) -> tuple | None:
             value = field.clean(widget.value_from_datadict(params, {}, name))
         except ValidationError:
             return None
+        if folds and isinstance(value, str):
+            # ``iexact``: values that differ only in ASCII case select the same rows on
+            # every database (PostgreSQL's UPPER, SQLite's LIKE); other letters are
+            # left as sent (SQLite folds ASCII only), a separate entry, never a wrong one.
+            value = value.translate(_ASCII_LOWER)
         if is_set and isinstance(value, (list, tuple)):
             value = sorted(set(value), key=repr)  # a set of values (OR / IN): order and repeats do not matter
         rendered = _render(value)
@@ -246,6 +254,13 @@ def _pages(pagination, params) -> list | None:
         if number != default:
             out.append((param, str(number)))
     return out
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _folds_case(filter_) -> bool:
+    return getattr(filter_, "lookup_expr", None) == "iexact"
 
 
 def _is_set(filter_) -> bool:

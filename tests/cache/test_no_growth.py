@@ -43,6 +43,8 @@ MISSING_READS = [
     f"/api/v1/jobs/{MISSING}/",
     f"/api/v1/jobs/{MISSING}/?_x=1",
     f"/api/v1/users/{MISSING}/",
+    f"/api/v1/users/{MISSING}/reviews/",
+    f"/api/v1/users/{MISSING}/reviews-given/?page=1",
     "/api/v1/jobs/?page=999",  # past the end
     "/api/v1/jobs/?min_rate=ten",  # a 400
 ]

@@ -206,7 +206,10 @@ def test_user_review_lists(anon, as_worker, reviews):
     assert ids(anon.get(f"/api/v1/users/{worker}/reviews/")) == [r["b"].pk, r["a"].pk]
     assert ids(anon.get(f"/api/v1/users/{worker}/reviews-given/")) == [r["c"].pk]
     assert ids(as_worker.get(f"/api/v1/users/{worker}/reviews/")) == [r["b"].pk, r["a"].pk]
-    assert ids(anon.get("/api/v1/users/999999/reviews/")) == []
+    # An id without a user is a 404 in the envelope; a user without reviews, an empty list.
+    assert_error(anon.get("/api/v1/users/999999/reviews/"), 404, "not_found")
+    assert_error(anon.get("/api/v1/users/999999/reviews-given/"), 404, "not_found")
+    assert ids(anon.get(f"/api/v1/users/{ClientUserFactory().pk}/reviews-given/")) == []
     # Out of range: the ``id`` path converter refuses it (core/converters.py): 404, no 500.
     assert anon.get(f"/api/v1/users/{10**20}/reviews-given/").status_code == 404
     body = anon.get(f"/api/v1/users/{worker}/reviews/").json()
