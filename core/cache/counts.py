@@ -39,9 +39,6 @@ def filter_params(view, params) -> list:
 class CountMemo:
     """The total of one list under the versions read on this miss (see above)."""
 
-    def __init__(self, key: str):
-        self.key = key
-
     @classmethod
     def for_request(cls, endpoint: str, view, request, caller: str, versions: dict[str, int]) -> CountMemo:
         names = sorted(versions)
@@ -61,7 +58,20 @@ class CountMemo:
         count, _, capped = bytes(value).decode().partition(":")
         return int(count), capped == "1"
 
+    def __init__(self, key: str):
+        self.key = key
+        self.pending: tuple[int, bool] | None = None
+
     def put(self, count: int, capped: bool) -> None:
+        """Kept until the response's entry is stored (``flush``): a list answered
+        with a 404 (a user that does not exist) or any non-200 leaves no count."""
+        self.pending = (count, capped)
+
+    def flush(self) -> None:
+        if self.pending is None:
+            return
+        count, capped = self.pending
+        self.pending = None
         try:
             backend().put(self.key, f"{count}:{int(capped)}".encode(), settings.RESPONSE_CACHE_TTL)
         except Exception as exc:  # noqa: BLE001

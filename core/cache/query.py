@@ -1,14 +1,9 @@
 """The query part of a response's key: what the cached handler reads from the
 query string, in one spelling (docs/cache.md, "One resource, one cache identity").
 
-A handler reads its view's FilterSet (when the view filters with it), the
-pagination parameters (when it pages) and nothing else. The key holds the
-FilterSet's *cleaned* values rendered one way (``min_rate=10``, ``10.0`` and
-``010`` are one ``Decimal``; a repeated parameter is read as the view reads it,
-the last value), the page number and size as the paginator reads them, and
-nothing for a parameter the handler does not read (``?_x=1`` is the same entry
-as no query). A query the FilterSet or the paginator refuses keeps its raw form:
-the view answers it with a 400, which is never stored.
+The key holds the FilterSet's *cleaned* values rendered one way, the page number
+and size as the paginator reads them, and nothing the handler does not read. A
+query the FilterSet or the paginator refuses keeps its raw form (a 400, never stored).
 
 The fast path and the DRF path call the same function; its result is kept per
 (handler, raw query string) in a bounded per-process LRU (a hit pays a lookup),
@@ -78,7 +73,8 @@ class Reader:
                 widget = field.widget
                 raw = {name} | {name + suffix for suffix in getattr(widget, "widgets_names", ())}
                 filter_ = filterset.base_filters.get(name)
-                self.fields.append((name, field, widget, frozenset(raw), _is_set(filter_), _folds_case(filter_)))
+                self.fields.append((name, field, widget, frozenset(raw), _is_set(filter_),
+                                    getattr(filter_, "lookup_expr", None) == "iexact"))
         read = set().union(*(f[3] for f in self.fields))
         if pagination is not None:
             read |= {pagination.page_query_param, pagination.page_size_query_param} - {None}
@@ -209,10 +205,7 @@ def _clean(reader: Reader, relevant: tuple) -> tuple | None:
             value = field.clean(widget.value_from_datadict(params, {}, name))
         except ValidationError:
             return None
-        if folds and isinstance(value, str):
-            # ``iexact``: values that differ only in ASCII case select the same rows on
-            # every database (PostgreSQL's UPPER, SQLite's LIKE); other letters are
-            # left as sent (SQLite folds ASCII only), a separate entry, never a wrong one.
+        if folds and isinstance(value, str):  # iexact: ASCII case only (as SQLite folds)
             value = value.translate(_ASCII_LOWER)
         if is_set and isinstance(value, (list, tuple)):
             value = sorted(set(value), key=repr)  # a set of values (OR / IN): order and repeats do not matter
@@ -259,13 +252,8 @@ def _pages(pagination, params) -> list | None:
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
-def _folds_case(filter_) -> bool:
-    return getattr(filter_, "lookup_expr", None) == "iexact"
-
-
 def _is_set(filter_) -> bool:
-    """A filter whose list value is a set: a multiple choice, an ``__in`` list (not
-    an ordering, whose order is the point)."""
+    """A multiple choice or an ``__in`` list is a set (an ordering is not)."""
     import django_filters
 
     if isinstance(filter_, django_filters.OrderingFilter):
@@ -274,8 +262,7 @@ def _is_set(filter_) -> bool:
 
 
 def _render(value) -> str | None:
-    """One spelling of a cleaned filter value; ``None`` for a value the filter
-    ignores (django-filter skips its EMPTY_VALUES)."""
+    """One spelling of a cleaned filter value; ``None``: one the filter ignores."""
     if value is None or value == "" or (isinstance(value, (list, tuple, dict)) and not value):
         return None
     if isinstance(value, bool):

@@ -255,9 +255,12 @@ class RedisBackend:
         self._client().delete(self._key(key))
 
     def drop(self, keys: list[str]) -> None:
-        """Delete counters this request created (versions.drop_created): one DEL, in
-        the current group on a Cluster (where the request read them)."""
-        self._client().delete(*[self._key(k) for k in keys])
+        """Delete counters this request created (versions.drop_created) and their
+        lsn: companions, which a read with replicas records beside them (floor.lua):
+        one DEL, in the current group on a Cluster (where the request read them). A
+        dropped companion is as an evicted one: the next read sets it to lsn-max."""
+        companions = [LSN_PREFIX + k[len(VERSION_PREFIX) :] for k in keys if k.startswith(VERSION_PREFIX)]
+        self._client().delete(*[self._key(k) for k in keys + companions])
 
     def release(self, lock_key: str) -> None:
         self._client().delete(self._key(lock_key))

@@ -180,11 +180,12 @@ def serve_cached(
     if names_tag(inm, tag):
         _unlock(lock_key)
         return _not_modified(endpoint, request, tag, private, "miss")
+    memo = counts.CountMemo.for_request(endpoint, view, request, caller, versions) if countable else None
     try:
         # A replica may serve the build only once it has replayed every write that
         # bumped a scope or row this response shows (floors.py; docs/scaling.md).
-        if countable:
-            counts.arm(request, counts.CountMemo.for_request(endpoint, view, request, caller, versions))
+        if memo is not None:
+            counts.arm(request, memo)
         # A replica that fails meanwhile (down, hung): built again on the primary.
         response = replicas.read_at(floors.current(), build)
     except BaseException:
@@ -208,6 +209,8 @@ def serve_cached(
         spent.start = time.perf_counter()
         try:
             backend().store(key, value, ttl, lock_key, endpoint)
+            if value is not None and memo is not None:
+                memo.flush()  # the list's total, kept only beside a stored entry
             spent.lap("store")
             trace.record(stored=value is not None)
         except Exception as exc:  # noqa: BLE001

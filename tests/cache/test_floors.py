@@ -97,3 +97,21 @@ def test_an_unknown_floor_reads_the_primary(tracked):
     floors.note(10)
     floors.note(None)  # e.g. the fast path could not tell
     assert floors.current() is None
+
+
+def test_a_read_that_stores_nothing_drops_the_companions_it_created(tracked):
+    """A 404 of a row that does not exist leaves no key behind, with replicas too:
+    the counters its read created go, and so do their lsn: companions."""
+    from core.cache import keys as cache_keys
+    from core.cache import versions
+
+    b = cache_layer.backend()
+    floor_of("jobs")
+    floor_of("jobs")  # lsn-max, the counters of "jobs" and "*" and their companions exist before
+    before = set(b.scan_prefix(""))
+    cache_keys.forget_created()
+    assert floor_of("job:987654321") == 1000
+    created = set(b.scan_prefix("")) - before
+    assert any(k.startswith(cache_keys.LSN_PREFIX) for k in created), created
+    versions.drop_created()
+    assert set(b.scan_prefix("")) == before
