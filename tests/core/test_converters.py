@@ -54,9 +54,12 @@ def test_out_of_range_ids_are_404(anon, path):
 
 
 @pytest.mark.django_db
-def test_largest_id_is_an_empty_list_not_an_error(anon):
+def test_largest_id_reaches_the_view_not_an_error(anon):
+    """The largest id passes the converter; the view says no user has it (a 404 in
+    the envelope, not a 500 from a bigint overflow)."""
     response = anon.get(f"/api/v1/users/{MAX_ID}/reviews/")
-    assert response.status_code == 200 and response.json()["data"] == []
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert response.json()["message"] == "No user with this id."
 
 
 @pytest.mark.django_db(transaction=True)  # bumps run on commit
