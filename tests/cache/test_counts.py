@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core import cache as cache_layer
 from jobs.models import JobStatus
 from tests.accounts.factories import ClientUserFactory
 from tests.conftest import auth_client
@@ -23,6 +24,16 @@ def miss(client, path):
     return response.json()["pagination"]["total_items"], counted
 
 
+def reused(result, total):
+    """The total is right and, on one Redis or local memory, taken from the memo
+    (no COUNT). On a Cluster each group keeps its own copies of the version
+    counters, so only misses whose key falls in the same group share a total
+    (docs/scaling.md): there the total is checked, the COUNT may run."""
+    assert result[0] == total
+    if not cache_layer.backend().grouped:
+        assert result[1] is False
+
+
 @pytest.fixture
 def busting(settings):
     """``_b`` kept in the key (as the bench sets it): every ``_b`` a MISS."""
@@ -32,9 +43,9 @@ def busting(settings):
 def test_another_page_or_a_forced_miss_reuses_the_total(anon, busting):
     JobFactory.create_batch(3)
     assert miss(anon, "/api/v1/jobs/?per_page=2") == (3, True)
-    assert miss(anon, "/api/v1/jobs/?per_page=2&page=2") == (3, False)
-    assert miss(anon, "/api/v1/jobs/?per_page=2&_b=1") == (3, False)
-    assert miss(anon, "/api/v1/jobs/?_b=2") == (3, False)
+    reused(miss(anon, "/api/v1/jobs/?per_page=2&page=2"), 3)
+    reused(miss(anon, "/api/v1/jobs/?per_page=2&_b=1"), 3)
+    reused(miss(anon, "/api/v1/jobs/?_b=2"), 3)
 
 
 def test_a_filter_has_its_own_total(anon, busting):
@@ -42,7 +53,7 @@ def test_a_filter_has_its_own_total(anon, busting):
     JobFactory(status=JobStatus.FILLED)
     assert miss(anon, "/api/v1/jobs/?status=open") == (2, True)
     assert miss(anon, "/api/v1/jobs/?status=filled") == (1, True)
-    assert miss(anon, "/api/v1/jobs/?status=open&page=1&_b=1") == (2, False)
+    reused(miss(anon, "/api/v1/jobs/?status=open&page=1&_b=1"), 2)
 
 
 def test_a_membership_change_counts_again_a_row_change_does_not(anon):
