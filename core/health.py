@@ -16,8 +16,9 @@ restarted.
   cache's fallback), so pulling every instance out would turn a slower service
   into no service;
 - ``replica_lag``: each read replica's lag (``core.replicas``), also set on the
-  ``shiftboard_db_replica_lag_*`` gauges. Reported, not a reason to be unready
-  (reads fall back to the primary); no replicas: ``{"ok": true, "replicas": {}}``.
+  ``shiftboard_db_replica_up`` and ``shiftboard_db_replica_lag_*`` gauges. Reported,
+  not a reason to be unready (reads fall back to the primary); no replicas:
+  ``{"ok": true, "replicas": {}}``.
 
 Both are answered by ``ProbeMiddleware``, placed right after the request id
 middleware: before the SSL redirect (a probe over plain HTTP to the pod's address
@@ -32,6 +33,7 @@ not ok, or raises, makes the process unready.
 """
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -58,6 +60,19 @@ REPLICA_LAG = Gauge(
 REPLICA_LAG_BYTES = Gauge(
     "shiftboard_db_replica_lag_bytes",
     "WAL bytes each read replica has still to replay (readiness probe).",
+    ["alias"],
+    multiprocess_mode="livemostrecent",
+)
+
+# 1 while a replica answers, 0 while it is unreachable (or marked down by the
+# router, core.replicas). A down replica's lag gauges are set to NaN, not left at
+# their last value: in multiprocess mode a label cannot be removed (the sample
+# stays in the worker's file, and livemostrecent would go on exporting it), so
+# NaN is what replaces it everywhere. PromQL comparisons are false on NaN (no
+# lag alert fires on it) and Grafana draws it as a gap.
+REPLICA_UP = Gauge(
+    "shiftboard_db_replica_up",
+    "1 if each read replica answered its last check, 0 if it is unreachable (readiness probe, router).",
     ["alias"],
     multiprocess_mode="livemostrecent",
 )
@@ -149,15 +164,20 @@ def check_replica_lag() -> dict:
     report, ok = replicas.lag_report(), True
     for alias, entry in report.items():
         seconds, behind = entry.get("lag_seconds"), entry.get("lag_bytes")
-        if seconds is not None:
-            REPLICA_LAG.labels(alias).set(seconds)
-        if behind is not None:
-            REPLICA_LAG_BYTES.labels(alias).set(behind)
+        export_replica(alias, entry.get("status") == "ok", seconds, behind)
         entry["ok"] = entry.get("status") == "ok" and not (
             seconds is not None and seconds > limit and (behind or 0) > 0
         )
         ok = ok and entry["ok"]
     return {"ok": ok, "replicas": report}
+
+
+def export_replica(alias: str, up: bool, seconds: float | None = None, behind: int | None = None) -> None:
+    """Set a replica's gauges: up 1/0, and its lag, NaN where not known (down, or
+    not measured), so no value outlives the measurement it came from."""
+    REPLICA_UP.labels(alias).set(1 if up else 0)
+    REPLICA_LAG.labels(alias).set(seconds if up and seconds is not None else math.nan)
+    REPLICA_LAG_BYTES.labels(alias).set(behind if up and behind is not None else math.nan)
 
 
 register_check("database", check_database)

@@ -73,6 +73,15 @@ _REPLAY_SQL = (
     "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
     "ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::bigint"
 )
+# A replica's replay position and the age of the last transaction it replayed; a
+# server not in recovery (a test mirror, a promoted replica) is at its own
+# position, 0 s behind, as in _REPLAY_SQL.
+_LAG_SQL = (
+    "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+    "ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::bigint, "
+    "CASE WHEN pg_is_in_recovery() THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 "
+    "ELSE 0 END"
+)
 _PRIMARY_LSN_SQL = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint"
 
 
@@ -174,6 +183,7 @@ def mark_down(alias: str, reason) -> None:
             return
         state.down_until, state.down_since, state.reason = math.inf, time.time(), str(reason)
     logger.warning("replica %s unavailable, skipped until it answers again: %s", alias, reason)
+    _export(alias, up=False)
     threading.Thread(target=_probe, args=(alias, state), name=f"replica-probe-{alias}", daemon=True).start()
 
 
@@ -196,7 +206,16 @@ def _probe(alias: str, state: _ReplicaState) -> None:
             state.replayed = max(state.replayed, position)
             state.down_until, state.reason = 0.0, ""
         logger.warning("replica %s answers again", alias)
+        _export(alias, up=True)  # its lag: unknown (NaN) until the next readiness probe
         return
+
+
+def _export(alias: str, up: bool) -> None:
+    """``shiftboard_db_replica_up`` follows the router's own view too, not only
+    the readiness probes (core.health)."""
+    from .health import export_replica
+
+    export_replica(alias, up)
 
 
 def replayed_lsn(alias: str) -> int:
@@ -316,10 +335,7 @@ def lag_report() -> dict[str, dict]:
             continue
         try:
             with connections[alias].cursor() as cursor:
-                cursor.execute(
-                    "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, "
-                    "extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
-                )
+                cursor.execute(_LAG_SQL)
                 replayed, seconds = cursor.fetchone()
         except Exception as exc:  # noqa: BLE001 - bounded by the replicas' backend (core/replica_db)
             logger.warning("health: replica %s unavailable: %s", alias, exc)

@@ -2,11 +2,13 @@
 in a transaction never go to a replica; other reads go there only under a read
 floor the replica has replayed; a replica that is behind or down is skipped at
 once. (Against real engines: tests/scale/.)"""
+import math
 import time
 
 import pytest
 from django.db import router, transaction
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from accounts.models import User
 from core import replicas
@@ -107,6 +109,10 @@ def test_a_replica_that_is_down_is_skipped_quickly_and_for_a_while(one_replica, 
     assert replicas._states[REPLICA].down_until > time.monotonic()
 
 
+def up_gauge() -> float | None:
+    return REGISTRY.get_sample_value("shiftboard_db_replica_up", {"alias": REPLICA})
+
+
 def test_a_failed_replica_is_skipped_until_the_probe_finds_it_answering(one_replica, monkeypatch, settings):
     settings.REPLICA_PROBE_SECONDS = 0.05
     answers = {"up": False}
@@ -122,11 +128,15 @@ def test_a_failed_replica_is_skipped_until_the_probe_finds_it_answering(one_repl
         assert Job.objects.all().db == "default"
         assert replicas.is_down(REPLICA)
         assert replicas.lag_report()[REPLICA]["reason"] == "OSError('no answer')"  # not asked: reported as marked
+        # /metrics says so at once, without waiting for a readiness probe.
+        assert up_gauge() == 0.0
         answers["up"] = True
         deadline = time.monotonic() + 10
-        while replicas.is_down(REPLICA) and time.monotonic() < deadline:
+        while (replicas.is_down(REPLICA) or up_gauge() != 1.0) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not replicas.is_down(REPLICA)  # the probe (another thread) asked it, and it answered
+        assert up_gauge() == 1.0
+        assert math.isnan(REGISTRY.get_sample_value("shiftboard_db_replica_lag_seconds", {"alias": REPLICA}))
         assert replicas._states[REPLICA].replayed == 5000
         assert Job.objects.all().db == REPLICA
 

@@ -1,6 +1,7 @@
 """Liveness and readiness (core/health.py): /livez answers while the process runs;
 /readyz says whether it may get traffic (database, migrations, cache, replicas)."""
 import json
+import math
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from core import health
 
@@ -131,6 +133,16 @@ def test_replica_lag_is_reported_and_exported_but_never_makes_it_unready(monkeyp
     assert [check["replicas"][a]["ok"] for a in ("replica_0", "replica_1", "replica_2")] == [True, False, False]
     assert REGISTRY.get_sample_value("shiftboard_db_replica_lag_seconds", {"alias": "replica_1"}) == 45.0
     assert REGISTRY.get_sample_value("shiftboard_db_replica_lag_bytes", {"alias": "replica_1"}) == 4096
+    up = {a: REGISTRY.get_sample_value("shiftboard_db_replica_up", {"alias": a}) for a in report}
+    assert up == {"replica_0": 1.0, "replica_1": 1.0, "replica_2": 0.0}
+    assert math.isnan(REGISTRY.get_sample_value("shiftboard_db_replica_lag_seconds", {"alias": "replica_2"}))
+
+    # replica_1 goes down: up 0, and its lag is NaN, not the 45 s it last had.
+    report["replica_1"] = {"status": "unavailable", "lag_bytes": None, "lag_seconds": None}
+    assert get("/readyz")[1]["checks"]["replica_lag"]["replicas"]["replica_1"]["ok"] is False
+    assert REGISTRY.get_sample_value("shiftboard_db_replica_up", {"alias": "replica_1"}) == 0.0
+    assert math.isnan(REGISTRY.get_sample_value("shiftboard_db_replica_lag_seconds", {"alias": "replica_1"}))
+    assert math.isnan(REGISTRY.get_sample_value("shiftboard_db_replica_lag_bytes", {"alias": "replica_1"}))
 
 
 @pytest.mark.postgres
@@ -183,3 +195,89 @@ def test_replica_lag_gauges_report_the_latest_probe_of_any_worker(tmp_path):
     multiprocess.mark_process_dead(caught_up_worker, path=str(tmp_path))  # config/gunicorn.py's child_exit
     multiprocess.mark_process_dead(behind_worker, path=str(tmp_path))
     assert exported() == (None, None)
+
+
+def _replica_samples(metrics_text: str) -> dict[tuple[str, str], float]:
+    """(metric, alias) -> value of the shiftboard_db_replica_* samples in /metrics text."""
+    out = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name.startswith("shiftboard_db_replica_"):
+                out[sample.name, sample.labels["alias"]] = sample.value
+    return out
+
+
+def test_an_unreachable_replica_is_down_in_readiness_and_metrics_with_no_stale_lag(tmp_path):
+    """A fresh process (as a gunicorn worker: Prometheus multiprocess mode) whose
+    replica's port is closed. Another worker, still alive, last saw that replica up
+    and 45 s behind. /readyz and /api/v1/health/ report it unavailable; /metrics
+    says up 0, and its lag NaN instead of the other worker's 45 s."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "ALLOWED_HOSTS": "testserver",
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "METRICS_ALLOWED_NETWORKS": "127.0.0.1/32",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'primary.sqlite3'}",
+           "DATABASE_REPLICA_URLS": f"postgres://postgres@127.0.0.1:{_closed_port()}/nothing",
+           "LOG_LEVEL": "ERROR"}
+    env.pop("REDIS_URL", None)
+    earlier_worker = (
+        "from core.health import export_replica\n"
+        "export_replica('replica_0', True, 45.0, 4096)\n"
+    )
+    subprocess.run([sys.executable, "-c", earlier_worker], env=env, cwd=settings.BASE_DIR, check=True, timeout=60)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
+    assert registry.get_sample_value("shiftboard_db_replica_lag_seconds", {"alias": "replica_0"}) == 45.0
+
+    script = (
+        "import json; from django.test import Client; c = Client();"
+        "r = c.get('/readyz'); h = c.get('/api/v1/health/'); m = c.get('/metrics');"
+        "print(json.dumps([json.loads(r.content), h.json(), m.status_code, m.content.decode()]))"
+    )
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
+                            cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    ready, health_body, metrics_status, metrics_text = json.loads(result.stdout.strip().splitlines()[-1])
+    replica = ready["checks"]["replica_lag"]["replicas"]["replica_0"]
+    assert replica["status"] == "unavailable" and replica["ok"] is False
+    assert ready["checks"]["replica_lag"]["ok"] is False
+    assert health_body["data"]["replicas"]["replica_0"]["status"] == "unavailable"
+    assert metrics_status == 200
+    samples = _replica_samples(metrics_text)
+    assert samples["shiftboard_db_replica_up", "replica_0"] == 0.0
+    assert math.isnan(samples["shiftboard_db_replica_lag_seconds", "replica_0"])
+    assert math.isnan(samples["shiftboard_db_replica_lag_bytes", "replica_0"])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_exports_a_working_replica_up_and_a_closed_port_down():
+    """gunicorn as ``make serve`` runs it (config/gunicorn.py, multiprocess metrics),
+    with two replicas: this test database (a server that answers) and a closed port.
+    After a /readyz: replica_0 up 1 with a measured lag, replica_1 up 0 with NaN."""
+    from tests.cache.servers import Gunicorn
+
+    db = connection.settings_dict
+    working = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    if db.get("PASSWORD"):
+        working = working.replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
+    closed = f"postgres://postgres@127.0.0.1:{_closed_port()}/nothing"
+    server = Gunicorn(workers=2, redis_url=settings.REDIS_URL or "", key_prefix=f"sbup{os.getpid()}",
+                      extra_env={"DATABASE_REPLICA_URLS": f"{working},{closed}"})
+    try:
+        server.wait_ready()
+        ready = server.api.get("/readyz")
+        samples = _replica_samples(server.metrics())
+    finally:
+        server.stop()
+    replicas = ready.body["checks"]["replica_lag"]["replicas"]
+    assert replicas["replica_0"]["status"] == "ok" and replicas["replica_0"]["ok"] is True
+    assert replicas["replica_1"]["status"] == "unavailable" and replicas["replica_1"]["ok"] is False
+    assert samples["shiftboard_db_replica_up", "replica_0"] == 1.0
+    assert samples["shiftboard_db_replica_lag_seconds", "replica_0"] == 0.0  # not in recovery: at its own position
+    assert samples["shiftboard_db_replica_lag_bytes", "replica_0"] >= 0
+    assert samples["shiftboard_db_replica_up", "replica_1"] == 0.0
+    assert math.isnan(samples["shiftboard_db_replica_lag_seconds", "replica_1"])
+    assert math.isnan(samples["shiftboard_db_replica_lag_bytes", "replica_1"])
