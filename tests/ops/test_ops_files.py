@@ -125,6 +125,7 @@ def test_every_metric_the_dashboard_and_rules_name_is_exported():
         "shiftboard_db_slow_queries_total",
         "shiftboard_db_replica_lag_seconds",
         "shiftboard_db_replica_lag_bytes",
+        "shiftboard_db_replica_up",
     ):
         assert required in named
     assert named - exported == set()
