@@ -29,6 +29,8 @@ import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from core.middleware import server_request_scope
+
 # Slot of a worker: its age (gunicorn numbers the workers it spawns) modulo SLOTS.
 SLOTS = 16
 _FIELDS = 3  # pid, open connections, heartbeat (ms of time.monotonic(), one clock for every process)
@@ -62,6 +64,13 @@ class BalancedThreadWorker(ThreadWorker):
         self._slot = self.age % SLOTS
         self._publish(_now_ms())
         super().init_process()
+
+    def handle(self, conn):
+        # One scope per request handled (a thread of the pool): what gunicorn logs
+        # after the application returned or raised finds the request's id
+        # (core.middleware.server_request_var).
+        with server_request_scope():
+            return super().handle(conn)
 
     def _publish(self, now_ms: int) -> None:
         _SLOT.pack_into(_shared, self._slot * _SLOT.size, os.getpid(), self.nr_conns, now_ms)

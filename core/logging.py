@@ -11,7 +11,11 @@ the current request from ``core.middleware`` (a context variable set by
 ("Internal Server Error: ...", "Bad Request: ...") are written by the handler
 *after* the middleware chain has returned, when the context variable is already
 reset; they pass the request as ``record.request``, and the filter reads the id
-from there instead. Fields a record brings itself (the access line passes
+from there instead. Lines written later still, by gunicorn ("Error handling
+request", its access line) or inside a streamed body, find the request in the
+scope the worker keeps around each request (``core.middleware.server_request_var``,
+config/workers.py). ``GunicornAccessFilter`` turns gunicorn's access line into
+fields. Fields a record brings itself (the access line passes
 ``status``, ``duration_ms``, ``cache``) are kept.
 
 ``JsonFormatter`` renders a record as one line of JSON: ``time`` (UTC, ISO 8601,
@@ -28,7 +32,7 @@ import datetime
 import json
 import logging
 
-from .middleware import current_request, request_id_var
+from .middleware import _VALID_REQUEST_ID, current_request, request_id_var, server_request
 
 # Fields every JSON line has (null when the line does not know them).
 CONTEXT_FIELDS = ("request_id", "endpoint", "status", "duration_ms", "cache")
@@ -61,6 +65,10 @@ class RequestContextFilter(logging.Filter):
             request = getattr(record, "request", None)
             if request is not None and not hasattr(request, "META"):
                 request = None  # someone's unrelated "request" extra
+            if request is None:
+                # Lines of the server (gunicorn) or of a streamed body, written after
+                # the middleware returned (core.middleware.server_request_var).
+                request = server_request()
             if request is not None and rid == "-":
                 rid = getattr(request, "request_id", "-")
         if not hasattr(record, "request_id") or record.request_id in (None, "-"):
@@ -73,6 +81,30 @@ class RequestContextFilter(logging.Filter):
             record.duration_ms = None
         if getattr(record, "cache", None) is None:
             record.cache = cache_decision_of(request) if request is not None else None
+        return True
+
+
+class GunicornAccessFilter(logging.Filter):
+    """gunicorn's access line (when its access log is on) as fields: ``status``,
+    ``method``, ``path``, ``duration_ms`` from its atoms; the request id from the
+    request (RequestContextFilter, run first), else the response's ``X-Request-ID``,
+    else a valid one the client sent (the application never saw the request)."""
+
+    def filter(self, record):
+        atoms = record.args if isinstance(record.args, dict) else None
+        if record.name != "gunicorn.access" or atoms is None:
+            return True
+        if getattr(record, "request_id", "-") in (None, "-"):
+            for key in ("{x-request-id}o", "{x-request-id}i"):
+                value = atoms.get(key) or ""
+                if _VALID_REQUEST_ID.match(value):
+                    record.request_id = value
+                    break
+        status = atoms.get("s")
+        record.status = int(status) if str(status).isdigit() else record.status
+        record.method, record.path = atoms.get("m"), atoms.get("U")
+        if isinstance(atoms.get("D"), int):
+            record.duration_ms = round(atoms["D"] / 1000, 2)
         return True
 
 

@@ -1,6 +1,7 @@
 """Request id and Server-Timing middleware, and the log filter that stamps every
 log line of a request with its id (``core.logging.RequestContextFilter`` adds the
 endpoint, status, duration and cache decision, and the JSON format)."""
+import contextlib
 import contextvars
 import logging
 import re
@@ -14,6 +15,12 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 # The request being served (the log filter and the slow-query hook read its
 # endpoint); None outside a request.
 request_var: contextvars.ContextVar = contextvars.ContextVar("request", default=None)
+# Set by the WSGI server's worker around each request it handles (config/workers.py):
+# a dict that RequestIDMiddleware fills with the request. It outlives the
+# middleware, so what is logged while the server sends the body or after the
+# application raised past WSGI (gunicorn's "Error handling request", its access
+# line, the app's own lines inside a streamed body) still finds the request.
+server_request_var: contextvars.ContextVar[dict | None] = contextvars.ContextVar("server_request", default=None)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_logger = logging.getLogger("shiftboard.access")
 
@@ -24,6 +31,23 @@ def current_request_id() -> str:
 
 def current_request():
     return request_var.get()
+
+
+def server_request():
+    """The request the server is handling in this thread (``server_request_var``),
+    also after the middleware returned; None outside one."""
+    scope = server_request_var.get()
+    return scope.get("request") if scope is not None else None
+
+
+@contextlib.contextmanager
+def server_request_scope():
+    """For a WSGI server's worker: one request's scope (see ``server_request_var``)."""
+    token = server_request_var.set({})
+    try:
+        yield
+    finally:
+        server_request_var.reset(token)
 
 
 class RequestIDLogFilter(logging.Filter):
@@ -54,6 +78,9 @@ class RequestIDMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = rid
+        scope = server_request_var.get()
+        if scope is not None:
+            scope["request"] = request
         token = request_id_var.set(rid)
         request_token = request_var.set(request)
         start = time.perf_counter()
