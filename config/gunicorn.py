@@ -26,7 +26,11 @@ metric samples to files there and /metrics aggregates all workers. When a worker
 exits its live gauges are marked dead, so a restarted worker does not count twice.
 
 LOG_FORMAT=json: gunicorn's own lines (start, worker boot, errors) are JSON too, and
-its access log is left off (the app writes one JSON access line per request).
+those of a request carry its id: the worker (config/workers.py) keeps the request
+the app's middleware saw until gunicorn is done with it, and the log filter reads
+it from there ("Error handling request" when the app raises past WSGI). Its access
+log stays off (the app writes one JSON access line per request); given
+``--access-logfile``, its lines are JSON on stderr too, with the request id.
 """
 import os
 
@@ -35,16 +39,28 @@ worker_class = "config.workers.BalancedThreadWorker"  # gthread, balanced (confi
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 
 if os.environ.get("LOG_FORMAT", "plain").lower() == "json":
+    logger_class = "config.gunicorn_logging.JsonLogger"  # access lines only with --access-logfile
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+        "filters": {
+            "request_context": {"()": "core.logging.RequestContextFilter"},
+            "gunicorn_access": {"()": "core.logging.GunicornAccessFilter"},
+        },
         "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+                "filters": ["request_context", "gunicorn_access"],
+            },
         },
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+            # Written only with --access-logfile (config/gunicorn_logging.py; make
+            # serve passes none: the app writes one access line per request).
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
         },
     }
 
