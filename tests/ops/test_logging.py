@@ -138,3 +138,24 @@ def test_access_line_says_bypass_when_the_cache_is_failing(json_lines, monkeypat
     assert response.status_code == 200 and response["X-Cache"] == "MISS"
     access = [line for line in json_lines() if line["logger"] == "shiftboard.access"]
     assert [(line["request_id"], line["cache"]) for line in access] == [("req-bypass", "bypass")]
+
+
+def test_gunicorn_access_line_fields_and_id_without_a_request():
+    """gunicorn's access line (config/gunicorn.py with --access-logfile) as fields;
+    where the app never saw the request, the id is the response's X-Request-ID,
+    else a valid one the client sent, else none."""
+    from core.logging import GunicornAccessFilter
+
+    def render(atoms):
+        record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, "%(s)s %(U)s", (atoms,), None)
+        assert RequestContextFilter().filter(record) and GunicornAccessFilter().filter(record)
+        return json.loads(JsonFormatter().format(record))
+
+    atoms = {"s": "404", "m": "GET", "U": "/x/", "D": 1500, "{x-request-id}o": "from-response",
+             "{x-request-id}i": "from-client"}
+    line = render(atoms)
+    assert line["message"] == "404 /x/"
+    assert (line["request_id"], line["status"], line["method"], line["path"], line["duration_ms"]) == (
+        "from-response", 404, "GET", "/x/", 1.5)
+    assert render({**atoms, "{x-request-id}o": None})["request_id"] == "from-client"
+    assert render({**atoms, "{x-request-id}o": None, "{x-request-id}i": "bad id\n"})["request_id"] is None

@@ -4,7 +4,7 @@ import logging
 import time
 
 from django.db import connection, transaction
-from django.http import JsonResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.urls import path
 from rest_framework.views import APIView
 
@@ -63,7 +63,34 @@ def failing_plain_view(request):
     raise RuntimeError("plain boom")
 
 
+def failing_stream_view(request):
+    """A streamed body that fails after its first chunk: the exception leaves the
+    WSGI application while the server iterates the body, after the middleware
+    returned (the server has sent the headers: it can only cut the response)."""
+    log.info("stream view started")
+
+    def body():
+        yield b"first chunk\n"
+        log.warning("stream failing")
+        raise RuntimeError("stream boom")
+
+    return StreamingHttpResponse(body(), content_type="text/plain")
+
+
+def failing_early_stream_view(request):
+    """A streamed body that fails before its first chunk: the server has sent
+    nothing yet and answers 500 itself."""
+
+    def body():
+        raise RuntimeError("early stream boom")
+        yield b""  # pragma: no cover - makes this a generator
+
+    return StreamingHttpResponse(body(), content_type="text/plain")
+
+
 urlpatterns = [
+    path("ops-test/stream-fail/", failing_stream_view, name="ops-test-stream-fail"),
+    path("ops-test/stream-fail-early/", failing_early_stream_view, name="ops-test-stream-fail-early"),
     path("ops-test/slow/", slow_view, name="ops-test-slow"),
     path("ops-test/fast/", fast_view, name="ops-test-fast"),
     path("ops-test/fail/", FailingView.as_view(), name="ops-test-fail"),
