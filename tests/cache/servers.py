@@ -182,6 +182,23 @@ class Gunicorn:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@contextmanager
+def gunicorn_pair(key_prefix: str, *, read_workers: int) -> Iterator[tuple[Gunicorn, Gunicorn]]:
+    """Gunicorn A (1 worker, for the writes) and B (``read_workers``, for the reads)
+    on this run's Redis and ``key_prefix``, both answering; at the end both are
+    stopped and the prefix's keys deleted."""
+    a = Gunicorn(workers=1, redis_url=settings.REDIS_URL, key_prefix=key_prefix)
+    b = Gunicorn(workers=read_workers, redis_url=settings.REDIS_URL, key_prefix=key_prefix)
+    try:
+        a.wait_ready()
+        b.wait_ready()
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+        delete_prefix(settings.REDIS_URL, key_prefix)
+
+
 class Api:
     """One new TCP connection per request (gunicorn's sync workers close it anyway,
     and a new connection may land on any worker)."""

@@ -36,7 +36,7 @@ from jobs.models import Application, ApplicationStatus, Job, JobStatus, SavedJob
 from jobs.services import EARLY_START_WINDOW
 from payments.models import LIVE_STATUSES, Payment, PaymentStatus
 from ratings.models import Review
-from tests.cache.servers import Gunicorn, delete_prefix
+from tests.cache.servers import Gunicorn, gunicorn_pair
 from tests.cache.world import World
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -61,17 +61,8 @@ def servers(transactional_db):
     key prefix: the data the tests make here (factories, ``update()``) bumps the same
     counters the servers read -- and, with read replicas, records the WAL positions
     their builds need (docs/scaling.md), as every writer of a deployment does."""
-    prefix = settings.CACHES["default"]["KEY_PREFIX"]
-    a = Gunicorn(workers=1, redis_url=settings.REDIS_URL, key_prefix=prefix)
-    b = Gunicorn(workers=3, redis_url=settings.REDIS_URL, key_prefix=prefix)
-    try:
-        a.wait_ready()
-        b.wait_ready()
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
-        delete_prefix(settings.REDIS_URL, prefix)
+    with gunicorn_pair(settings.CACHES["default"]["KEY_PREFIX"], read_workers=3) as pair:
+        yield pair
 
 
 def job_reads(job: Job) -> list[tuple[str, int | None]]:

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from jobs.models import Job
-from tests.cache.servers import Gunicorn, delete_prefix
+from tests.cache.servers import Gunicorn, delete_prefix, gunicorn_pair
 from tests.cache.world import World
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -41,17 +41,8 @@ def replica_settings():
 def servers():
     if not replica_settings():
         pytest.skip("needs DATABASE_REPLICA_URLS (scripts/topology.py)")
-    prefix = f"rr{uuid.uuid4().hex[:8]}"
-    a = Gunicorn(workers=1, redis_url=settings.REDIS_URL, key_prefix=prefix)
-    b = Gunicorn(workers=2, redis_url=settings.REDIS_URL, key_prefix=prefix)
-    try:
-        a.wait_ready()
-        b.wait_ready()
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
-        delete_prefix(settings.REDIS_URL, prefix)
+    with gunicorn_pair(f"rr{uuid.uuid4().hex[:8]}", read_workers=2) as pair:
+        yield pair
 
 
 def replica_connection():
