@@ -126,13 +126,14 @@ class Gunicorn:
         )
         self.api = Api(self.port)
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0, path: str = "/api/v1/health/") -> None:
+        """Until ``path`` answers 200 (``/livez``: without asking the databases)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log_tail()}")
             try:
-                if self.api.get("/api/v1/health/").status == 200:
+                if self.api.get(path).status == 200:
                     return
             except OSError:
                 pass

@@ -23,8 +23,9 @@ import random
 import select
 import socket
 import threading
-import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -135,22 +136,23 @@ def _url(port: int) -> str:
     return f"postgres://{auth}@127.0.0.1:{port}/{db['NAME']}"
 
 
-def _start(prefix: str, replica_url: str, **env) -> Gunicorn:
+@contextmanager
+def _serving(replica, **env) -> Iterator[Gunicorn]:
+    """gunicorn (1 worker) with ``replica`` as its replica, on a key prefix of its own;
+    at the end the server is stopped, the replica closed and the prefix's keys deleted."""
+    prefix = f"rh{uuid.uuid4().hex[:8]}"
     server = Gunicorn(workers=1, redis_url=settings.REDIS_URL, key_prefix=prefix, extra_env={
-        "DATABASE_REPLICA_URLS": replica_url,
+        "DATABASE_REPLICA_URLS": _url(replica.port),
         "REPLICA_PROBE_SECONDS": "600",  # no probe during the test: nothing else contacts the replica
         **env,
     })
-    deadline = time.monotonic() + 30
-    while True:  # /livez: ready without asking the replica (the health endpoint would)
-        try:
-            if server.api.get("/livez").status == 200:
-                return server
-        except OSError:
-            pass
-        if server.proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn did not start: {server.log_tail()}")
-        time.sleep(0.1)
+    try:
+        server.wait_ready(path="/livez")  # ready without asking the replica (the health endpoint would)
+        yield server
+    finally:
+        server.stop()
+        replica.close()
+        delete_prefix(settings.REDIS_URL, prefix)
 
 
 def _replica_statements(server) -> dict:
@@ -167,9 +169,7 @@ def _detail(server, job):
 def test_a_replica_that_accepts_and_never_answers_costs_one_connect_timeout():
     _skip_unless_real()
     silent = Silent()
-    prefix = f"rh{uuid.uuid4().hex[:8]}"
-    server = _start(prefix, _url(silent.port))
-    try:
+    with _serving(silent) as server:
         World(random.Random(7))
         jobs = list(Job.objects.order_by("pk"))
         first = _detail(server, jobs[0])  # a miss: its build may read a replica
@@ -187,10 +187,6 @@ def test_a_replica_that_accepts_and_never_answers_costs_one_connect_timeout():
               f"the slowest of the {len(others)} after it {max(r.elapsed for r in others):.3f}s, "
               f"health {health.elapsed:.3f}s")
         assert first.elapsed < BOUND
-    finally:
-        server.stop()
-        silent.close()
-        delete_prefix(settings.REDIS_URL, prefix)
 
 
 @pytest.mark.parametrize("pool", ["0", "1"], ids=["persistent connections", "DATABASE_POOL"])
@@ -198,10 +194,8 @@ def test_a_replica_that_stops_answering_mid_way_costs_one_read_timeout(pool):
     _skip_unless_real()
     db = connection.settings_dict
     proxy = FreezingProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
-    prefix = f"rh{uuid.uuid4().hex[:8]}"
     # One thread: the request after the freeze meets the connection the earlier ones opened.
-    server = _start(prefix, _url(proxy.port), REPLICA_READ_TIMEOUT="1", DATABASE_POOL=pool, GUNICORN_THREADS="1")
-    try:
+    with _serving(proxy, REPLICA_READ_TIMEOUT="1", DATABASE_POOL=pool, GUNICORN_THREADS="1") as server:
         World(random.Random(8))
         jobs = list(Job.objects.order_by("pk"))
         for job in jobs[:3]:
@@ -226,7 +220,3 @@ def test_a_replica_that_stops_answering_mid_way_costs_one_read_timeout(pool):
         print(f"replica stopped mid-way (DATABASE_POOL={pool}): the GET that met it {hung.elapsed:.2f}s, the slowest of the "
               f"{len(others)} after it {max(r.elapsed for r in others):.3f}s, health {health.elapsed:.3f}s")
         assert hung.elapsed < BOUND
-    finally:
-        server.stop()
-        proxy.close()
-        delete_prefix(settings.REDIS_URL, prefix)
