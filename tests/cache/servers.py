@@ -1,7 +1,8 @@
 """Real servers for the cross-process cache tests: gunicorn serving this project
 (production settings: DEBUG off, Redis, PostgreSQL test database) and a private
-redis-server that a test may stop or pause. Plus a tiny HTTP client (stdlib), and
-the development server (DEBUG=1) for the tests of what exists only there."""
+redis-server that a test may stop or pause. Plus a tiny HTTP client (stdlib), the
+development server (DEBUG=1) for the tests of what exists only there, and gunicorn
+over a SQLite file with production variables only (tests/core: workers, deploy)."""
 from __future__ import annotations
 
 import http.client
@@ -15,11 +16,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -30,6 +32,88 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def gunicorn_command(*args: str) -> list[str]:
+    """``gunicorn config.wsgi`` with the project's config (config/gunicorn.py, as ``make
+    serve``) and no control socket, then ``args``."""
+    return [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "config.wsgi",
+        "-c", str(ROOT / "config" / "gunicorn.py"),
+        "--no-control-socket",  # the default path is shared by every gunicorn on the machine
+        *args,
+    ]
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    """Production variables only (not the test settings' defaults in os.environ):
+    PATH, HOME and LANG from here, the base settings module, then ``extra``."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings.base", **extra)
+    return env
+
+
+def health_status(port: int, timeout: float) -> int:
+    """The status of /api/v1/health/ on ``port`` (OSError: no answer within ``timeout`` s)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/api/v1/health/", headers={"Host": "127.0.0.1"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def health_answers(port: int, timeout: float = 2) -> bool:
+    """Whether /api/v1/health/ on ``port`` answers 200 within ``timeout`` seconds."""
+    try:
+        return health_status(port, timeout) == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def sqlite_gunicorn(
+    database: Path,
+    *,
+    workers: int,
+    args: tuple[str, ...] = (),
+    ready: Callable[[subprocess.Popen, int], bool] | None = None,
+    **env: str,
+) -> Iterator[tuple[subprocess.Popen, int]]:
+    """gunicorn (``gunicorn_command``, ``workers`` and ``args``) on a free port over the
+    SQLite file ``database``, with production variables only plus ``env``: its process
+    and port once ``ready(process, port)`` (by default: the health endpoint answers
+    200), terminated at the end. One that exits, or is not ready within 30 s, fails
+    the test with its stderr."""
+    port = free_port()
+    proc = subprocess.Popen(
+        gunicorn_command("--workers", str(workers), "--bind", f"127.0.0.1:{port}", *args),
+        cwd=ROOT,
+        env=production_env(
+            ALLOWED_HOSTS="127.0.0.1",
+            SECURE_SSL_REDIRECT="0",
+            DATABASE_URL=f"sqlite:///{database}",
+            LOG_LEVEL="WARNING",
+            **env,
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (ready(proc, port) if ready else health_answers(port)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("gunicorn did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
+            time.sleep(0.2)
+        yield proc, port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def redis_url_db(url: str) -> str:
@@ -108,17 +192,13 @@ class Gunicorn:
         self.env = env
         self.stderr = open(self.dir / "stderr.log", "wb")
         self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi",
-                "-c", str(ROOT / "config" / "gunicorn.py"),
+            gunicorn_command(
                 "--workers", str(workers),
                 "--bind", f"127.0.0.1:{self.port}",
                 "--timeout", "30",
-                "--no-control-socket",  # the default path is shared by every gunicorn on the machine
                 "--access-logfile", str(self.access_log),
                 "--access-logformat", "%(p)s %({x-request-id}o)s",
-            ],
+            ),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

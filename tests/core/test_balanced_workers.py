@@ -4,17 +4,13 @@ connection it accepted (8/0 and 7/1 splits of 8 clients over 2 workers), so one
 worker served them all on one core while the other idled."""
 import http.client
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from config.workers import SLOTS, least_loaded
-from tests.cache.servers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cache.servers import health_answers, sqlite_gunicorn
 
 
 def table(*slots):
@@ -73,60 +69,33 @@ def _owner_of_client_ports(workers: list[int], server_port: int) -> dict[int, in
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
 def test_eight_kept_alive_connections_are_shared_four_and_four(tmp_path):
-    port = free_port()
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.base",
+    def two_workers_answer(proc, port):
+        return len(_workers(proc.pid)) >= 2 and health_answers(port)
+
+    with sqlite_gunicorn(
+        tmp_path / "db.sqlite3",
+        workers=2,
+        args=("--keep-alive", "30"),
+        ready=two_workers_answer,
         SECRET_KEY="balanced-workers-test-" + "k" * 50,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        LOG_LEVEL="WARNING",
         # Two workers on a per-process cache are refused with DEBUG off (core/checks.py).
         DEBUG="1",
         DEBUG_TOOLBAR="0",
-    )
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "-c", str(ROOT / "config" / "gunicorn.py"),
-         "--workers", "2", "--bind", f"127.0.0.1:{port}", "--keep-alive", "30", "--no-control-socket"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    conns = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(_workers(proc.pid)) < 2 or not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("gunicorn did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
-            time.sleep(0.2)
-        time.sleep(3)  # the probe connections above are closed and reaped
-        for _ in range(8):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", "/api/v1/health/", headers={"Host": "127.0.0.1"})
-            response = conn.getresponse()
-            response.read()
-            assert response.status == 200
-            assert response.getheader("Connection", "").lower() != "close"
-            conns.append(conn)
-        owners = _owner_of_client_ports(_workers(proc.pid), port)
-        held = [owners[conn.sock.getsockname()[1]] for conn in conns]
-        assert sorted(held.count(pid) for pid in set(held)) == [4, 4], held
-    finally:
-        for conn in conns:
-            conn.close()
-        proc.terminate()
+    ) as (proc, port):
+        conns = []
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _answers(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/api/v1/health/", headers={"Host": "127.0.0.1"})
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
+            time.sleep(3)  # the start-up probe connections are closed and reaped
+            for _ in range(8):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/api/v1/health/", headers={"Host": "127.0.0.1"})
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200
+                assert response.getheader("Connection", "").lower() != "close"
+                conns.append(conn)
+            owners = _owner_of_client_ports(_workers(proc.pid), port)
+            held = [owners[conn.sock.getsockname()[1]] for conn in conns]
+            assert sorted(held.count(pid) for pid in set(held)) == [4, 4], held
+        finally:
+            for conn in conns:
+                conn.close()

@@ -1,7 +1,6 @@
 """A bad deploy refuses to start (issue 10, class 4): DEBUG off, a per-process
 cache and several workers would serve stale reads, so ``check --deploy`` fails
 and gunicorn does not start; with REDIS_URL (or one worker) both pass."""
-import os
 import subprocess
 import sys
 import time
@@ -9,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from core.checks import per_process_cache_problem
-from tests.cache.servers import free_port
+from tests.cache.servers import free_port, gunicorn_command, production_env
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -17,15 +16,7 @@ REDIS = {"default": {"BACKEND": "django_redis.cache.RedisCache"}}
 
 
 def _env(**extra) -> dict:
-    # Production variables only (not the test settings' defaults in os.environ).
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.base",
-        SECRET_KEY="deploy-test-" + "k" * 50,
-        ALLOWED_HOSTS="api.example.com,127.0.0.1",
-        **extra,
-    )
-    return env
+    return production_env(SECRET_KEY="deploy-test-" + "k" * 50, ALLOWED_HOSTS="api.example.com,127.0.0.1", **extra)
 
 
 def test_the_rule():
@@ -58,9 +49,7 @@ def test_check_deploy_passes_with_redis_or_one_worker():
 
 
 def test_gunicorn_refuses_to_start_with_several_workers_and_a_per_process_cache(tmp_path):
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    args = [gunicorn, "config.wsgi", "-c", str(ROOT / "config" / "gunicorn.py"), "--no-control-socket",
-            "--bind", f"127.0.0.1:{free_port()}"]
+    args = gunicorn_command("--bind", f"127.0.0.1:{free_port()}")
     env = _env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", SECURE_SSL_REDIRECT="0")
     done = subprocess.run([*args, "--workers", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0

@@ -8,20 +8,15 @@ request holds one.
 
 The bound below is generous on purpose (a loaded CI machine): it tells "answered"
 from "frozen until the worker timeout", it is not a speed target."""
-import http.client
 import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from tests.cache.servers import free_port
+from tests.cache.servers import health_status, sqlite_gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
 ANSWERED_WITHIN = 10.0  # seconds; the frozen case lasts until the 30 s worker timeout
 
 
@@ -29,50 +24,18 @@ ANSWERED_WITHIN = 10.0  # seconds; the frozen case lasts until the 30 s worker t
 def served(tmp_path):
     """gunicorn with the project's config: 2 workers on Redis when REDIS_URL is set
     (as make serve), else 1 (a per-process cache with 2 is refused at start)."""
-    port = free_port()
     workers = 2 if settings.REDIS_URL else 1
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.base",
-        SECRET_KEY="slow-client-test-" + "k" * 50,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        LOG_LEVEL="WARNING",
-    )
+    redis = {}
     if settings.REDIS_URL:
-        env.update(REDIS_URL=settings.REDIS_URL, CACHE_KEY_PREFIX=f"slowclients{os.getpid()}")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "-c", str(ROOT / "config" / "gunicorn.py"),
-         "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--timeout", "30", "--no-control-socket"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if _health(port, timeout=2) == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("gunicorn did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
-        time.sleep(0.2)
-    yield port, workers
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def _health(port: int, timeout: float) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", "/api/v1/health/", headers={"Host": "127.0.0.1"})
-        return conn.getresponse().status
-    finally:
-        conn.close()
+        redis.update(REDIS_URL=settings.REDIS_URL, CACHE_KEY_PREFIX=f"slowclients{os.getpid()}")
+    with sqlite_gunicorn(
+        tmp_path / "db.sqlite3",
+        workers=workers,
+        args=("--timeout", "30"),
+        SECRET_KEY="slow-client-test-" + "k" * 50,
+        **redis,
+    ) as (_, port):
+        yield port, workers
 
 
 def test_idle_and_half_sent_requests_do_not_stop_a_health_check(served):
@@ -90,7 +53,7 @@ def test_idle_and_half_sent_requests_do_not_stop_a_health_check(served):
         time.sleep(0.5)  # let the workers pick them up
         for _ in range(3):
             start = time.monotonic()
-            assert _health(port, timeout=ANSWERED_WITHIN + 30) == 200
+            assert health_status(port, timeout=ANSWERED_WITHIN + 30) == 200
             assert time.monotonic() - start < ANSWERED_WITHIN
     finally:
         for s in held:
