@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -84,36 +83,45 @@ def sqlite_gunicorn(
     """gunicorn (``gunicorn_command``, ``workers`` and ``args``) on a free port over the
     SQLite file ``database``, with production variables only plus ``env``: its process
     and port once ``ready(process, port)`` (by default: the health endpoint answers
-    200), terminated at the end. One that exits, or is not ready within 30 s, fails
-    the test with its stderr."""
+    200), stopped at the end (see ``_running``; 30 s to start)."""
     port = free_port()
-    proc = subprocess.Popen(
-        gunicorn_command("--workers", str(workers), "--bind", f"127.0.0.1:{port}", *args),
-        cwd=ROOT,
-        env=production_env(
-            ALLOWED_HOSTS="127.0.0.1",
-            SECURE_SSL_REDIRECT="0",
-            DATABASE_URL=f"sqlite:///{database}",
-            LOG_LEVEL="WARNING",
-            **env,
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    command = gunicorn_command("--workers", str(workers), "--bind", f"127.0.0.1:{port}", *args)
+    variables = production_env(
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+        DATABASE_URL=f"sqlite:///{database}",
+        LOG_LEVEL="WARNING",
+        **env,
     )
+    probe = (lambda proc: ready(proc, port)) if ready else (lambda proc: health_answers(port))
+    with _running("gunicorn", command, variables, ready=probe, startup_seconds=30) as proc:
+        yield proc, port
+
+
+@contextmanager
+def _running(
+    name: str, command: list[str], env: dict[str, str], *, ready: Callable[[subprocess.Popen], bool],
+    startup_seconds: float,
+) -> Iterator[subprocess.Popen]:
+    """``command`` run from the project's root with ``env``, yielded once ``ready(process)``,
+    terminated at the end (killed after 20 s). One that exits, or is not ready within
+    ``startup_seconds``, raises RuntimeError with the end of its stderr."""
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not (ready(proc, port) if ready else health_answers(port)):
+        deadline = time.monotonic() + startup_seconds
+        while not ready(proc):
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail("gunicorn did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
-            time.sleep(0.2)
-        yield proc, port
+                raise RuntimeError(f"{name} did not start: {proc.communicate()[1].decode(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+        yield proc
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def redis_url_db(url: str) -> str:
@@ -380,31 +388,12 @@ def dev_server(env: dict[str, str], *, startup_seconds: float = 15) -> Iterator[
     URL once /api/v1/health/ answers 200, the server stopped at the end. A server
     that exits or does not answer in ``startup_seconds`` fails with its stderr."""
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    api = Api(port)
-    try:
-        deadline = time.monotonic() + startup_seconds
-        while True:
-            try:
-                if api.get("/api/v1/health/").status == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.terminate()
-                raise RuntimeError(f"the dev server did not start: {server.communicate()[1].decode()[-2000:]}")
-            time.sleep(0.1)
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"]
+    with _running(
+        "the dev server", command, env, ready=lambda proc: health_answers(port, timeout=15),
+        startup_seconds=startup_seconds,
+    ):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def delete_prefix(redis_url: str, prefix: str) -> None:
