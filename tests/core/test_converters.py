@@ -2,12 +2,12 @@
 anything else is a 404 before a view runs; a leading zero names the same row
 (and the same cache scopes) as the plain number."""
 import pytest
-from django.urls import get_resolver
 
 from core.converters import MAX_ID, IdConverter
 from tests.cache.helpers import fresh
 from tests.conftest import auth_client
 from tests.jobs.factories import JobFactory
+from tests.routes import url_patterns
 
 
 @pytest.mark.parametrize("value", ["1", "007", str(MAX_ID)])
@@ -23,15 +23,7 @@ def test_refuses_what_no_row_can_have(value):
 
 def test_every_api_path_id_uses_it():
     """No ``<int:...>`` or regex id left in the API's routes."""
-
-    def patterns(resolver, prefix=""):
-        for p in resolver.url_patterns:
-            if hasattr(p, "url_patterns"):
-                yield from patterns(p, prefix + str(p.pattern))
-            else:
-                yield prefix + str(p.pattern), p.pattern
-
-    api = [(route, pattern) for route, pattern in patterns(get_resolver()) if route.startswith("api/v1/")]
+    api = [(route, p.pattern) for route, p in url_patterns() if route.startswith("api/v1/")]
     with_ids = [route for route, pattern in api if "pk" in getattr(pattern, "converters", {})]
     assert with_ids, "the API has id routes"
     for route, pattern in api:

@@ -6,25 +6,18 @@ import re
 from pathlib import Path
 
 from django.conf import settings
-from django.urls import get_resolver
 
 from core.cache.middleware import get_handler_name
+from tests.routes import url_patterns
 from tools import contracts
 from tools.contracts import ENDPOINTS, PRIVATE, PUBLIC, UNCACHED
-
-
-def _walk(resolver, prefix=""):
-    for pattern in resolver.url_patterns:
-        if hasattr(pattern, "url_patterns"):
-            yield from _walk(pattern, prefix + str(pattern.pattern))
-        else:
-            yield prefix + str(pattern.pattern), pattern.callback
 
 
 def api_get_handlers() -> dict[str, object]:
     """route -> the handler a GET of it runs, for every GET route under /api/v1/."""
     found = {}
-    for route, callback in _walk(get_resolver()):
+    for route, pattern in url_patterns():
+        callback = pattern.callback
         cls = getattr(callback, "cls", None)
         if not route.startswith("api/v1/") or cls is None:
             continue
