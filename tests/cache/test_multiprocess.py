@@ -250,26 +250,23 @@ class Run:
     def _pending(self):
         return self.pick(Application.objects.filter(status=ApplicationStatus.PENDING, job__status=JobStatus.OPEN))
 
-    def accept(self):
+    def _act_on_pending(self, action: str, *, by_worker: bool = False):
+        """POST ``action`` on a pending application of an open job, as its job's client
+        (or, ``by_worker``, as its worker)."""
         app = self._pending()
         if not app:
             return None
-        return job_reads(app.job), self.write("POST", f"{API}/applications/{app.pk}/accept/", app.job.client_id,
-                                              expect=(200,))
+        actor = app.worker_id if by_worker else app.job.client_id
+        return job_reads(app.job), self.write("POST", f"{API}/applications/{app.pk}/{action}/", actor, expect=(200,))
+
+    def accept(self):
+        return self._act_on_pending("accept")
 
     def reject(self):
-        app = self._pending()
-        if not app:
-            return None
-        return job_reads(app.job), self.write("POST", f"{API}/applications/{app.pk}/reject/", app.job.client_id,
-                                              expect=(200,))
+        return self._act_on_pending("reject")
 
     def withdraw(self):
-        app = self._pending()
-        if not app:
-            return None
-        return job_reads(app.job), self.write("POST", f"{API}/applications/{app.pk}/withdraw/", app.worker_id,
-                                              expect=(200,))
+        return self._act_on_pending("withdraw", by_worker=True)
 
     def save(self):
         worker = self.rng.choice(self.world.workers)
