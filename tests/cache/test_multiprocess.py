@@ -332,19 +332,19 @@ class Run:
         headers = {"Idempotency-Key": uuid.uuid4().hex}
         return reads, self.write("POST", f"{API}/payments/", job.client_id, body, expect=(201,), headers=headers)
 
-    def payment_confirm(self):
-        payment = self.pick(Payment.objects.filter(status=PaymentStatus.PENDING))
+    def _act_on_payment(self, status: str, action: str):
+        """POST ``action`` on a payment in ``status``, as its payer."""
+        payment = self.pick(Payment.objects.filter(status=status))
         if not payment:
             return None
         reads = payment_reads(payment.payer_id, payment.recipient_id, payment.pk, self.world.staff.pk)
-        return reads, self.write("POST", f"{API}/payments/{payment.pk}/confirm/", payment.payer_id, expect=(200,))
+        return reads, self.write("POST", f"{API}/payments/{payment.pk}/{action}/", payment.payer_id, expect=(200,))
+
+    def payment_confirm(self):
+        return self._act_on_payment(PaymentStatus.PENDING, "confirm")
 
     def payment_refund(self):
-        payment = self.pick(Payment.objects.filter(status=PaymentStatus.SUCCEEDED))
-        if not payment:
-            return None
-        reads = payment_reads(payment.payer_id, payment.recipient_id, payment.pk, self.world.staff.pk)
-        return reads, self.write("POST", f"{API}/payments/{payment.pk}/refund/", payment.payer_id, expect=(200,))
+        return self._act_on_payment(PaymentStatus.SUCCEEDED, "refund")
 
     def review_create(self):
         pairs = []
