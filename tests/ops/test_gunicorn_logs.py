@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,14 +18,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.cache.servers import free_port, gunicorn_command
+
 ROOT = Path(settings.BASE_DIR)
 STARTUP = ("Starting gunicorn", "Listening at", "Using worker", "Booting worker")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _database_url(tmp_path) -> str:
@@ -43,7 +38,7 @@ class Server:
     LOG_FORMAT=json and the test URLs; stderr to a file."""
 
     def __init__(self, tmp_path, extra_args=()):
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = tmp_path / "stderr.log"
         metrics = tmp_path / "prometheus"
         metrics.mkdir()
@@ -65,8 +60,7 @@ class Server:
         }
         self.stderr = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "config" / "gunicorn.py"),
-             "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--no-control-socket", *extra_args],
+            gunicorn_command("--bind", f"127.0.0.1:{self.port}", *extra_args),
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.stderr,
         )
         deadline = time.monotonic() + 30
