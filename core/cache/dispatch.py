@@ -21,7 +21,8 @@ def accepts_json(request) -> bool:
     (the browsable API in DEBUG). Anything else goes the normal way."""
     if "format" in request.GET:
         return False
-    accept = request.headers.get("Accept", "")
+    # META, not request.headers: building HttpHeaders walks every META key.
+    accept = request.META.get("HTTP_ACCEPT", "")
     if not accept.strip():
         return True
     ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]

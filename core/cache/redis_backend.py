@@ -199,6 +199,8 @@ class RedisBackend:
         tag = reply[5].decode() if len(reply) > 5 else None
         if len(reply) > 6 and reply[6] == 1:
             fragment = NOT_MODIFIED
+        elif len(reply) > 7:
+            fragment = fragment[reply[7]:]  # the entry and where its fragment starts (valid_entry.lua)
         return (fragment or None), bool(locked), dict(zip(names, map(int, values))), key, tag
 
     def lookup(self, entry_key: str, lock_key: str | None, stat: str | None, inm: str = ""):
@@ -219,6 +221,8 @@ class RedisBackend:
         tag = reply[3].decode() if len(reply) > 3 else None
         if len(reply) > 4 and reply[4] == 1:
             value = NOT_MODIFIED
+        elif len(reply) > 5:
+            value = value[reply[5]:]  # the entry and where its fragment starts (valid_entry.lua)
         return (value or None), bool(locked), tag
 
     def _record_rows(self, reply) -> None:

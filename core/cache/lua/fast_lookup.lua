@@ -8,9 +8,10 @@
 -- ARGV: lock seconds, stats field, version TTL, entry key prefix, lock key
 -- prefix, key material, counter count, floor wanted, the client's If-None-Match
 -- tags (" t1 t2 ", '' = none), '1' while tracing (the toolbar panel).
--- Returns {fragment or '', locked, versions, floor ('' when not wanted or
--- unknown), entry_rows or false, tag, not modified}: a hit the client already
--- holds returns no fragment (it is answered 304); a miss has no tag.
+-- Returns {entry or '', locked, versions, floor ('' when not wanted or
+-- unknown), entry_rows or false, tag, not modified, fragment offset}: a hit
+-- returns the whole entry and where its fragment starts (valid_entry); a hit the
+-- client already holds returns no entry (it is answered 304); a miss has no tag.
 local n = tonumber(ARGV[7])
 local values = {}
 -- The reply's versions: a counter created here as a number, as versions.lua.
@@ -35,13 +36,13 @@ if ARGV[8] == '1' then floor = read_floor(2, n, ARGV[3]) end
 local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local value = redis.call('GET', ARGV[4] .. digest)
-local payload, header = valid_entry(value)
+local header, offset = valid_entry(value)
 local rows = false
 if ARGV[10] == '1' then rows = entry_rows(value) end
-if payload then
+if header then
   local tag = entry_tag(digest, header)
   if not_modified(ARGV[9], tag) then return {'', 0, shown, floor, rows, tag, 1} end
-  return {payload, 0, shown, floor, rows, tag, 0}
+  return {value, 0, shown, floor, rows, tag, 0, offset}
 end
 if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, shown, floor, rows} end
 return {'', 0, shown, floor, rows}

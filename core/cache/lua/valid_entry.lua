@@ -1,8 +1,13 @@
 -- Shared by lookup.lua and fast_lookup.lua (included by name). An entry is
 -- "<header length>\n<header><fragment>", the header one line
--- "<version key>\t<version>" per row scope: valid_entry returns the fragment and
--- the header only while every row counter still has the version it had when the
--- rows were read (a missing counter never matches), else nil.
+-- "<version key>\t<version>" per row scope: valid_entry returns the header and
+-- where the fragment starts (its 0-based offset in the entry) only while every
+-- row counter still has the version it had when the rows were read (a missing
+-- counter never matches), else nil. The scripts reply with the whole entry and
+-- that offset, and the client cuts the fragment off: a string.sub here would copy
+-- the fragment into a new Lua string, which costs Redis about as much as the GET
+-- of the entry itself (12 of 55 us for a 13 KB job-list page, measured with
+-- INFO commandstats).
 --
 -- entry_tag: the entry's ETag, SHA-1 of the key's digest (its last 40
 -- characters: the coarse versions) and the header (the row versions), what
@@ -22,16 +27,16 @@ local function entry_parts(v)
     end
     got = redis.call('MGET', unpack(keys))
   end
-  return header, string.sub(v, nl + hlen + 1), keys, want, got
+  return header, nl + hlen, keys, want, got
 end
 
 local function valid_entry(v)
   if not v then return nil end
-  local header, fragment, keys, want, got = entry_parts(v)
+  local header, offset, keys, want, got = entry_parts(v)
   for i = 1, #keys do
     if got[i] ~= want[i] then return nil end
   end
-  return fragment, header
+  return header, offset
 end
 
 local function entry_tag(key, header)
