@@ -37,6 +37,7 @@ class GenericBackend:
     counter starts from ``time.time_ns() // 1000`` (microseconds, as on Redis)."""
 
     grouped = False  # keys spread over hash-tag groups (cluster.py)
+    checks_caller = False  # no one-round-trip check of a remembered caller (redis_backend.py)
 
     def __init__(self, django_cache):
         self.cache = django_cache

@@ -118,8 +118,42 @@ def cached_caller(token_key: str):
         fragment, _, _ = b.lookup(key, None, None)
     if fragment is None or fragment is NOT_MODIFIED:
         return None
-    user = _user(bytes(fragment))
-    return user if user.is_active else None
+    snapshot = bytes(fragment)
+    user = _user(snapshot)
+    if not user.is_active:
+        return None
+    if b.checks_caller:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[key] = snapshot
+    return user
+
+
+# Token entry key -> the snapshot its entry held when this process last read it
+# valid (bounded; keyed by the hashed key, so no token is kept). Where the backend
+# can (one Redis: ``checks_caller``), the fast path's next lookup for that token
+# checks, in the same round trip as the response lookup (fast_lookup.lua), that
+# the entry is still valid and still holds this snapshot, and otherwise looks
+# nothing up: nothing is trusted that a lookup of the entry would not return now,
+# and a signed-in hit costs one round trip, not two.
+_SEEN: dict[str, bytes] = {}
+_SEEN_MAX = 4096
+
+
+def remembered_caller(token_key: str):
+    """``(user, (token entry key, snapshot))`` for a token whose entry this
+    process has read valid, to be confirmed by the lookup (``fast_lookup``'s
+    ``caller``), else None."""
+    key = token_entry_key(token_key)
+    snapshot = _SEEN.get(key)
+    if snapshot is None:
+        return None
+    return _user(snapshot), (key, snapshot)
+
+
+def forget_caller(entry_key: str) -> None:
+    """The lookup found the token's entry changed or gone: read it again next time."""
+    _SEEN.pop(entry_key, None)
 
 
 class CachedTokenAuthentication(TokenAuthentication):

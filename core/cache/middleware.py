@@ -14,7 +14,13 @@ from django.conf import settings
 
 from . import floors, trace
 from .backends import backend
-from .callers import CachedTokenAuthentication, cached_caller, token_from_header
+from .callers import (
+    CachedTokenAuthentication,
+    cached_caller,
+    forget_caller,
+    remembered_caller,
+    token_from_header,
+)
 from .dispatch import accepts_json, envelope_end, make_view, resolve_handler
 from .identity import endpoint_name
 from .keys import (
@@ -155,9 +161,14 @@ class AnonymousHitMiddleware:
         view.action = target["action"]
         private = meta["private"]
         caller = "public"
+        checked = None  # a remembered caller, confirmed by the lookup itself
         if token is not None:
             try:
-                user = cached_caller(token)
+                remembered = remembered_caller(token) if backend().checks_caller and not trace.current() else None
+                if remembered is not None:
+                    user, checked = remembered
+                else:
+                    user = cached_caller(token)
             except Exception as exc:  # noqa: BLE001 - the DRF path answers (and knows the cache is down)
                 if not isinstance(exc, CacheUnavailable):
                     health.failed("read", exc)
@@ -169,8 +180,6 @@ class AnonymousHitMiddleware:
             # this user; a denial (or a NotFound raised by one) is DRF's to answer.
             if not all(permission.has_permission(request, view) for permission in view.get_permissions()):
                 return None
-            # A miss handed to DRF does not query the token again.
-            request.cache_caller = (token, user)
             if private:
                 caller = f"user:{user.pk}"
         # The resource's identity and the handler that reads the query (keys.path_identity,
@@ -184,15 +193,24 @@ class AnonymousHitMiddleware:
         material = key_material(request, caller, names)
         started = time.perf_counter()
         try:
-            fragment, locked, versions, key, tag = backend().fast_lookup(
-                endpoint, material, names, endpoint, if_none_match(request)
-            )
+            if checked is None:
+                found = backend().fast_lookup(endpoint, material, names, endpoint, if_none_match(request))
+            else:
+                found = backend().fast_lookup(endpoint, material, names, endpoint, if_none_match(request), checked)
+                if found is None:  # the token's entry changed: DRF authenticates
+                    forget_caller(checked[0])
+                    return None
+            fragment, locked, versions, key, tag = found
             # What response.serve_cached reports as the cache's own work (the bench reads it).
             request.cache_bookkeeping = {"lookup": round((time.perf_counter() - started) * 1000, 3)}
         except Exception as exc:  # noqa: BLE001 - the DRF path answers (and knows the cache is down)
             if not isinstance(exc, CacheUnavailable):
                 health.failed("read", exc)
             return None
+        if token is not None:
+            # Confirmed (cached_caller's lookup, or this one's): a miss handed to
+            # DRF does not query the token again.
+            request.cache_caller = (token, user)
         if trace.current() is not None:
             trace.record_key(endpoint, caller, private, key, versions, material)
             if fragment is not None:

@@ -28,6 +28,7 @@ from .trace import record_lookup, wants_header
 
 class RedisBackend:
     grouped = False  # keys spread over hash-tag groups (cluster.py)
+    checks_caller = True  # fast_lookup checks a remembered caller (callers.py) in its round trip
 
     def __init__(self, django_cache):
         self.cache = django_cache
@@ -168,15 +169,19 @@ class RedisBackend:
         a missing one; creates nothing (``cache_explain``)."""
         return [None if v is None else v.decode() for v in self._client().mget(counter_keys)] if counter_keys else []
 
-    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str, inm: str = ""):
+    def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str, inm: str = "",
+                    caller: tuple[str, bytes] | None = None):
         """Versions, key and validated lookup (with the rebuild lock) in one round
-        trip. Returns (fragment, None or NOT_MODIFIED; locked; versions; key; the
-        entry's tag or None). ``inm``: keys.if_none_match of the request."""
+        trip: (fragment, None or NOT_MODIFIED; locked; versions; key; tag or None).
+        ``inm``: keys.if_none_match. ``caller``: (token entry key, snapshot) of
+        callers.remembered_caller, checked in the same trip: None if it changed."""
         prefix = RESPONSE_PREFIX + endpoint + ":"
         entry_prefix, lock_prefix, probe = self._keys((prefix, LOCK_PREFIX + prefix, prefix + "x"))
         if probe != entry_prefix + "x":  # a custom KEY_FUNCTION
             from .backends import fast_lookup_in_steps
 
+            if caller is not None and self.lookup(caller[0], None, None)[0] != caller[1]:
+                return None
             return fast_lookup_in_steps(self, endpoint, material, names, stat, inm)
         client = self._client()
         counters = [VERSION_PREFIX + n for n in names]
@@ -186,8 +191,11 @@ class RedisBackend:
         if tracked:
             keys += self._floor_keys(counters)
         args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material,
-                len(counters), "1" if tracked else "0", inm, "1" if traced else "0"]
+                len(counters), "1" if tracked else "0", inm, "1" if traced else "0",
+                *((self._key(caller[0]), caller[1]) if caller is not None else ("", ""))]
         reply = self._run(client, "fast_lookup", keys, args)
+        if len(reply) == 1:  # {false}: the caller's token entry changed (or is gone)
+            return None
         fragment, locked, values, floor, rows = reply[0], reply[1], reply[2], reply[3], reply[4:5]
         if tracked:
             self._note_floor(floor)
@@ -233,11 +241,8 @@ class RedisBackend:
             return
         flat = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
         triples = list(zip(flat[0::3], flat[1::3], flat[2::3]))
-        record_lookup(
-            {k: stored for k, stored, _ in triples},
-            {k: (now or None) for k, _, now in triples},
-            len(self._key(VERSION_PREFIX)),
-        )
+        stored, now = {k: v for k, v, _ in triples}, {k: (v or None) for k, _, v in triples}
+        record_lookup(stored, now, len(self._key(VERSION_PREFIX)))
 
     def get(self, key: str):
         return self._client().get(self._key(key))

@@ -81,6 +81,7 @@ def drf_path(monkeypatch):
     context = monkeypatch.context()
     m = context.__enter__()
     m.setattr(fast_path, "cached_caller", lambda token: None)
+    m.setattr(fast_path, "remembered_caller", lambda token: None)
     return context
 
 
@@ -163,6 +164,67 @@ def test_a_revoked_caller_is_refused_on_the_very_next_request(world, revoke, dis
     for path in private_paths(world)[:5]:
         assert api.get(path).status_code == 401, (revoke, path)
     assert api.get("/api/v1/payments/", HTTP_IF_NONE_MATCH=tag).status_code == 401
+
+
+@pytest.mark.redis
+def test_a_signed_in_hit_is_one_round_trip_that_checks_the_callers_entry(world, dispatches, monkeypatch):
+    """On one Redis, a token this process has read valid is checked in the same
+    script as the response lookup (callers.remembered_caller, fast_lookup.lua):
+    a signed-in hit is one round trip, and an entry that no longer holds the
+    remembered snapshot, or is gone, serves nothing (DRF answers, from the database)."""
+    from core.cache import callers
+    from core.cache.backends import backend
+    from core.cache.keys import encode_entry
+    from core.cache.redis_backend import RedisBackend
+
+    b = backend()
+    if not b.checks_caller:
+        pytest.skip("the token entry and the response are not on one Redis (a Cluster)")
+    scripts = []
+    original = RedisBackend._run
+    monkeypatch.setattr(RedisBackend, "_run", lambda self, client, name, keys, args: (
+        scripts.append(name), original(self, client, name, keys, args))[1])
+    user = world["worker"]
+    api = auth_client(user)
+    path = "/api/v1/users/me/saved-jobs/"
+    for _ in range(3):
+        assert api.get(path).status_code == 200
+    scripts.clear()
+    n = len(dispatches)
+    with CaptureQueriesContext(connection) as ctx:
+        hit = api.get(path)
+    assert hit["X-Cache"] == "HIT" and len(dispatches) == n and len(ctx.captured_queries) == 0
+    assert scripts == ["fast_lookup"]  # no separate token lookup
+
+    # The token's entry, still valid, now holding another snapshot (a name this
+    # process has not seen): the remembered one is not trusted.
+    token = api._credentials["HTTP_AUTHORIZATION"].split()[1]
+    key = callers.token_entry_key(token)
+    raw = b.get(key)
+    header_len, rest = raw.split(b"\n", 1)
+    header, snapshot = rest[: int(header_len)], rest[int(header_len):]
+    other = json.loads(snapshot) | {"first_name": "Someone else"}
+    rows = dict(line.split("\t") for line in header.decode().splitlines())
+    b.put(key, encode_entry(rows, json.dumps(other).encode()), 300)
+    scripts.clear()
+    n = len(dispatches)
+    with CaptureQueriesContext(connection) as ctx:
+        me = api.get("/api/v1/users/me/")
+    assert scripts[0] == "fast_lookup" and len(dispatches) == n + 1  # refused: DRF answered
+    assert any("authtoken" in q["sql"] for q in ctx.captured_queries)  # from the database
+    assert me.status_code == 200 and me.json()["data"]["first_name"] == user.first_name
+    assert key not in callers._SEEN
+
+    # Remembered again (two valid reads), then the entry is gone: DRF authenticates.
+    for _ in range(2):
+        assert api.get(path)["X-Cache"] == "HIT"
+    assert callers._SEEN.get(key) is not None
+    b.delete(key)
+    n = len(dispatches)
+    with CaptureQueriesContext(connection) as ctx:
+        assert api.get(path).status_code == 200
+    assert len(dispatches) == n + 1
+    assert any("authtoken" in q["sql"] for q in ctx.captured_queries)
 
 
 def test_a_role_change_is_seen_on_the_very_next_request(world):

@@ -7,11 +7,21 @@
 -- scope), then -- when ARGV[8] = '1' -- their lsn: companions and lsn-max.
 -- ARGV: lock seconds, stats field, version TTL, entry key prefix, lock key
 -- prefix, key material, counter count, floor wanted, the client's If-None-Match
--- tags (" t1 t2 ", '' = none), '1' while tracing (the toolbar panel).
+-- tags (" t1 t2 ", '' = none), '1' while tracing (the toolbar panel), and for a
+-- signed-in caller already resolved in this process: its token entry's key and
+-- the user snapshot that entry held ('' and '' otherwise).
+-- A signed-in caller is checked first: unless the token's entry is still valid
+-- (valid_entry: every counter its header names unchanged) and still holds that
+-- snapshot, the script returns {false} and does nothing else (callers.py).
 -- Returns {entry or '', locked, versions, floor ('' when not wanted or
 -- unknown), entry_rows or false, tag, not modified, fragment offset}: a hit
 -- returns the whole entry and where its fragment starts (valid_entry); a hit the
 -- client already holds returns no entry (it is answered 304); a miss has no tag.
+if ARGV[11] ~= '' then
+  local caller = redis.call('GET', ARGV[11])
+  local caller_header, caller_offset = valid_entry(caller)
+  if not caller_header or string.sub(caller, caller_offset + 1) ~= ARGV[12] then return {false} end
+end
 local n = tonumber(ARGV[7])
 local values = {}
 -- The reply's versions: a counter created here as a number, as versions.lua.
