@@ -484,3 +484,28 @@ def _expected_ids(path: str, user) -> set[int]:
     if path.startswith("/applications/"):
         return set(Application.objects.visible_to(user).values_list("pk", flat=True))
     return set(SavedJob.objects.filter(user=user).values_list("job_id", flat=True))
+
+
+def test_a_logout_in_one_process_is_refused_by_the_others_on_the_very_next_request(servers):
+    """Signed-in hits in B's workers, which by then check the caller in the same
+    round trip as the response (callers.remembered_caller); the user logs out
+    through A; every next request with that token, whichever of B's workers takes
+    it, is a 401, while another user's token still hits."""
+    a, b = servers
+    world = World(random.Random(11))
+    user, other = world.clients[0], world.workers[0]
+    paths = ("/users/me/", "/users/me/balance/", "/payments/?per_page=100")
+    for path in paths:
+        for _ in range(8):  # several per worker: the token's hint, its entry, then remembered
+            response = b.api.get(API + path, token=world.tok(user.pk))
+            assert response.status == 200, (path, response.status)
+        assert response.x_cache == "HIT", path
+        for _ in range(4):
+            other_response = b.api.get(API + path, token=world.tok(other.pk))
+        assert other_response.x_cache == "HIT", path
+    assert a.api.request("POST", API + "/auth/logout/", token=world.tok(user.pk)).status == 204
+    for path in paths:
+        for _ in range(6):
+            assert b.api.get(API + path, token=world.tok(user.pk)).status == 401, path
+        response = b.api.get(API + path, token=world.tok(other.pk))
+        assert response.status == 200 and response.x_cache == "HIT", path
