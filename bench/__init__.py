@@ -6,7 +6,9 @@ otherwise ship, and a floor, on the same data, server and load driver.
   at /bench/floor/).
 - ``baselines.py``: the baselines' serializers and viewsets; ``views.py``: the floor
   and the slow-query hook's state (/bench/slow-query-hook/).
-- ``middleware.py``: django-cachalot switched on only under /bench/cachalot/.
+- ``middleware.py``: django-cachalot switched on only under /bench/cachalot/, the
+  cache's bookkeeping header, and the slow-query hook taken off the connection for
+  a request that asks (``X-Bench-Slow-Query-Hook: off``).
 - ``run.py``: the command (data, server, load, report); ``load.py`` the wrk runs
   and the sequential probes, ``mix.py`` the realistic mix driver, ``prepare.py`` the
   actors of the mix, ``report.py`` the tables and plots.

@@ -193,6 +193,9 @@ class Probe:
             "x_cache": resp.getheader("X-Cache"),
             "etag": resp.getheader("ETag"),
             "bookkeeping": _bookkeeping(resp.getheader("X-Cache-Bookkeeping") or ""),
+            # The slow-query hook's state the request ran with, when the bench asked
+            # for one (X-Bench-Slow-Query-Hook, bench/middleware.py).
+            "hook": resp.getheader("X-Bench-Slow-Query-Hook"),
         }
 
     def close(self):

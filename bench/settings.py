@@ -8,7 +8,12 @@ INSTALLED_APPS = [*INSTALLED_APPS, "cachalot"]
 
 # Cachalot is global once installed: this middleware (outermost, so it also covers
 # the token lookup) disables it for every request outside /bench/cachalot/.
+#
+# The slow-query hook's toggle (X-Bench-Slow-Query-Hook: on / off) is outermost of
+# all, so everything the request does, the Server-Timing counter included, runs in
+# the state asked for (bench/middleware.py).
 MIDDLEWARE = [
+    "bench.middleware.SlowQueryHookToggleMiddleware",
     "bench.middleware.CacheBookkeepingHeaderMiddleware",
     "bench.middleware.CachalotOnlyUnderPrefixMiddleware",
     *MIDDLEWARE,

@@ -2,7 +2,7 @@
 compared with (``?bytes=N``, the size of Shiftboard's job list page, measured by
 the bench). It goes through the same middleware as every other request, so it is
 the most any endpoint could do on this server. And the state of the slow-query
-hook, which the bench reads from the two servers it compares."""
+hook, which the bench reads before it compares the hook on and off."""
 from functools import lru_cache
 
 from django.conf import settings
@@ -10,6 +10,9 @@ from django.db import connection
 from django.http import HttpResponse, JsonResponse
 
 from core.db_instrumentation import slow_query_wrapper
+
+# bench/middleware.py's toggle (not imported: that module needs cachalot, the views do not).
+SLOW_QUERY_HOOK_HEADER = "X-Bench-Slow-Query-Hook"
 
 MAX_BYTES = 1_000_000
 
@@ -29,12 +32,14 @@ def floor(request):
 
 
 def slow_query_hook(request):
-    """Whether this server's slow-query hook (core/db_instrumentation.py) is on the
-    database connection of the thread serving the request, and SLOW_QUERY_MS: the
-    bench checks it on the two servers it compares (hook on, hook off) instead of
-    trusting their environment."""
+    """Whether the slow-query hook (core/db_instrumentation.py) is on the database
+    connection of the thread serving this request, and SLOW_QUERY_MS. Read inside
+    the request, so it honors ``X-Bench-Slow-Query-Hook`` (bench/middleware.py): the
+    bench checks on its two servers (hook on, hook off) and for the toggle on one
+    server (off removes the wrapper, on keeps it) instead of trusting either."""
     connection.ensure_connection()  # the hook is installed when a connection is made
     return JsonResponse({
         "slow_query_ms": getattr(settings, "SLOW_QUERY_MS", None),
         "installed": slow_query_wrapper in connection.execute_wrappers,
+        "asked": request.headers.get(SLOW_QUERY_HOOK_HEADER),
     })

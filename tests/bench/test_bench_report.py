@@ -1,11 +1,15 @@
 """The bench report's slow-query hook comparison (bench/report.py): the summary,
-the target and the table, computed from a synthetic results dict (no timings are
-measured here); the servers' SLOW_QUERY_MS (bench/run.py) and the bench view that
-reports the hook's state."""
+the target and the tables, computed from a synthetic results dict (no timings are
+measured here); the servers' SLOW_QUERY_MS (bench/run.py), the bench view that
+reports the hook's state, and the bench middleware that takes the hook off the
+connection for one request (bench/middleware.py)."""
+import re
+
 import pytest
 
 from bench import report, run
 from core.db_instrumentation import slow_query_wrapper
+from tests.jobs.factories import JobFactory
 
 
 def _seen(app_ms, db_ms, queries=4):
@@ -145,9 +149,84 @@ def test_bench_view_reports_whether_the_hook_is_on_the_connection(anon, settings
 
     settings.SLOW_QUERY_MS = 100
     body = anon.get("/bench/slow-query-hook/").json()
-    assert body == {"slow_query_ms": 100, "installed": True}
+    assert body == {"slow_query_ms": 100, "installed": True, "asked": None}
     assert slow_query_wrapper in connection.execute_wrappers
 
-    settings.SLOW_QUERY_MS = 0
-    body = anon.get("/bench/slow-query-hook/").json()
-    assert body == {"slow_query_ms": 0, "installed": False}
+
+@pytest.fixture
+def toggle(settings):
+    """The bench's hook toggle in front of the test settings' middleware, as in
+    bench/settings.py (needs cachalot, which bench/middleware.py imports)."""
+    pytest.importorskip("cachalot")
+    settings.SLOW_QUERY_MS = 100
+    settings.MIDDLEWARE = ["bench.middleware.SlowQueryHookToggleMiddleware", *settings.MIDDLEWARE]
+    return "X-Bench-Slow-Query-Hook"
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("bench.urls")
+def test_the_toggle_takes_the_hook_off_for_one_request_and_puts_it_back_first(anon, toggle):
+    from django.db import connection
+
+    off = anon.get("/bench/slow-query-hook/", headers={toggle: "off"})
+    assert off.json() == {"slow_query_ms": 100, "installed": False, "asked": "off"}
+    assert off[toggle] == "off"
+    assert connection.execute_wrappers[0] is slow_query_wrapper  # back, first in the list
+    assert connection.execute_wrappers.count(slow_query_wrapper) == 1
+
+    on = anon.get("/bench/slow-query-hook/", headers={toggle: "on"})
+    assert on.json() == {"slow_query_ms": 100, "installed": True, "asked": "on"}
+    assert on[toggle] == "on"
+    plain = anon.get("/bench/slow-query-hook/")
+    assert plain.json()["installed"] is True and toggle not in plain  # no header: left alone
+    assert connection.execute_wrappers.count(slow_query_wrapper) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("bench.urls")
+def test_with_the_hook_toggled_off_a_real_miss_reports_no_statement(anon, toggle, settings, caplog):
+    settings.PERF_HEADERS = True
+    jobs = JobFactory.create_batch(2)
+    settings.SLOW_QUERY_MS = 0.000001  # every statement is "slow": each one the hook sees is logged
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="shiftboard.db.slow"):
+        off = anon.get("/api/v1/jobs/", headers={toggle: "off"})
+    assert off.status_code == 200 and off[toggle] == "off" and off["X-Cache"] == "MISS"
+    assert [r for r in caplog.records if r.name == "shiftboard.db.slow"] == []
+    # The Server-Timing counter, inside the toggle, still counted the statements.
+    assert re.search(r'db;dur=[\d.]+;desc="[1-9]\d* queries"', off["Server-Timing"])
+
+    with caplog.at_level("WARNING", logger="shiftboard.db.slow"):
+        on = anon.get(f"/api/v1/jobs/{jobs[0].pk}/", headers={toggle: "on"})
+    assert on.status_code == 200 and on[toggle] == "on" and on["X-Cache"] == "MISS"
+    assert [r for r in caplog.records if r.name == "shiftboard.db.slow"]
+
+
+@pytest.mark.django_db
+def test_the_toggle_puts_the_hook_back_when_the_request_raises(rf, settings):
+    pytest.importorskip("cachalot")
+    from django.db import connection
+
+    from bench.middleware import SlowQueryHookToggleMiddleware
+
+    settings.SLOW_QUERY_MS = 100
+    connection.ensure_connection()
+    seen = []
+
+    def boom(request):
+        seen.append(slow_query_wrapper in connection.execute_wrappers)
+        raise RuntimeError("view failed")
+
+    with pytest.raises(RuntimeError):
+        SlowQueryHookToggleMiddleware(boom)(rf.get("/", headers={"X-Bench-Slow-Query-Hook": "off"}))
+    assert seen == [False]
+    assert connection.execute_wrappers[0] is slow_query_wrapper
+    assert connection.execute_wrappers.count(slow_query_wrapper) == 1
+
+
+def test_bench_settings_alone_have_the_toggle_outermost():
+    config = (report.ROOT / "config").rglob("*.py")
+    assert not [p for p in config if "SlowQueryHookToggle" in p.read_text()]
+    bench_settings = (report.ROOT / "bench" / "settings.py").read_text()
+    assert bench_settings.index('"bench.middleware.SlowQueryHookToggleMiddleware"') < bench_settings.index(
+        '"bench.middleware.CacheBookkeepingHeaderMiddleware"')
