@@ -5,9 +5,10 @@ seed with ``manage.py seed --jobs N --flush``, serve with gunicorn (2 workers,
 production settings, bench URL configuration), then measure from separate
 processes: queries per request and server-side time for every endpoint and
 variant, throughput and latency with wrk, and at the main size (100,000) every
-endpoint x variant, the realistic mix, and the slow-query hook on against off on
-two servers of this build (slow_query_hook_cost). Writes bench/results/<date>/ (raw JSON
-and CSV, PNG plots, report.md) and the README's Performance section.
+endpoint x variant, the realistic mix, and the slow-query hook on against off
+(slow_query_hook_cost: request pairs in one server process, and wrk on two servers).
+Writes bench/results/<date>/ (raw JSON and CSV, PNG plots, report.md) and the
+README's Performance section. ``--only-hook`` runs the hook comparison alone.
 
 Databases: PostgreSQL at the host of DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/postgres) but always in the bench's own database
@@ -419,30 +420,111 @@ def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: d
             results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args, redis_url)
     finally:
         server.stop()
-    if main and args.hook_rounds > 0:
+    if main and (args.hook_pairs > 0 or args.hook_rounds > 0):
         results["slow_query_hook"] = slow_query_hook_cost(args, db_url, redis_url, targets, out)
 
 
 HOOK_ENDPOINTS = ("job_list", "job_detail")
 HOOK_CONFIGS = {"on": 100, "off": 0}  # SLOW_QUERY_MS of the two servers compared
+HOOK_HEADER = "X-Bench-Slow-Query-Hook"  # bench/middleware.py, SlowQueryHookToggleMiddleware
+HOOK_WARMUP_PAIRS = 10
+HOOK_STATE_CHECKS = 4  # requests per header value to /bench/slow-query-hook/
+
+
+def hook_toggle_state(probe: load.Probe) -> dict:
+    """What /bench/slow-query-hook/ answers on one server without the toggle header,
+    with ``on`` and with ``off`` (``HOOK_STATE_CHECKS`` requests each, interleaved):
+    {asked: [installed, ...]}."""
+    seen = {"none": [], "on": [], "off": []}
+    for _ in range(HOOK_STATE_CHECKS):
+        for asked in seen:
+            headers = None if asked == "none" else {HOOK_HEADER: asked}
+            body = json.loads(probe.request("GET", "/bench/slow-query-hook/", headers=headers)["body"])
+            seen[asked].append(body["installed"])
+    return seen
+
+
+def same_process_pairs(port: int, targets: dict, pairs: int) -> dict:
+    """Server time (Server-Timing ``app``) of the hook on and off in the same server
+    process, on the same thread and database connection (one keep-alive client):
+    per endpoint, ``HOOK_WARMUP_PAIRS`` + ``pairs`` pairs of requests, the same page
+    twice with its own unique ``_b=`` (both misses), one asked ``on``, one ``off``
+    (``X-Bench-Slow-Query-Hook``), on first in even pairs, off first in odd ones.
+    Each response says the state it ran with; they are counted."""
+    probe = load.Probe("127.0.0.1", port)
+    out = {}
+    try:
+        for endpoint in HOOK_ENDPOINTS:
+            paths = [r.path for r in endpoint_requests(endpoint, VARIANTS["shiftboard"], targets)]
+            seen = {name: {"app_ms": [], "db_ms": [], "queries": [], "x_cache": {}, "status": [], "ran_with": {}}
+                    for name in ("on", "off")}
+            for i in range(HOOK_WARMUP_PAIRS + pairs):
+                for name in (("on", "off") if i % 2 == 0 else ("off", "on")):
+                    path = _with_buster(paths[i % len(paths)], f"hp{name}{i}{secrets.token_hex(4)}")
+                    r = probe.request("GET", path, headers={HOOK_HEADER: name})
+                    if i < HOOK_WARMUP_PAIRS:
+                        continue
+                    s = seen[name]
+                    s["app_ms"].append(r["app_ms"])
+                    s["db_ms"].append(r["db_ms"])
+                    s["queries"].append(r["queries"])
+                    s["status"].append(r["status"])
+                    s["x_cache"][r["x_cache"] or "none"] = s["x_cache"].get(r["x_cache"] or "none", 0) + 1
+                    s["ran_with"][r["hook"] or "none"] = s["ran_with"].get(r["hook"] or "none", 0) + 1
+            for s in seen.values():
+                s["status"] = sorted(set(s["status"]))
+                s["queries"] = sorted({q for q in s["queries"] if q is not None})
+            out[endpoint] = seen
+    finally:
+        probe.close()
+    return out
+
+
+def two_server_wrk(ports: dict, targets: dict, args) -> list[dict]:
+    """Requests/s of the two servers (hook on, hook off) under wrk, every request a
+    miss: ``hook_rounds`` rounds of ``hook_duration`` s per endpoint and server, in
+    the order on, off in odd rounds and off, on in even ones (ABBA...). First a
+    1-second wrk run per endpoint on each server, not recorded: the threads that
+    had served no request yet open their database connections there, not in
+    round 1."""
+    for endpoint in HOOK_ENDPOINTS:
+        reqs = endpoint_requests(endpoint, VARIANTS["shiftboard"], targets)
+        for name in ("on", "off"):
+            load.run_wrk(f"http://127.0.0.1:{ports[name]}", reqs, duration=1, connections=args.connections,
+                         threads=args.threads, bust=True)
+    rows = []
+    for rnd in range(args.hook_rounds):
+        for endpoint in HOOK_ENDPOINTS:
+            reqs = endpoint_requests(endpoint, VARIANTS["shiftboard"], targets)
+            for name in (("on", "off") if rnd % 2 == 0 else ("off", "on")):
+                res = load.run_wrk(f"http://127.0.0.1:{ports[name]}", reqs, duration=args.hook_duration,
+                                   connections=args.connections, threads=args.threads, bust=True)
+                row = {"endpoint": endpoint, "hook": name, "round": rnd + 1}
+                row.update({k: res[k] for k in ("rps", "p50_ms", "p99_ms", "requests", "errors", "hits",
+                                                "misses")})
+                rows.append(row)
+                log(f"  hook {name:<3} {endpoint:<10} round {rnd + 1}: {row['rps']:8.1f} req/s  "
+                    f"p50 {row['p50_ms'] or 0:7.2f} ms  errors {row['errors']}  misses {row['misses']}")
+    return rows
 
 
 def slow_query_hook_cost(args, db_url: str, redis_url: str, targets: dict, out: Path) -> dict:
-    """What the slow-query hook (core/db_instrumentation.py) costs a cache miss on a
-    server: two fresh servers of the same build and settings, started side by side,
-    one with SLOW_QUERY_MS=100 (the default: the hook on every statement), one with
-    SLOW_QUERY_MS=0 (no hook). Each server reports whether the hook is on its
-    connections (/bench/slow-query-hook/). Then, per endpoint (job list, job detail;
-    every request a miss, by a unique query parameter):
+    """What the slow-query hook (core/db_instrumentation.py) costs a cache miss, three
+    ways (docs/operations.md, "The hook in make bench"):
 
-    - server time (Server-Timing ``app``) of ``hook_probes`` sequential requests on
-      each server, alternating on/off, off/on request by request (pairs);
-    - requests/s and latency under wrk, ``hook_rounds`` rounds of ``hook_duration``
-      seconds per server, in the order on, off, then off, on (ABBA).
-
-    Before the servers start, the per-statement cost measured in process by the code
-    of `make ops-cost` (bench/ops_cost.py): the hook around a no-op execute, and
-    ``SELECT 1`` with the hook on and off in alternating blocks."""
+    - in process, per statement, by the code of `make ops-cost` (bench/ops_cost.py):
+      the hook around a no-op execute, and ``SELECT 1`` with the hook on and off in
+      alternating blocks;
+    - the primary measure, **the same server process**: on the server with
+      SLOW_QUERY_MS=100, ``hook_pairs`` pairs of requests per endpoint (job list, job
+      detail; every request a miss), one with the hook taken off the connection for
+      that request (bench/middleware.py), one with it on (same_process_pairs). The
+      toggle is checked first (/bench/slow-query-hook/ with and without the header)
+      and every measured response reports the state it ran with;
+    - **two servers** of the same build started side by side, SLOW_QUERY_MS=100 and
+      0 (each reports whether the hook is on its connections): requests/s under wrk
+      in ABBA rounds (two_server_wrk). That difference includes whatever differs
+      between two processes (memory layout, hash seed, which core they run on)."""
     from . import ops_cost  # imports this module: not at the top
 
     started = time.perf_counter()
@@ -457,7 +539,7 @@ def slow_query_hook_cost(args, db_url: str, redis_url: str, targets: dict, out: 
     phase("in_process")
     port = free_port(args.port)
     ports = {"on": port, "off": port + 1}
-    servers, state = {}, {}
+    servers, state, toggle, pairs, wrk_rows = {}, {}, {}, {}, []
     try:
         for name, ms in HOOK_CONFIGS.items():  # started together, then waited for
             servers[name] = Server(server_env(db_url, redis_url, slow_query_ms=ms), ports[name],
@@ -465,61 +547,35 @@ def slow_query_hook_cost(args, db_url: str, redis_url: str, targets: dict, out: 
         for server in servers.values():
             server.wait_ready()
         phase("server_start")
-        probes = {name: load.Probe("127.0.0.1", p) for name, p in ports.items()}
-        for name, probe in probes.items():
+        for name, p in ports.items():
+            probe = load.Probe("127.0.0.1", p)
             state[name] = json.loads(probe.request("GET", "/bench/slow-query-hook/")["body"])
-        server_time = {}
-        for endpoint in HOOK_ENDPOINTS:
-            paths = [r.path for r in endpoint_requests(endpoint, VARIANTS["shiftboard"], targets)]
-            seen = {name: {"app_ms": [], "db_ms": [], "queries": [], "x_cache": {}, "status": []}
-                    for name in HOOK_CONFIGS}
-            warmup = 10
-            for i in range(warmup + args.hook_probes):
-                for name in (("on", "off") if i % 2 == 0 else ("off", "on")):
-                    path = _with_buster(paths[i % len(paths)], f"hk{name}{i}{secrets.token_hex(4)}")
-                    r = probes[name].request("GET", path)
-                    if i < warmup:
-                        continue
-                    s = seen[name]
-                    s["app_ms"].append(r["app_ms"])
-                    s["db_ms"].append(r["db_ms"])
-                    s["queries"].append(r["queries"])
-                    s["status"].append(r["status"])
-                    s["x_cache"][r["x_cache"] or "none"] = s["x_cache"].get(r["x_cache"] or "none", 0) + 1
-            for s in seen.values():
-                s["status"] = sorted(set(s["status"]))
-                s["queries"] = sorted({q for q in s["queries"] if q is not None})
-            server_time[endpoint] = seen
-        for probe in probes.values():
+            if name == "on":
+                toggle = hook_toggle_state(probe)
             probe.close()
-        phase("server_time")
-        wrk_rows = []
-        if load.have_wrk():
-            for rnd in range(args.hook_rounds):
-                for endpoint in HOOK_ENDPOINTS:
-                    reqs = endpoint_requests(endpoint, VARIANTS["shiftboard"], targets)
-                    for name in (("on", "off") if rnd % 2 == 0 else ("off", "on")):
-                        res = load.run_wrk(f"http://127.0.0.1:{ports[name]}", reqs, duration=args.hook_duration,
-                                           connections=args.connections, threads=args.threads, bust=True)
-                        row = {"endpoint": endpoint, "hook": name, "round": rnd + 1}
-                        row.update({k: res[k] for k in ("rps", "p50_ms", "p99_ms", "requests", "errors", "hits",
-                                                        "misses")})
-                        wrk_rows.append(row)
-                        log(f"  hook {name:<3} {endpoint:<10} round {rnd + 1}: {row['rps']:8.1f} req/s  "
-                            f"p50 {row['p50_ms'] or 0:7.2f} ms  errors {row['errors']}  misses {row['misses']}")
+        log(f"slow-query hook: same process, {args.hook_pairs} on/off pairs per endpoint "
+            f"(SLOW_QUERY_MS={HOOK_CONFIGS['on']})")
+        pairs = same_process_pairs(ports["on"], targets, args.hook_pairs)
+        phase("same_process")
+        if load.have_wrk() and args.hook_rounds > 0:
+            log(f"slow-query hook: two servers, wrk {args.hook_rounds} rounds × {args.hook_duration:g} s "
+                "per endpoint and server")
+            wrk_rows = two_server_wrk(ports, targets, args)
         else:
-            log("  hook: no wrk, so no throughput comparison (server times only)")
-        phase("wrk")
+            log("  hook: no wrk, so no two-server throughput comparison")
+        phase("two_servers")
     finally:
         for server in servers.values():
             server.stop()
-    for endpoint, seen in server_time.items():
+    for endpoint, seen in pairs.items():
         on, off = (load.median(seen[n]["app_ms"]) for n in ("on", "off"))
-        log(f"  hook {endpoint:<10} server time, median of {args.hook_probes}: on {on or 0:.2f} ms, "
+        log(f"  hook {endpoint:<10} same-process server time, median of {args.hook_pairs}: on {on or 0:.2f} ms, "
             f"off {off or 0:.2f} ms")
-    return {"slow_query_ms": HOOK_CONFIGS, "state": state, "probes_per_server": args.hook_probes,
-            "server_time": server_time, "wrk": wrk_rows, "wrk_duration_s": args.hook_duration,
-            "in_process": in_process, "elapsed_s": time.perf_counter() - started, "phases_s": phases}
+    return {"slow_query_ms": HOOK_CONFIGS, "state": state, "toggle": toggle, "header": HOOK_HEADER,
+            "pairs_per_endpoint": args.hook_pairs, "warmup_pairs": HOOK_WARMUP_PAIRS, "same_process": pairs,
+            "wrk": wrk_rows, "wrk_rounds": args.hook_rounds if wrk_rows else 0,
+            "wrk_duration_s": args.hook_duration, "in_process": in_process,
+            "elapsed_s": time.perf_counter() - started, "phases_s": phases}
 
 
 def check_cachalot_isolation(db_url, redis_url, bench_port, targets, out) -> list[dict]:
@@ -630,6 +686,72 @@ def machine_info() -> dict:
     }
 
 
+def seeded_jobs(db_url: str) -> int | None:
+    """How many jobs the bench database holds (None before its first migration)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(db_url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM jobs_job").fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return None
+
+
+def only_hook(args, size: int) -> dict:
+    """``--only-hook``: the slow-query hook comparison alone (slow_query_hook_cost),
+    for development and for the numbers in docs/operations.md: the bench database
+    seeded with ``size`` jobs unless it holds that many already, the load's targets
+    picked, the comparison run, its report section and target printed. Nothing is
+    written (README, bench/results) unless ``--out`` is given: then
+    ``<out>/raw/results.json`` and ``<out>/hook.md``."""
+    from . import report
+
+    db_url, redis_url = bench_database_url(), bench_redis_url()
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="shiftboard-bench-hook-"))
+    (out / "raw").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results = {"meta": {
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "only_hook": True,
+        "sizes": [size], "main_size": size, "connections": args.connections, "threads": args.threads,
+        "gunicorn_workers": 2, "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "8")),
+        "database": urllib.parse.urlsplit(db_url).path.lstrip("/"), "redis_db": urllib.parse.urlsplit(redis_url).path,
+        **machine_info(),
+    }, "sizes": {str(size): {"wrk": [], "probes": []}}}
+    log(f"only the slow-query hook: database {results['meta']['database']}, redis db "
+        f"{results['meta']['redis_db']}, {size:,} jobs")
+    ensure_database(db_url)
+    plain_env = server_env(db_url, redis_url, settings="config.settings.base")
+    manage(plain_env, "migrate", "--noinput", "-v0")
+    have = seeded_jobs(db_url)
+    if have != size and not args.reuse_data:
+        log(f"  the database holds {have} jobs: seeding {size:,} (manage.py seed --jobs {size} --flush)")
+        manage(plain_env, "seed", "--jobs", str(size), "--flush")
+        vacuum_analyze(db_url)
+    actors = out / "raw" / f"actors_{size}.json"
+    flush_redis(redis_url)
+    subprocess.run([sys.executable, "-m", "bench.prepare", str(actors)], cwd=ROOT, env=plain_env, check=True)
+    targets = json.loads(actors.read_text())["targets"]
+    actors.unlink()  # tokens: not kept
+    flush_redis(redis_url)
+    results["slow_query_hook"] = slow_query_hook_cost(args, db_url, redis_url, targets, out)
+    results["meta"]["elapsed_s"] = time.perf_counter() - started
+    [target] = [t for t in report.targets(results) if t["target"].startswith("slow-query hook")]
+    text = "\n".join([*report.hook_section(results), f"**Target**: {target['target']}: {target['measured']} — "
+                      f"{'met' if target['met'] else 'missed'} ({target['detail']}).", ""])
+    print("\n" + text, flush=True)
+    logs = [f for f in (out / "raw").glob("gunicorn_*.log") if f.stat().st_size > 0]
+    if args.out:
+        (out / "raw" / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        (out / "hook.md").write_text(text)
+        log(f"written: {out / 'hook.md'}, {out / 'raw' / 'results.json'}")
+    elif logs:
+        log(f"the servers logged something: {', '.join(map(str, logs))}")
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+    log(f"done in {results['meta']['elapsed_s']:.0f} s")
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--huge", action="store_true", help="also 1,000,000 jobs")
@@ -641,17 +763,22 @@ def main(argv=None):
     parser.add_argument("--mix-processes", type=int, default=8)
     parser.add_argument("--mix-per-slice", type=int, default=150)
     parser.add_argument("--no-mix", action="store_true")
-    parser.add_argument("--hook-rounds", type=int, default=2,
-                        help="wrk rounds per server in the slow-query hook on/off comparison (0: skip it)")
+    parser.add_argument("--hook-pairs", type=int, default=400,
+                        help="on/off request pairs per endpoint on one server in the slow-query hook comparison "
+                             "(its primary measure; 0 with --hook-rounds 0 skips the comparison)")
+    parser.add_argument("--hook-rounds", type=int, default=6,
+                        help="wrk rounds per endpoint and server in its two-server comparison (ABBA; 0: none)")
     parser.add_argument("--hook-duration", type=float, default=2.0, help="seconds per wrk run of that comparison")
-    parser.add_argument("--hook-probes", type=int, default=100,
-                        help="sequential misses per endpoint and server in that comparison")
     parser.add_argument("--hook-blocks", type=int, default=6,
                         help="alternating blocks of 2,000 SELECT 1 in its in-process measurement")
     parser.add_argument("--reuse-data", action="store_true", help="skip seeding (development only)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")))
     parser.add_argument("--out", help="results directory (default bench/results/<date>)")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's Performance section")
+    parser.add_argument("--only-hook", action="store_true",
+                        help="only the slow-query hook comparison, at the largest of --sizes (seeded if the bench "
+                             "database does not hold that many jobs); prints its summary and writes results only "
+                             "with --out")
     args = parser.parse_args(argv)
 
     if not load.have_wrk():
@@ -660,6 +787,8 @@ def main(argv=None):
     if args.huge and HUGE_SIZE not in sizes:
         sizes.append(HUGE_SIZE)
     main_size = max(s for s in sizes if s != HUGE_SIZE or len(sizes) == 1)
+    if args.only_hook:
+        return only_hook(args, main_size)
     out = Path(args.out) if args.out else RESULTS / datetime.date.today().isoformat()
     (out / "raw").mkdir(parents=True, exist_ok=True)
 

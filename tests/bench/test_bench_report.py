@@ -12,9 +12,10 @@ from core.db_instrumentation import slow_query_wrapper
 from tests.jobs.factories import JobFactory
 
 
-def _seen(app_ms, db_ms, queries=4):
+def _seen(app_ms, db_ms, queries=4, ran_with=None):
     n = len(app_ms)
-    return {"app_ms": app_ms, "db_ms": db_ms, "queries": [queries], "x_cache": {"MISS": n}, "status": [200]}
+    return {"app_ms": app_ms, "db_ms": db_ms, "queries": [queries], "x_cache": {"MISS": n}, "status": [200],
+            "ran_with": ran_with or {}}
 
 
 def _wrk(endpoint, hook, rnd, rps, requests, misses):
@@ -32,27 +33,45 @@ def results(hook=None):
     return out
 
 
-def hook_results(*, list_on, list_off, detail_on=None, detail_off=None, state=None):
+TOGGLE_OK = {"none": [True] * 4, "on": [True] * 4, "off": [False] * 4}
+WRK_ROWS = [
+    # job list: round ratios on/off 0.9, 1.1, 0.95 (ABBA order); job detail equal in both rounds.
+    _wrk("job_list", "on", 1, 90.0, 180, 180), _wrk("job_list", "off", 1, 100.0, 200, 200),
+    _wrk("job_list", "off", 2, 100.0, 200, 199), _wrk("job_list", "on", 2, 110.0, 220, 220),
+    _wrk("job_list", "on", 3, 95.0, 190, 190), _wrk("job_list", "off", 3, 100.0, 200, 200),
+    _wrk("job_detail", "on", 1, 300.0, 600, 600), _wrk("job_detail", "off", 1, 300.0, 600, 600),
+    _wrk("job_detail", "off", 2, 300.0, 600, 600), _wrk("job_detail", "on", 2, 300.0, 600, 600),
+]
+
+
+def _asked(app_ms, name):
+    return {name: len(app_ms)}
+
+
+def hook_results(*, list_on, list_off, detail_on=None, detail_off=None, state=None, toggle=None, ran_off=None,
+                 wrk=None):
     detail_on = detail_on or [5.0] * 7
     detail_off = detail_off or [5.0] * 7
     return results({
         "slow_query_ms": {"on": 100, "off": 0},
         "state": state or {"on": {"slow_query_ms": 100, "installed": True},
                            "off": {"slow_query_ms": 0, "installed": False}},
-        "probes_per_server": len(list_on),
-        "server_time": {
-            "job_list": {"on": _seen(list_on, [2.0] * len(list_on)), "off": _seen(list_off, [2.0] * len(list_off))},
-            "job_detail": {"on": _seen(detail_on, [1.0] * len(detail_on), 3),
-                           "off": _seen(detail_off, [1.0] * len(detail_off), 3)},
+        "toggle": toggle or TOGGLE_OK,
+        "header": "X-Bench-Slow-Query-Hook",
+        "pairs_per_endpoint": len(list_on), "warmup_pairs": 10,
+        "same_process": {
+            "job_list": {"on": _seen(list_on, [2.0] * len(list_on), ran_with=_asked(list_on, "on")),
+                         "off": _seen(list_off, [2.0] * len(list_off),
+                                      ran_with=ran_off or _asked(list_off, "off"))},
+            "job_detail": {"on": _seen(detail_on, [1.0] * len(detail_on), 3, ran_with=_asked(detail_on, "on")),
+                           "off": _seen(detail_off, [1.0] * len(detail_off), 3, ran_with=_asked(detail_off, "off"))},
         },
-        "wrk": [_wrk("job_list", "on", 1, 90.0, 180, 180), _wrk("job_list", "off", 1, 100.0, 200, 200),
-                _wrk("job_list", "off", 2, 100.0, 200, 199), _wrk("job_list", "on", 2, 110.0, 220, 220),
-                _wrk("job_detail", "on", 1, 300.0, 600, 600), _wrk("job_detail", "off", 1, 300.0, 600, 600)],
+        "wrk": WRK_ROWS if wrk is None else wrk, "wrk_rounds": 3,
         "wrk_duration_s": 2.0,
         "in_process": {"alone": {"direct_ns": 150.0, "wrapped_ns": 650.0},
                        "select1": {"on_us": 101.0, "off_us": 100.0, "diff_us": 0.5, "blocks": 10, "per_block": 2000}},
         "elapsed_s": 25.0,
-        "phases_s": {"in_process": 4.0, "server_start": 3.0, "server_time": 5.0, "wrk": 13.0},
+        "phases_s": {"in_process": 4.0, "server_start": 3.0, "same_process": 5.0, "two_servers": 13.0},
     })
 
 
@@ -61,22 +80,52 @@ def _hook_target(tgt):
     return row
 
 
-def test_summary_pairs_the_requests_and_averages_the_rounds():
+def test_summary_pairs_the_same_process_requests_with_an_interval_relative_to_hook_off():
     res = hook_results(list_on=[10.2, 10.4, 10.1, 10.3, 10.2, 10.5, 10.2],
                        list_off=[10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])
     [job_list, job_detail] = report.hook_summary(res)
     assert job_list["endpoint"] == "job_list" and job_list["n"] == 7
     assert job_list["on_ms"] == pytest.approx(10.2) and job_list["off_ms"] == pytest.approx(10.0)
-    assert job_list["diff_ms"] == pytest.approx(0.2)
     assert job_list["paired_ms"] == pytest.approx(0.2)
     assert job_list["paired_pct"] == pytest.approx(0.02)
     # Seven pairs: the 95% interval of the median runs from the 1st to the 7th value.
     assert (job_list["paired_low_ms"], job_list["paired_high_ms"]) == (pytest.approx(0.1), pytest.approx(0.5))
-    assert job_list["rps_on"] == pytest.approx(100.0) and job_list["rps_off"] == pytest.approx(100.0)
-    assert job_list["rps_pct"] == pytest.approx(0.0)
-    assert job_list["wrk_misses"] == {"on": 400, "off": 399}
+    assert (job_list["paired_low_pct"], job_list["paired_high_pct"]) == (pytest.approx(0.01), pytest.approx(0.05))
+    assert job_list["ran_as_asked"] == {"on": 7, "off": 7}
+    assert job_list["probe_requests"] == {"on": 7, "off": 7}
     assert job_list["queries"] == [4]
-    assert job_detail["diff_ms"] == 0 and job_detail["rps_pct"] == 0 and job_detail["queries"] == [3]
+    assert job_detail["paired_ms"] == 0 and job_detail["paired_pct"] == 0 and job_detail["queries"] == [3]
+
+
+def test_summary_pairs_the_wrk_rounds_and_gives_a_t_interval_of_their_relative_differences():
+    [job_list, job_detail] = report.hook_summary(hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7))
+    assert job_list["rps_on"] == pytest.approx(295.0 / 3) and job_list["rps_off"] == pytest.approx(100.0)
+    assert job_list["rounds"] == 3
+    # Round differences -10%, +10%, -5%: mean -1.67%, sd 10.41%, t(2) = 4.303.
+    assert job_list["rps_pct"] == pytest.approx(-0.05 / 3)
+    half = 4.303 * 0.1040833 / 3 ** 0.5
+    assert job_list["rps_low_pct"] == pytest.approx(-0.05 / 3 - half, abs=1e-5)
+    assert job_list["rps_high_pct"] == pytest.approx(-0.05 / 3 + half, abs=1e-5)
+    assert job_list["wrk_misses"] == {"on": 590, "off": 599}
+    assert job_list["wrk_requests"] == {"on": 590, "off": 600}
+    assert job_detail["rps_pct"] == 0 and job_detail["rps_low_pct"] == 0 and job_detail["rps_high_pct"] == 0
+
+
+def test_a_round_without_its_other_server_is_left_out_of_the_pairs():
+    wrk = [*WRK_ROWS, _wrk("job_list", "off", 4, 50.0, 100, 100)]
+    [job_list, _] = report.hook_summary(hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7, wrk=wrk))
+    assert job_list["rounds"] == 3 and job_list["rps_pct"] == pytest.approx(-0.05 / 3)
+    assert job_list["rps_off"] == pytest.approx(350.0 / 4)  # the mean req/s still counts every run
+
+
+def test_mean_t_interval():
+    assert report._mean_t_ci([]) == (None, None, None)
+    assert report._mean_t_ci([0.3]) == (0.3, None, None)
+    mean, low, high = report._mean_t_ci([1.0, 3.0])
+    assert mean == 2.0 and (low, high) == (pytest.approx(2 - 12.706), pytest.approx(2 + 12.706))
+    mean, low, high = report._mean_t_ci([float(v) for v in range(40)])  # above 30 degrees of freedom: 1.96
+    assert (low, high) == (pytest.approx(19.5 - 1.96 * 11.69045 / 40 ** 0.5, abs=1e-4),
+                           pytest.approx(19.5 + 1.96 * 11.69045 / 40 ** 0.5, abs=1e-4))
 
 
 def test_median_interval_needs_six_values_and_widens_with_fewer():
@@ -91,27 +140,53 @@ def test_target_is_met_at_two_percent_and_missed_above_from_the_higher_endpoint(
     met = report.targets(hook_results(list_on=[10.2] * 7, list_off=[10.0] * 7))
     row = _hook_target(met)
     assert row["met"] is True
-    assert row["measured"] == "+2.0%"
-    assert "job list +0.20 ms (+2.0%) of 10.00 ms (95% interval +0.20 to +0.20 ms)" in row["detail"]
+    assert row["measured"] == "+2.0% (95% interval +2.0% to +2.0%)"
+    assert ("job list +0.20 ms (+2.0%) of 10.00 ms, median of 7 same-process pairs "
+            "(95% interval +0.20 to +0.20 ms, +2.0% to +2.0%)") in row["detail"]
+    assert "the 95% intervals' upper ends are within 2%" in row["detail"]
     assert "in process +500 ns per statement" in row["detail"]
+    assert ("two servers, job list req/s -1.7% (95% interval -27.5% to +24.2%, process-to-process variation "
+            "included)") in row["detail"]
 
     missed = _hook_target(report.targets(hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7,
                                                       detail_on=[5.2] * 7, detail_off=[5.0] * 7)))
     assert missed["met"] is False
-    assert missed["measured"] == "+4.0%"
+    assert missed["measured"] == "+4.0% (95% interval +4.0% to +4.0%)"
 
     faster = _hook_target(report.targets(hook_results(list_on=[9.0] * 7, list_off=[10.0] * 7)))
-    assert faster["met"] is True and faster["measured"] == "+0.0%"  # the higher of -10% and job detail's 0%
+    assert faster["met"] is True and faster["measured"].startswith("+0.0%")  # the higher of -10% and 0%
 
 
-def test_target_is_missed_when_a_server_did_not_run_as_started():
+def test_the_verdict_is_on_the_median_and_the_detail_says_when_the_interval_is_not_settled():
+    on = [9.9, 10.0, 10.1, 10.1, 10.1, 10.1, 10.5]  # median +0.1 (1%), the interval's top +0.5 (5%)
+    row = _hook_target(report.targets(hook_results(list_on=on, list_off=[10.0] * 7)))
+    assert row["met"] is True
+    assert row["measured"] == "+1.0% (95% interval -1.0% to +5.0%)"
+    assert "an interval reaches above 2%, so this run does not settle it" in row["detail"]
+
+
+def test_target_is_missed_when_the_toggle_was_not_verified():
+    res = hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7,
+                       toggle={"none": [True] * 4, "on": [True] * 4, "off": [False, True, False, False]})
+    row = _hook_target(report.targets(res))
+    assert row["met"] is False
+    assert "the hook was not verified off / on as asked in the same process" in row["detail"]
+    assert any("**not all as asked, so the comparison below is void**" in line for line in report.hook_section(res))
+
+    # The view was right, but one measured request ran with the hook on when it asked for off.
+    res = hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7, ran_off={"off": 6, "on": 1})
+    assert report.hook_toggle_ok(res) is False
+    assert _hook_target(report.targets(res))["met"] is False
+    assert report.hook_toggle_ok(hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7)) is True
+
+
+def test_two_servers_not_as_started_void_only_the_throughput_comparison():
     res = hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7,
                        state={"on": {"slow_query_ms": 100, "installed": True},
                               "off": {"slow_query_ms": 0, "installed": True}})
-    row = _hook_target(report.targets(res))
-    assert row["met"] is False
-    assert "did not report the hook on / off as started" in row["detail"]
-    assert any("**not as started, so the comparison below is void**" in line for line in report.hook_section(res))
+    assert report.hook_state_ok(res) is False
+    assert _hook_target(report.targets(res))["met"] is True  # the target is the same-process measure
+    assert any("(**not as started, so this comparison is void**)" in line for line in report.hook_section(res))
 
 
 def test_without_the_comparison_the_target_says_so_and_the_report_has_no_table():
@@ -120,16 +195,28 @@ def test_without_the_comparison_the_target_says_so_and_the_report_has_no_table()
     assert report.hook_section(results()) == []
 
 
-def test_report_table_shows_both_servers_the_difference_and_the_in_process_cost():
+def test_report_tables_show_both_methods_and_the_in_process_cost():
     res = hook_results(list_on=[10.2] * 7, list_off=[10.0] * 7)
     text = "\n".join(report.hook_section(res))
-    assert ("| job list | 10.20 (2.00) | 10.00 (2.00) | +0.20 ms (+2.0%) | +0.20 ms (+2.0%) (+0.20 to +0.20) "
-            "| 100.0 | 100.0 | +0.0% | 407 of 407 / 406 of 407 |") in text
-    assert "| job detail | 5.00 (1.00) | 5.00 (1.00) | +0.00 ms (+0.0%) |" in text
+    assert ("| job list | 10.20 (2.00) | 10.00 (2.00) | +0.20 ms | +0.20 to +0.20 ms | +2.0% (+2.0% to +2.0%) "
+            "| 7 | 7 of 7 / 7 of 7 | 7 / 7 |") in text
+    assert "| job detail | 5.00 (1.00) | 5.00 (1.00) | +0.00 ms |" in text
+    assert "`X-Bench-Slow-Query-Hook: off`" in text
+    assert ("no header: on the connection 4 of 4 times; `on`: on the connection 4 of 4 times; `off`: on the "
+            "connection 0 of 4 times") in text
+    assert "| job list | 98.3 | 100.0 | -1.7% | -27.5% to +24.2% | 3 | 590 of 590 / 599 of 600 | 0 / 0 |" in text
+    assert "| job detail | 300.0 | 300.0 | +0.0% | +0.0% to +0.0% | 2 |" in text
+    assert "includes that process-to-process variation" in text
     assert "**+500 ns per statement**" in text
     assert "job list 4 statements × 500 ns = 2.0 µs, 0.020% of its hook-off server time" in text
     assert "`SLOW_QUERY_MS=100`, hook on the connection; off `SLOW_QUERY_MS=0`, hook not on the connection." in text
-    assert "(The comparison took 25 s of the run: in process 4 s, server start 3 s, server time 5 s, wrk 13 s.)" in text
+    assert ("(The comparison took 25 s of the run: in process 4 s, server start 3 s, same process 5 s, "
+            "two servers 13 s.)") in text
+
+
+def test_without_wrk_the_report_has_only_the_same_process_table():
+    text = "\n".join(report.hook_section(hook_results(list_on=[10.0] * 7, list_off=[10.0] * 7, wrk=[])))
+    assert "*Same process" in text and "*Two servers" not in text
 
 
 def test_bench_servers_run_the_hook_at_its_default_unless_told_otherwise(monkeypatch):
@@ -222,6 +309,13 @@ def test_the_toggle_puts_the_hook_back_when_the_request_raises(rf, settings):
     assert seen == [False]
     assert connection.execute_wrappers[0] is slow_query_wrapper
     assert connection.execute_wrappers.count(slow_query_wrapper) == 1
+
+
+def test_the_bench_asks_with_the_header_the_middleware_and_the_view_read():
+    pytest.importorskip("cachalot")
+    from bench import middleware, views
+
+    assert run.HOOK_HEADER == middleware.SLOW_QUERY_HOOK_HEADER == views.SLOW_QUERY_HOOK_HEADER
 
 
 def test_bench_settings_alone_have_the_toggle_outermost():
