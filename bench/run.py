@@ -449,7 +449,8 @@ def same_process_pairs(port: int, targets: dict, pairs: int) -> dict:
     process, on the same thread and database connection (one keep-alive client):
     per endpoint, ``HOOK_WARMUP_PAIRS`` + ``pairs`` pairs of requests, the same page
     twice with its own unique ``_b=`` (both misses), one asked ``on``, one ``off``
-    (``X-Bench-Slow-Query-Hook``), on first in even pairs, off first in odd ones.
+    (``X-Bench-Slow-Query-Hook``), on first in even pairs, off first in odd ones;
+    each page in two consecutive pairs, so each page is measured in both orders.
     Each response says the state it ran with; they are counted."""
     probe = load.Probe("127.0.0.1", port)
     out = {}
@@ -460,7 +461,9 @@ def same_process_pairs(port: int, targets: dict, pairs: int) -> dict:
                     for name in ("on", "off")}
             for i in range(HOOK_WARMUP_PAIRS + pairs):
                 for name in (("on", "off") if i % 2 == 0 else ("off", "on")):
-                    path = _with_buster(paths[i % len(paths)], f"hp{name}{i}{secrets.token_hex(4)}")
+                    # Two pairs in a row on the same page, one in each order: the
+                    # order never goes with the page.
+                    path = _with_buster(paths[(i // 2) % len(paths)], f"hp{name}{i}{secrets.token_hex(4)}")
                     r = probe.request("GET", path, headers={HOOK_HEADER: name})
                     if i < HOOK_WARMUP_PAIRS:
                         continue
