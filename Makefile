@@ -65,8 +65,9 @@ serve: install
 # hosts of DATABASE_URL / REDIS_URL (defaults: this machine's), but uses only its own database
 # shiftboard_bench and Redis db 8 (BENCH_DB_NAME, BENCH_REDIS_DB). Bench-only packages go into
 # .venv from bench/requirements.txt; wrk from Debian's packages. Add 1,000,000 jobs with
-# `make bench BENCH_FLAGS=--huge`. At the main size it also compares two servers, slow-query hook on
-# (SLOW_QUERY_MS=100) and off (0), on cache misses (docs/operations.md, "The hook in make bench").
+# `make bench BENCH_FLAGS=--huge`. At the main size it also compares the slow-query hook on and off on
+# cache misses, in one server process and on two servers (docs/operations.md, "The hook in make bench";
+# alone: `python -m bench.run --only-hook --sizes 1000`).
 BENCH_FLAGS ?=
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(PY) -m pip install --quiet -r bench/requirements.txt
