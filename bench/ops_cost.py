@@ -191,8 +191,14 @@ def measure(name: str, env: dict, duration: float) -> dict:
         tag = secrets.token_hex(4)
         for i in range(20):  # warm-up: connections, imports, the pool
             probe.request("GET", f"/api/v1/jobs/?w={tag}{i}")
-        app = [probe.request("GET", f"/api/v1/jobs/?b={tag}{i}")["app_ms"] for i in range(200)]
+        # "_b=" (RESPONSE_CACHE_KEY_EXTRA_PARAMS above): any other unknown parameter is
+        # dropped from the cache key, and these would be hits, not the misses measured.
+        answers = [probe.request("GET", f"/api/v1/jobs/?_b={tag}{i}") for i in range(200)]
+        app = [a["app_ms"] for a in answers]
+        misses = sum(a["x_cache"] == "MISS" for a in answers)
         probe.close()
+        if misses != len(answers):
+            raise RuntimeError(f"{name}: {misses} of {len(answers)} job-list probes were cache misses")
         reqs = [load.Req(f"/api/v1/jobs/{i}/") for i in job_ids(port)]
         wrk = load.run_wrk(f"http://127.0.0.1:{port}", reqs, duration=duration, connections=8, threads=2, bust=True)
         conns = server_connections(env["DATABASE_URL"])
