@@ -59,8 +59,13 @@ def _x(value):
     return "n/a" if value is None else f"{value:.2f}×"
 
 
-def _wrk(results, size):
-    return results["sizes"][str(size)].get("wrk", [])
+def _wrk(results, size, layout: str = "shared"):
+    """The per-endpoint wrk rows of ``size``: ``shared`` (every process on every
+    CPU) or ``pinned`` (the server alone on a core; bench/affinity.py)."""
+    return results["sizes"][str(size)].get("wrk" if layout == "shared" else "wrk_pinned", [])
+
+
+PINNED = " — server alone on a core"
 
 
 def _find(rows, endpoint, variant, mode):
@@ -78,12 +83,13 @@ def _sizes(results):
 
 def write_csvs(results, out: Path):
     raw = out / "raw"
-    rows = [r for s in _sizes(results) for r in _wrk(results, s)]
-    if rows:
-        with open(raw / "wrk.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+    for layout, name in (("shared", "wrk.csv"), ("pinned", "wrk_pinned.csv")):
+        rows = [r for s in _sizes(results) for r in _wrk(results, s, layout)]
+        if rows:
+            with open(raw / name, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
     with open(raw / "queries.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["size", "endpoint", "variant", "status", "queries_first", "queries_repeat", "app_ms_first",
@@ -390,14 +396,12 @@ def hook_per_statement_ns(results) -> float | None:
 
 # --- targets -----------------------------------------------------------------------
 
-def targets(results) -> list[dict]:
-    main = results["meta"]["main_size"]
-    rows = _wrk(results, main)
-    sizes = _sizes(results)
+def throughput_targets(rows: list[dict], main: int, suffix: str = "") -> list[dict]:
+    """The targets read from one per-endpoint table (one layout)."""
     out = []
 
     def add(name, measured, ok, detail):
-        out.append({"target": name, "measured": measured, "met": ok, "detail": detail})
+        out.append({"target": name + suffix, "measured": measured, "met": ok, "detail": detail})
 
     hit = _find(rows, "job_list", "shiftboard", "hit")
     floor = _find(rows, "floor", "floor", "floor")
@@ -438,6 +442,19 @@ def targets(results) -> list[dict]:
                         lambda e: _find(rows, e, "tuned", "warm"))
     add("cold detail / profile / reviews / payments ≥ 1.5× baseline (b) (the lowest)", _x(low),
         low is not None and low >= 1.5, detail + " req/s")
+    return out
+
+
+def targets(results) -> list[dict]:
+    main = results["meta"]["main_size"]
+    sizes = _sizes(results)
+    out = throughput_targets(_wrk(results, main), main)
+    pinned = _wrk(results, main, "pinned")
+    if pinned:
+        out += throughput_targets(pinned, main, PINNED)
+
+    def add(name, measured, ok, detail):
+        out.append({"target": name, "measured": measured, "met": ok, "detail": detail})
 
     mixes = results.get("mix") or {}
     sb, naive, cach = mixes.get("shiftboard"), mixes.get("naive"), mixes.get("cachalot")
@@ -573,6 +590,41 @@ def diagnostics(results) -> list[str]:
 
 # --- report.md ---------------------------------------------------------------------
 
+def endpoint_tables(rows: list[dict]) -> list[str]:
+    """The per-endpoint table of one layout, and its ratios."""
+    L = []
+    L.append("| endpoint | variant | req/s | p50 ms | p95 ms | p99 ms | errors | X-Cache hits/misses |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        hm = f"{r['hits']}/{r['misses']}" if r["variant"] == "shiftboard" else ""
+        if r["mode"] == "revalidate":
+            hm += f" ({r.get('not_modified')} × 304)"
+        L.append(f"| {ENDPOINT_LABELS[r['endpoint']]} | {VARIANT_LABELS[(r['variant'], r['mode'])]} | "
+                 f"{r['rps']:,.1f} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p95_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | "
+                 f"{r['errors']} | {hm} |")
+    L.append("\nRatios (requests/s, within this run):\n")
+    L.append("| endpoint | hit ÷ (a) | hit ÷ (b) | hit ÷ (c) | miss ÷ (a) | miss ÷ (b) | miss ÷ (c) | hit ÷ floor "
+             "| miss ÷ floor | 304 ÷ floor | 304 ÷ hit |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    floor = _find(rows, "floor", "floor", "floor")
+    for endpoint in ENDPOINT_LABELS:
+        hit = _find(rows, endpoint, "shiftboard", "hit")
+        if not hit:
+            continue
+        cold = _find(rows, endpoint, "shiftboard", "cold")
+        base = {v: _find(rows, endpoint, v, "warm") for v in ("naive", "tuned", "cachalot")}
+        cells = [_x(_ratio(hit["rps"], base[v] and base[v]["rps"])) for v in base]
+        cells += [_x(_ratio(cold and cold["rps"], base[v] and base[v]["rps"])) for v in base]
+        cells.append(_x(_ratio(hit["rps"], floor and floor["rps"])))
+        cells.append(_x(_ratio(cold and cold["rps"], floor and floor["rps"])))
+        reval = _find(rows, endpoint, "shiftboard", "revalidate")
+        cells.append(_x(_ratio(reval and reval["rps"], floor and floor["rps"])))
+        cells.append(_x(_ratio(reval and reval["rps"], hit["rps"])))
+        L.append(f"| {ENDPOINT_LABELS[endpoint]} | " + " | ".join(cells) + " |")
+    return L
+
+
+
 def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     meta = results["meta"]
     main = meta["main_size"]
@@ -626,37 +678,21 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
 
     L.append(f"\n## Throughput and latency per endpoint ({main:,} jobs)\n")
     L.append(f"![throughput]({plots['throughput']})\n")
-    L.append("| endpoint | variant | req/s | p50 ms | p95 ms | p99 ms | errors | X-Cache hits/misses |")
-    L.append("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        hm = f"{r['hits']}/{r['misses']}" if r["variant"] == "shiftboard" else ""
-        if r["mode"] == "revalidate":
-            hm += f" ({r.get('not_modified')} × 304)"
-        L.append(f"| {ENDPOINT_LABELS[r['endpoint']]} | {VARIANT_LABELS[(r['variant'], r['mode'])]} | "
-                 f"{r['rps']:,.1f} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p95_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | "
-                 f"{r['errors']} | {hm} |")
-    L.append("\nRatios (requests/s, within this run):\n")
-    L.append("| endpoint | hit ÷ (a) | hit ÷ (b) | hit ÷ (c) | miss ÷ (a) | miss ÷ (b) | miss ÷ (c) | hit ÷ floor "
-             "| miss ÷ floor | 304 ÷ floor | 304 ÷ hit |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    floor = _find(rows, "floor", "floor", "floor")
-    for endpoint in ENDPOINT_LABELS:
-        hit = _find(rows, endpoint, "shiftboard", "hit")
-        if not hit:
-            continue
-        cold = _find(rows, endpoint, "shiftboard", "cold")
-        base = {v: _find(rows, endpoint, v, "warm") for v in ("naive", "tuned", "cachalot")}
-        cells = [_x(_ratio(hit["rps"], base[v] and base[v]["rps"])) for v in base]
-        cells += [_x(_ratio(cold and cold["rps"], base[v] and base[v]["rps"])) for v in base]
-        cells.append(_x(_ratio(hit["rps"], floor and floor["rps"])))
-        cells.append(_x(_ratio(cold and cold["rps"], floor and floor["rps"])))
-        reval = _find(rows, endpoint, "shiftboard", "revalidate")
-        cells.append(_x(_ratio(reval and reval["rps"], floor and floor["rps"])))
-        cells.append(_x(_ratio(reval and reval["rps"], hit["rps"])))
-        L.append(f"| {ENDPOINT_LABELS[endpoint]} | " + " | ".join(cells) + " |")
+    L += endpoint_tables(rows)
     L.append(f"\nThe floor returns {results['sizes'][str(main)].get('job_list_bytes', 0):,} fixed bytes, the size of "
              "Shiftboard's job list page; (a), (b), (c) are measured after one warm-up pass over their URLs.\n")
     L.append(f"![latency]({plots['latency']})\n")
+    pinned = _wrk(results, main, "pinned")
+    if pinned:
+        layout = results["sizes"][str(main)].get("pinned_layout", {})
+        L.append(f"### The same, with the server alone on a core ({main:,} jobs)\n")
+        L.append(
+            f"gunicorn (master, workers, threads) on CPU {layout.get('server_cpus')}; the bench, wrk and "
+            f"{layout.get('services_confined', 0)} local PostgreSQL and Redis processes on CPU "
+            f"{layout.get('other_cpus')} (bench/affinity.py), as in a deployment where clients, the database "
+            "and the cache are other machines. The same server process, right after the table above.\n")
+        L += endpoint_tables(pinned)
+        L.append("")
 
     mixes = results.get("mix") or {}
     if mixes:
@@ -875,9 +911,11 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
          "ratios of requests/s measured within that run):", ""]
     hit, cold = _find(rows, "job_list", "shiftboard", "hit"), _find(rows, "job_list", "shiftboard", "cold")
     floor = _find(rows, "floor", "floor", "floor")
+    pinned = _wrk(results, main, "pinned")
+    pfloor = _find(pinned, "floor", "floor", "floor")
     L.append("| Shiftboard's requests/s ÷ | (a) naive DRF | (b) DRF + select_related | (c) naive DRF + cachalot "
-             "| floor |")
-    L.append("|---|---|---|---|---|")
+             "| floor |" + (" floor, server alone on a core |" if pinned else ""))
+    L.append("|---|---|---|---|---|" + ("---|" if pinned else ""))
     cases = (("job list, cache hit", "job_list", hit), ("job list, cache miss", "job_list", cold),
              ("job list, 304 revalidation", "job_list", _find(rows, "job_list", "shiftboard", "revalidate")),
              ("job detail, cache miss", "job_detail", _find(rows, "job_detail", "shiftboard", "cold")),
@@ -888,11 +926,14 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
             cells = [_x(_ratio(r["rps"], (_find(rows, endpoint, v, "warm") or {}).get("rps")))
                      for v in ("naive", "tuned", "cachalot")]
             cells.append(_x(_ratio(r["rps"], floor and floor["rps"])))
+            if pinned:
+                p = _find(pinned, r["endpoint"], r["variant"], r["mode"])
+                cells.append(_x(_ratio(p and p["rps"], pfloor and pfloor["rps"])))
             L.append(f"| {label} | " + " | ".join(cells) + " |")
     if mixes.get("shiftboard"):
         sb = mixes["shiftboard"]
         cells = [_x(_ratio(sb["rps"], mixes[v]["rps"])) if v in mixes else "n/a" for v in ("naive", "tuned", "cachalot")]
-        L.append("| the mix (95% reads, 5% writes) | " + " | ".join(cells) + " | |")
+        L.append("| the mix (95% reads, 5% writes) | " + " | ".join(cells) + " | |" + (" |" if pinned else ""))
         hr = "n/a" if sb["hit_ratio"] is None else f"{sb['hit_ratio']:.1%}"
         L.append("")
         L.append(f"In the mix: cache hit ratio {hr}, {sb['stale']} stale reads in {sb['checked']} read-backs after writes.")

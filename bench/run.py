@@ -34,7 +34,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from . import load, mix
+from . import affinity, load, mix
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -364,6 +364,20 @@ def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict | None:
     return row
 
 
+def endpoint_table(port, size, endpoints, floor, targets, args) -> list[dict]:
+    """The floor, then every endpoint x variant x mode: one wrk run each."""
+    # The floor first, right before the job list it is compared with.
+    rows = [wrk_case(port, size, "floor", "floor", "floor", floor, args)]
+    for endpoint in endpoints:
+        for variant, prefix in VARIANTS.items():
+            reqs = endpoint_requests(endpoint, prefix, targets)
+            for mode in variant_modes(variant):
+                row = wrk_case(port, size, endpoint, variant, mode, reqs, args)
+                if row is not None:
+                    rows.append(row)
+    return rows
+
+
 def variant_modes(variant: str) -> list[str]:
     """Shiftboard: a cache hit, every request a miss (cold), and a conditional GET
     with the current ETag (revalidate: a 304 without the body)."""
@@ -406,16 +420,15 @@ def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: d
         page = load.Probe("127.0.0.1", port).request("GET", "/api/v1/jobs/?page=1")
         entry["job_list_bytes"] = len(page["body"])
         floor = [load.Req(f"/bench/floor/?bytes={entry['job_list_bytes']}")]
-        # The floor first, right before the job list it is compared with.
-        rows = entry["wrk"] = [wrk_case(port, size, "floor", "floor", "floor", floor, args)]
         endpoints = ENDPOINTS if main else ["job_list"]
-        for endpoint in endpoints:
-            for variant, prefix in VARIANTS.items():
-                reqs = endpoint_requests(endpoint, prefix, targets)
-                for mode in variant_modes(variant):
-                    row = wrk_case(port, size, endpoint, variant, mode, reqs, args)
-                    if row is not None:
-                        rows.append(row)
+        entry["wrk"] = endpoint_table(port, size, endpoints, floor, targets, args)
+        if main and args.layouts == "both" and affinity.available():
+            # The same cases again with the server alone on a core (bench/affinity.py).
+            with affinity.pinned(server.proc.pid) as layout:
+                log(f"  pinned layout: server on CPU {layout['server_cpus']}, driver and "
+                    f"{layout['services_confined']} local service processes on {layout['other_cpus']}")
+                entry["wrk_pinned"] = endpoint_table(port, size, endpoints, floor, targets, args)
+            entry["pinned_layout"] = layout
         if main and not args.no_mix:
             results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args, redis_url)
     finally:
@@ -772,6 +785,9 @@ def main(argv=None):
     parser.add_argument("--mix-processes", type=int, default=8)
     parser.add_argument("--mix-per-slice", type=int, default=150)
     parser.add_argument("--no-mix", action="store_true")
+    parser.add_argument("--layouts", choices=("both", "shared"), default="both",
+                        help="both: the per-endpoint table at the main size also with the server alone on a "
+                             "core (bench/affinity.py; needs 2+ CPUs); shared: only with every process on every CPU")
     parser.add_argument("--hook-pairs", type=int, default=400,
                         help="on/off request pairs per endpoint on one server in the slow-query hook comparison "
                              "(its primary measure; 0 with --hook-rounds 0 skips the comparison)")

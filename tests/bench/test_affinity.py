@@ -1,0 +1,99 @@
+"""The bench's pinned layout (bench/affinity.py): every thread of the server's
+process group on the server's CPU, the bench (and so its drivers) on the others,
+everything put back afterwards; and the report's second table and targets for that
+layout (bench/report.py), from a synthetic results dict (nothing is timed here)."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench import affinity, report
+
+pytestmark = pytest.mark.skipif(not affinity.available(), reason="needs 2+ CPUs and sched_setaffinity")
+
+THREADED = "import threading, time\n[threading.Thread(target=time.sleep, args=(60,)).start() for _ in range(3)]\ntime.sleep(60)"
+
+
+def _threads(pid):
+    return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+
+
+@pytest.fixture
+def server():
+    # A stand-in for gunicorn: a session leader with a forked child, each with threads.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", f"import os, subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {THREADED!r}])\n"
+         + THREADED],
+        start_new_session=True,
+    )
+    deadline = time.time() + 10
+    while time.time() < deadline and (len(affinity.process_group(proc.pid)) < 2 or len(_threads(proc.pid)) < 4):
+        time.sleep(0.05)
+    yield proc
+    os.killpg(proc.pid, 9)
+    proc.wait()
+
+
+def test_the_server_gets_its_own_cpu_and_everything_is_put_back(server):
+    server_cpus, other_cpus = affinity.split()
+    before_me = os.sched_getaffinity(0)
+    group = affinity.process_group(server.pid)
+    assert len(group) == 2
+    before = {tid: os.sched_getaffinity(tid) for pid in group for tid in _threads(pid)}
+    service_tids = [tid for pid in affinity.services() for tid in _threads(pid)]
+    with affinity.pinned(server.pid) as layout:
+        assert layout["server_cpus"] == sorted(server_cpus)
+        assert layout["other_cpus"] == sorted(other_cpus)
+        for tid in before:
+            assert os.sched_getaffinity(tid) == server_cpus
+        assert os.sched_getaffinity(0) == other_cpus
+        # A process the bench starts now (wrk, the Python driver) inherits the others.
+        out = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == str(sorted(other_cpus))
+        for tid in service_tids:
+            if os.path.exists(f"/proc/{tid}"):
+                assert os.sched_getaffinity(tid) == other_cpus
+    assert os.sched_getaffinity(0) == before_me
+    for tid, cpus in before.items():
+        assert os.sched_getaffinity(tid) == cpus
+    for tid in service_tids:
+        if os.path.exists(f"/proc/{tid}"):
+            assert os.sched_getaffinity(tid) == before_me
+
+
+def test_an_error_inside_still_puts_everything_back(server):
+    before = {tid: os.sched_getaffinity(tid) for tid in _threads(server.pid)}
+    with pytest.raises(RuntimeError), affinity.pinned(server.pid):
+        raise RuntimeError("a wrk run failed")
+    for tid, cpus in before.items():
+        assert os.sched_getaffinity(tid) == cpus
+
+
+def _row(endpoint, variant, mode, rps):
+    return {"endpoint": endpoint, "variant": variant, "mode": mode, "rps": rps, "p50_ms": 1.0, "p95_ms": 2.0,
+            "p99_ms": 3.0, "requests": 100, "errors": 0, "hits": 0, "misses": 0, "not_modified": None}
+
+
+def _table(hit_rps):
+    return [_row("floor", "floor", "floor", 1000.0), _row("job_list", "shiftboard", "hit", hit_rps),
+            _row("job_list", "shiftboard", "cold", 200.0), _row("job_list", "tuned", "warm", 100.0)]
+
+
+def test_the_report_judges_the_throughput_targets_in_each_layout():
+    results = {"meta": {"main_size": 1000}, "sizes": {"1000": {
+        "wrk": _table(600.0), "wrk_pinned": _table(850.0), "probes": [],
+        "pinned_layout": {"server_cpus": [1], "other_cpus": [0], "services_confined": 3}}}}
+    tgt = {t["target"]: t for t in report.targets(results)}
+    shared = tgt["cached public GET ≥ 0.8× the floor's throughput (job list, cache hit)"]
+    pinned = tgt["cached public GET ≥ 0.8× the floor's throughput (job list, cache hit)" + report.PINNED]
+    assert (shared["measured"], shared["met"]) == ("0.60×", False)
+    assert (pinned["measured"], pinned["met"]) == ("0.85×", True)
+    assert tgt["cold job list ≥ 3× baseline (b)" + report.PINNED]["measured"] == "2.00×"
+
+
+def test_without_a_pinned_table_there_are_no_pinned_targets():
+    results = {"meta": {"main_size": 1000}, "sizes": {"1000": {"wrk": _table(600.0), "probes": []}}}
+    assert not [t for t in report.targets(results) if t["target"].endswith(report.PINNED)]
