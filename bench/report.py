@@ -913,6 +913,10 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
     floor = _find(rows, "floor", "floor", "floor")
     pinned = _wrk(results, main, "pinned")
     pfloor = _find(pinned, "floor", "floor", "floor")
+    if pinned:
+        L += ["Every process shares the machine's cores in the first columns; the last column is the ratio "
+              "measured again with the server alone on a core and the load driver, PostgreSQL and Redis on the "
+              "other (bench/affinity.py), as when they are other machines. The targets are judged in both.", ""]
     L.append("| Shiftboard's requests/s ÷ | (a) naive DRF | (b) DRF + select_related | (c) naive DRF + cachalot "
              "| floor |" + (" floor, server alone on a core |" if pinned else ""))
     L.append("|---|---|---|---|---|" + ("---|" if pinned else ""))
