@@ -480,7 +480,7 @@ def same_process_pairs(port: int, targets: dict, pairs: int) -> dict:
                 # page in that pass (the first of a page's requests costs more);
                 # the order flips every pair and again every pass over the pages,
                 # so each page comes in both orders.
-                flip = (i + i // len(paths)) % 2
+                flip = (i % len(paths) + i // len(paths)) % 2  # page + pass: both orders for any page count
                 for name in (("off", "on") if flip else ("on", "off")):
                     path = _with_buster(paths[i % len(paths)], f"hp{name}{i}{secrets.token_hex(4)}")
                     r = probe.request("GET", path, headers={HOOK_HEADER: name})

@@ -101,7 +101,7 @@ class GunicornAccessFilter(logging.Filter):
                     record.request_id = value
                     break
         status = atoms.get("s")
-        record.status = int(status) if str(status).isdigit() else record.status
+        record.status = int(status) if str(status).isdigit() else getattr(record, "status", None)
         record.method, record.path = atoms.get("m"), atoms.get("U")
         if isinstance(atoms.get("D"), int):
             record.duration_ms = round(atoms["D"] / 1000, 2)

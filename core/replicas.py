@@ -183,8 +183,8 @@ def mark_down(alias: str, reason) -> None:
             return
         state.down_until, state.down_since, state.reason = math.inf, time.time(), str(reason)
     logger.warning("replica %s unavailable, skipped until it answers again: %s", alias, reason)
-    _export(alias, up=False)
     threading.Thread(target=_probe, args=(alias, state), name=f"replica-probe-{alias}", daemon=True).start()
+    _export(alias, up=False)
 
 
 def _probe(alias: str, state: _ReplicaState) -> None:
@@ -215,7 +215,10 @@ def _export(alias: str, up: bool) -> None:
     the readiness probes (core.health)."""
     from .health import export_replica
 
-    export_replica(alias, up)
+    try:
+        export_replica(alias, up)
+    except Exception:  # noqa: BLE001 - a metrics write must not fail the read it reroutes, nor stop the probe
+        logger.exception("replica %s: could not export its state", alias)
 
 
 def replayed_lsn(alias: str) -> int:

@@ -41,6 +41,10 @@ logger = logging.getLogger("shiftboard.cache")
 _DENY = object()
 
 
+class _Refused(Exception):
+    """A permission refused the caller: DRF answers the request."""
+
+
 class AnonymousHitMiddleware:
     """Serves a cache HIT of a public ``@cached_response`` endpoint to an anonymous
     GET before sessions, auth, CSRF and DRF run: resolve the URL, compute the same
@@ -176,16 +180,26 @@ class AnonymousHitMiddleware:
             if user is None:
                 return None  # no valid entry: DRF authenticates (and keeps one)
             request.user = user
-            # The same permission outcome as DRF's: every permission must grant
-            # this user; a denial (or a NotFound raised by one) is DRF's to answer.
-            if not all(permission.has_permission(request, view) for permission in view.get_permissions()):
-                return None
             if private:
                 caller = f"user:{user.pk}"
-        # The resource's identity and the handler that reads the query (keys.path_identity,
-        # query.canonical_query, which scope functions may ask); Django sets it again.
-        request.resolver_match = match
-        scopes = set(meta["scopes"](view, request, **match.kwargs))
+        try:
+            # The same permission outcome as DRF's: every permission must grant
+            # this user; a denial (or a NotFound raised by one) is DRF's to answer.
+            if token is not None and not all(p.has_permission(request, view) for p in view.get_permissions()):
+                raise _Refused
+            # The resource's identity and the handler that reads the query (keys.path_identity,
+            # query.canonical_query, which scope functions may ask); Django sets it again.
+            request.resolver_match = match
+            scopes = set(meta["scopes"](view, request, **match.kwargs))
+        except BaseException as exc:
+            if checked is not None:
+                # Refused (or failed) on a remembered snapshot that no lookup has
+                # confirmed, and the user may have changed since: read the token's
+                # entry again next time, not this snapshot.
+                forget_caller(checked[0])
+            if isinstance(exc, _Refused):
+                return None
+            raise
         if private:
             scopes.add(caller)  # "user:<id>", as serve_cached adds it
         names = sorted(scopes | {GENERATION_SCOPE})

@@ -324,3 +324,38 @@ def test_bench_settings_alone_have_the_toggle_outermost():
     bench_settings = (report.ROOT / "bench" / "settings.py").read_text()
     assert bench_settings.index('"bench.middleware.SlowQueryHookToggleMiddleware"') < bench_settings.index(
         '"bench.middleware.CacheBookkeepingHeaderMiddleware"')
+
+
+def test_same_process_pairs_give_every_page_both_orders_whatever_the_page_count(monkeypatch):
+    """The job list has 5 pages (odd): with the order flipped by pair and by pass,
+    each page still comes ``on`` first in half its pairs, and ``off`` first in the
+    other half; so do the 50 job details."""
+    from collections import Counter, defaultdict
+
+    from bench import load
+
+    calls = []
+
+    class FakeProbe:
+        def __init__(self, *args):
+            pass
+
+        def request(self, method, path, headers=None):
+            calls.append((re.sub(r"[?&]_b=.*", "", path), headers[run.HOOK_HEADER]))
+            return {"app_ms": 1.0, "db_ms": 0.5, "queries": 3, "status": 200, "x_cache": "MISS",
+                    "hook": headers[run.HOOK_HEADER]}
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(load, "Probe", FakeProbe)
+    run.same_process_pairs(1, {"jobs": list(range(1, 51))}, 400)
+    first = defaultdict(Counter)
+    for k in range(0, len(calls), 2):
+        page, name = calls[k]
+        assert calls[k + 1][0] == page and calls[k + 1][1] != name  # a pair: the same page, the other state
+        first[page][name] += 1
+    pages = [p for p in first if "page=" in p]
+    assert len(pages) == 5
+    for page, counts in first.items():
+        assert abs(counts["on"] - counts["off"]) <= 1, (page, counts)

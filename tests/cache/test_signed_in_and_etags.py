@@ -341,3 +341,36 @@ def test_if_none_match_forms():
     assert if_none_match(get("/", HTTP_IF_NONE_MATCH=f'"x", "{tag}"')) == f" {tag} "
     assert if_none_match(get("/", HTTP_IF_NONE_MATCH="*")) == " * "
     assert if_none_match(get("/", HTTP_IF_NONE_MATCH="garbage ' \" ")) == ""
+
+
+@pytest.mark.redis
+def test_a_remembered_caller_refused_by_a_permission_is_read_again(monkeypatch):
+    """A permission that refuses a remembered snapshot which no lookup has confirmed
+    (the user may have changed since: here made staff) drops it: DRF answers that
+    request from the database, and the token's next request finds the fresh entry
+    and is a fast hit with no query. Kept, the stale snapshot would be refused and
+    re-authenticated from the database on every request."""
+    from core.cache import callers
+    from core.cache.backends import backend
+
+    if not backend().checks_caller:
+        pytest.skip("the token entry and the response are not on one Redis (a Cluster)")
+    payer, worker = ClientUserFactory(), WorkerUserFactory()
+    PaymentFactory(payer=payer, recipient=worker)
+    api = auth_client(worker)
+    own, other = f"/api/v1/users/{worker.pk}/payments/", f"/api/v1/users/{payer.pk}/payments/"
+    for _ in range(3):
+        assert api.get(own).status_code == 200
+    key = callers.token_entry_key(api._credentials["HTTP_AUTHORIZATION"].split()[1])
+    assert b'"is_staff":false' in callers._SEEN[key].replace(b" ", b"")
+    worker.is_staff = True
+    worker.save()  # retires the token's entry (user:<id>); this process still remembers the old snapshot
+    with CaptureQueriesContext(connection) as ctx:
+        first = api.get(other)
+    assert first.status_code == 200 and any("authtoken" in q["sql"] for q in ctx.captured_queries)
+    assert key not in callers._SEEN or b'"is_staff":true' in callers._SEEN[key].replace(b" ", b"")
+    api.get(other)  # the fresh entry, read from Redis, is remembered
+    with CaptureQueriesContext(connection) as ctx:
+        again = api.get(other)
+    assert again.status_code == 200 and again["X-Cache"] == "HIT"
+    assert ctx.captured_queries == []

@@ -113,6 +113,33 @@ def up_gauge() -> float | None:
     return REGISTRY.get_sample_value("shiftboard_db_replica_up", {"alias": REPLICA})
 
 
+def test_a_metrics_write_that_fails_neither_fails_the_read_nor_stops_the_probe(one_replica, monkeypatch, settings):
+    """Marking a replica down exports its gauge; if that write fails (a full disk,
+    a missing multiprocess directory) the read still goes to the primary and the
+    probe still brings the replica back."""
+    settings.REPLICA_PROBE_SECONDS = 0.05
+    answers = {"up": False}
+
+    def flaky(alias):
+        if not answers["up"]:
+            raise OSError("no answer")
+        return 5000
+
+    def broken_export(alias, up):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(replicas, "replayed_lsn", flaky)
+    monkeypatch.setattr("core.health.export_replica", broken_export)
+    with replicas.reads_at(0):
+        assert Job.objects.all().db == "default"
+        assert replicas.is_down(REPLICA)
+        answers["up"] = True
+        deadline = time.monotonic() + 10
+        while replicas.is_down(REPLICA) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not replicas.is_down(REPLICA)
+
+
 def test_a_failed_replica_is_skipped_until_the_probe_finds_it_answering(one_replica, monkeypatch, settings):
     settings.REPLICA_PROBE_SECONDS = 0.05
     answers = {"up": False}
