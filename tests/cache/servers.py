@@ -33,6 +33,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM to ``proc`` (a server started by a test) and up to ``timeout`` s for it
+    to exit; then SIGKILL and up to 5 s more. Nothing if it has already exited."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def gunicorn_command(*args: str) -> list[str]:
     """``gunicorn config.wsgi`` with the project's config (config/gunicorn.py, as ``make
     serve``) and no control socket, then ``args``."""
@@ -258,13 +271,7 @@ class Gunicorn:
         return {(d, k): float(v) for d, k, v in re.findall(pattern, self.metrics(), flags=re.M)}
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, timeout=10)
         self.stderr.close()
         if os.environ.get("KEEP_GUNICORN_LOGS"):
             shutil.copy(self.dir / "stderr.log", f"/tmp/gunicorn-{self.port}.log")

@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -18,7 +17,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.cache.servers import free_port, gunicorn_command
+from tests.cache.servers import free_port, gunicorn_command, stop_process
 
 ROOT = Path(settings.BASE_DIR)
 STARTUP = ("Starting gunicorn", "Listening at", "Using worker", "Booting worker")
@@ -111,13 +110,7 @@ class Server:
         return status, header_id, whole, lines
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)
         self.stderr.close()
 
 
