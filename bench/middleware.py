@@ -7,8 +7,11 @@ every request outside ``/bench/cachalot/`` in ``cachalot_disabled()``, so Shiftb
 and the other baselines run exactly the queries they would run without it (the
 bench checks that Shiftboard's query counts are the same as under plain
 ``config.settings.base``). Writes still invalidate cachalot's tables in every
-request, as they must for (c) to stay correct."""
-from cachalot.api import LOCAL_STORAGE, cachalot_disabled
+request, as they must for (c) to stay correct.
+
+cachalot (bench/requirements.txt, installed by ``make bench`` only) is imported
+when that middleware is built, not with the module: the other two are tested in
+the suite, whose environment (``make install``, CI) has no cachalot."""
 from django.db import connection
 
 from core.db_instrumentation import slow_query_wrapper
@@ -18,18 +21,22 @@ CACHALOT_PREFIX = "/bench/cachalot/"
 
 class CachalotOnlyUnderPrefixMiddleware:
     def __init__(self, get_response):
+        from cachalot.api import LOCAL_STORAGE, cachalot_disabled
+
         self.get_response = get_response
+        self.local_storage = LOCAL_STORAGE
+        self.cachalot_disabled = cachalot_disabled
 
     def __call__(self, request):
         if request.path.startswith(CACHALOT_PREFIX):
             return self.get_response(request)
         try:
-            with cachalot_disabled():
+            with self.cachalot_disabled():
                 return self.get_response(request)
         finally:
             # cachalot_disabled() restores the flag only when the block exits
             # normally; a sync worker reuses its thread, so restore it here too.
-            LOCAL_STORAGE.cachalot_enabled = True
+            self.local_storage.cachalot_enabled = True
 
 
 class CacheBookkeepingHeaderMiddleware:

@@ -11,7 +11,7 @@ from django.http import HttpResponse, JsonResponse
 
 from core.db_instrumentation import slow_query_wrapper
 
-# bench/middleware.py's toggle (not imported: that module needs cachalot, the views do not).
+# bench/middleware.py's toggle header, the same string (tests/bench/test_bench_report.py checks it).
 SLOW_QUERY_HOOK_HEADER = "X-Bench-Slow-Query-Hook"
 
 MAX_BYTES = 1_000_000

@@ -243,8 +243,7 @@ def test_bench_view_reports_whether_the_hook_is_on_the_connection(anon, settings
 @pytest.fixture
 def toggle(settings):
     """The bench's hook toggle in front of the test settings' middleware, as in
-    bench/settings.py (needs cachalot, which bench/middleware.py imports)."""
-    pytest.importorskip("cachalot")
+    bench/settings.py."""
     settings.SLOW_QUERY_MS = 100
     settings.MIDDLEWARE = ["bench.middleware.SlowQueryHookToggleMiddleware", *settings.MIDDLEWARE]
     return "X-Bench-Slow-Query-Hook"
@@ -291,7 +290,6 @@ def test_with_the_hook_toggled_off_a_real_miss_reports_no_statement(anon, toggle
 
 @pytest.mark.django_db
 def test_the_toggle_puts_the_hook_back_when_the_request_raises(rf, settings):
-    pytest.importorskip("cachalot")
     from django.db import connection
 
     from bench.middleware import SlowQueryHookToggleMiddleware
@@ -312,7 +310,6 @@ def test_the_toggle_puts_the_hook_back_when_the_request_raises(rf, settings):
 
 
 def test_the_bench_asks_with_the_header_the_middleware_and_the_view_read():
-    pytest.importorskip("cachalot")
     from bench import middleware, views
 
     assert run.HOOK_HEADER == middleware.SLOW_QUERY_HOOK_HEADER == views.SLOW_QUERY_HOOK_HEADER
