@@ -22,6 +22,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs REDIS_URL=redis://… (run in CI's second pass)"))
 
 
+def pytest_runtest_setup(item):
+    """tests/prerequisites.py: under CI=true a missing prerequisite fails the test
+    (the skip marks above, evaluated first, still skip a test outside its pass)."""
+    missing = item.get_closest_marker("missing_prerequisite")
+    if missing:
+        pytest.fail(f"CI=true and a prerequisite is missing: {missing.args[0]}", pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache():
     """Each test starts with an empty cache (only this run's keys: the prefix is

@@ -4,7 +4,8 @@ after Redis comes back nothing stale is served -- across processes.
 
 Each test starts its OWN redis-server on a free port (no persistence) and stops or
 pauses only that one; the shared Redis is never touched. Skipped with a reason
-when redis-server is not installed (it is on CI machines).
+when redis-server is not installed (it is on CI machines; under CI=true its
+absence fails them, tests/prerequisites.py).
 
 The cross-process tests run three gunicorn masters (1 worker each) against the
 PostgreSQL test database and the private Redis: P1 writes, P2 reads during the
@@ -28,15 +29,14 @@ from ratings.models import Review
 from tests.cache.helpers import healthy_cache, reset_health, wait_healthy  # noqa: F401
 from tests.cache.servers import Gunicorn, RedisServer
 from tests.cache.world import World
+from tests.prerequisites import needs
 
 API = "/api/v1"
 # settings: 0.2 s connect and read timeouts; a request may meet a few of them
 # (throttle, versions, bump) before the cache layer stops trying.
 MAX_SECONDS = 1.5
 
-needs_redis_server = pytest.mark.skipif(
-    not RedisServer.available(), reason="redis-server/redis-cli not on PATH (installed on CI machines)"
-)
+needs_redis_server = needs(RedisServer.available(), "redis-server/redis-cli not on PATH (installed on CI machines)")
 pytestmark = [needs_redis_server]
 
 

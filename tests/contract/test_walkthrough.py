@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.jobs.factories import CategoryFactory
+from tests.prerequisites import needs
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "walkthrough.sh"
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+@needs(shutil.which("curl") is not None, "needs curl")
 @pytest.mark.django_db(transaction=True)
 def test_walkthrough_script_runs_against_a_live_server(short_lived_connections, live_server):
     from accounts.models import User

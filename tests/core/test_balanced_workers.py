@@ -7,10 +7,9 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from config.workers import SLOTS, least_loaded
 from tests.cache.servers import health_answers, sqlite_gunicorn
+from tests.prerequisites import needs
 
 
 def table(*slots):
@@ -67,7 +66,7 @@ def _owner_of_client_ports(workers: list[int], server_port: int) -> dict[int, in
     return owners
 
 
-@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+@needs(Path("/proc/net/tcp").exists(), "reads Linux's /proc")
 def test_eight_kept_alive_connections_are_shared_four_and_four(tmp_path):
     def two_workers_answer(proc, port):
         return len(_workers(proc.pid)) >= 2 and health_answers(port)

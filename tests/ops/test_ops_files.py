@@ -12,6 +12,8 @@ from django.conf import settings
 from django.test import Client
 from prometheus_client import REGISTRY
 
+from tests.prerequisites import needs
+
 OPS = Path(settings.BASE_DIR) / "ops"
 DASHBOARD = OPS / "grafana" / "shiftboard.json"
 RULES = OPS / "prometheus" / "alerts.yml"
@@ -153,7 +155,7 @@ def test_dashboard_is_importable_grafana_json():
         assert panel["targets"] and all(t["datasource"]["uid"] == "${datasource}" for t in panel["targets"])
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (Debian package prometheus)")
+@needs(shutil.which("promtool") is not None, "promtool not installed (Debian package prometheus)")
 def test_promtool_checks_and_unit_tests_pass():
     check = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr

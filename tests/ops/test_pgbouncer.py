@@ -4,7 +4,8 @@ the suite that takes row locks and runs money flows (in a child pytest), and a
 gunicorn with Django's pool whose readiness follows PgBouncer going away and back.
 
 Needs PostgreSQL (the suite's second pass) and the Debian package pgbouncer
-(CI installs it); skipped otherwise."""
+(CI installs it); skipped otherwise, except that under CI=true a missing
+pgbouncer fails them (tests/prerequisites.py)."""
 import os
 import subprocess
 import sys
@@ -16,12 +17,13 @@ from django.conf import settings
 from django.db import connection
 
 from tests.cache.servers import Gunicorn
+from tests.prerequisites import needs
 
 from .pgbouncer import PgBouncer, binary
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(binary() is None, reason="pgbouncer not installed (apt-get install pgbouncer)"),
+    needs(binary() is not None, "pgbouncer not installed (apt-get install pgbouncer)"),
 ]
 
 # Row locks and concurrent requests over HTTP, the money flows, the slow-query hook.
