@@ -1,4 +1,5 @@
-"""Prerequisites from outside the venv (a Debian package's command, Linux's /proc).
+"""Prerequisites from outside the venv (a Debian package's command, Linux's /proc,
+two CPUs to pin processes to).
 
 ``needs(available, reason)`` is a mark for a test or a module (``pytestmark``): with
 the prerequisite there it does nothing; without it the test is skipped with

@@ -10,8 +10,10 @@ import time
 import pytest
 
 from bench import affinity, report
+from tests.prerequisites import needs
 
-pytestmark = pytest.mark.skipif(not affinity.available(), reason="needs 2+ CPUs and sched_setaffinity")
+# The two pinning tests only; the report's tests below need nothing of the machine.
+needs_two_cpus = needs(affinity.available(), "needs 2+ CPUs and sched_setaffinity")
 
 THREADED = "import threading, time\n[threading.Thread(target=time.sleep, args=(60,)).start() for _ in range(3)]\ntime.sleep(60)"
 
@@ -36,6 +38,7 @@ def server():
     proc.wait()
 
 
+@needs_two_cpus
 def test_the_server_gets_its_own_cpu_and_everything_is_put_back(server):
     server_cpus, other_cpus = affinity.split()
     before_me = os.sched_getaffinity(0)
@@ -64,6 +67,7 @@ def test_the_server_gets_its_own_cpu_and_everything_is_put_back(server):
             assert os.sched_getaffinity(tid) == before_me
 
 
+@needs_two_cpus
 def test_an_error_inside_still_puts_everything_back(server):
     before = {tid: os.sched_getaffinity(tid) for tid in _threads(server.pid)}
     with pytest.raises(RuntimeError), affinity.pinned(server.pid):
