@@ -785,9 +785,11 @@ def main(argv=None):
     parser.add_argument("--mix-processes", type=int, default=8)
     parser.add_argument("--mix-per-slice", type=int, default=150)
     parser.add_argument("--no-mix", action="store_true")
-    parser.add_argument("--layouts", choices=("both", "shared"), default="both",
-                        help="both: the per-endpoint table at the main size also with the server alone on a "
-                             "core (bench/affinity.py; needs 2+ CPUs); shared: only with every process on every CPU")
+    parser.add_argument("--layouts", choices=("both", "shared"), default="shared",
+                        help="shared (default): every process on every CPU; both: the per-endpoint table at the "
+                             "main size also with the server alone on a core (bench/affinity.py; needs 2+ CPUs). "
+                             "Not the default: on 2 cores it squeezes a server sized for two (2 workers x 8 "
+                             "threads) onto one, and its floor stalled (bench/affinity.py)")
     parser.add_argument("--hook-pairs", type=int, default=400,
                         help="on/off request pairs per endpoint on one server in the slow-query hook comparison "
                              "(its primary measure; 0 with --hook-rounds 0 skips the comparison)")
