@@ -71,7 +71,7 @@ class RedisBackend:
 
     def _floor_keys(self, keys: list[str]) -> list[str]:
         """The lsn: companions of counters ``keys`` (logical ``v:<scope>``) and lsn-max."""
-        return self._keys([LSN_PREFIX + k[len(VERSION_PREFIX) :] for k in keys] + [LSN_MAX_KEY])
+        return [self._key(LSN_PREFIX + k[len(VERSION_PREFIX) :]) for k in keys] + [self._key(LSN_MAX_KEY)]
 
     def _note_floor(self, raw) -> None:
         """A floor from a script: the position, or '' when lsn-max is missing (a new
@@ -94,7 +94,7 @@ class RedisBackend:
         client = self._client()
         script = self._script(client, "versions")
         tracked = floors.tracking()
-        all_keys = self._keys(keys) + (self._floor_keys(keys) if tracked else [])
+        all_keys = [self._key(k) for k in keys] + (self._floor_keys(keys) if tracked else [])
         result = script(keys=all_keys, args=[VERSION_TTL, len(keys), "1" if tracked else "0"], client=client)
         if tracked:
             result, floor = result
@@ -162,7 +162,7 @@ class RedisBackend:
     def version_key(self, scope: str) -> str:
         """The name of a scope's counter as an entry's header stores it (the Lua
         lookup reads it directly, so it is the full Redis key)."""
-        return self._keys((VERSION_PREFIX + scope,))[0]
+        return self._key(VERSION_PREFIX + scope)
 
     def peek(self, counter_keys: list[str]) -> list[str | None]:
         """The values of counters named as ``version_key`` names them, ``None`` for
