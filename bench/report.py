@@ -624,7 +624,6 @@ def endpoint_tables(rows: list[dict]) -> list[str]:
     return L
 
 
-
 def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     meta = results["meta"]
     main = meta["main_size"]
