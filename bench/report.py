@@ -81,13 +81,20 @@ def _sizes(results):
 
 # --- CSV -------------------------------------------------------------------------
 
+def _flat(row: dict) -> dict:
+    """A wrk row with its CPU reading as ``cpu_<part>_ms`` columns."""
+    out = {k: v for k, v in row.items() if k != "cpu"}
+    out.update({f"cpu_{k}": v for k, v in (row.get("cpu") or {}).items()})
+    return out
+
+
 def write_csvs(results, out: Path):
     raw = out / "raw"
     for layout, name in (("shared", "wrk.csv"), ("pinned", "wrk_pinned.csv")):
-        rows = [r for s in _sizes(results) for r in _wrk(results, s, layout)]
+        rows = [_flat(r) for s in _sizes(results) for r in _wrk(results, s, layout)]
         if rows:
             with open(raw / name, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
                 w.writeheader()
                 w.writerows(rows)
     with open(raw / "queries.csv", "w", newline="") as f:
@@ -406,9 +413,10 @@ def throughput_targets(rows: list[dict], main: int, suffix: str = "") -> list[di
     hit = _find(rows, "job_list", "shiftboard", "hit")
     floor = _find(rows, "floor", "floor", "floor")
     r = _ratio(hit and hit["rps"], floor and floor["rps"])
+    spent = f"; CPU per request: hit {cpu_text(hit)}, floor {cpu_text(floor)}" if cpu_text(hit) else ""
     add("cached public GET ≥ 0.8× the floor's throughput (job list, cache hit)", _x(r),
         r is not None and r >= 0.8,
-        f"{_fmt(hit and hit['rps'])} vs {_fmt(floor and floor['rps'])} req/s at {main:,} jobs")
+        f"{_fmt(hit and hit['rps'])} vs {_fmt(floor and floor['rps'])} req/s at {main:,} jobs{spent}")
 
     def worst(endpoints, variant, mode, over):
         """The lowest ratio over ``endpoints`` (None if any is missing) and its detail."""
@@ -435,8 +443,9 @@ def throughput_targets(rows: list[dict], main: int, suffix: str = "") -> list[di
     cold = _find(rows, "job_list", "shiftboard", "cold")
     tuned = _find(rows, "job_list", "tuned", "warm")
     r = _ratio(cold and cold["rps"], tuned and tuned["rps"])
+    spent = f"; CPU per request: miss {cpu_text(cold)}, (b) {cpu_text(tuned)}" if cpu_text(cold) else ""
     add("cold job list ≥ 3× baseline (b)", _x(r), r is not None and r >= 3,
-        f"{_fmt(cold and cold['rps'])} (every request a miss) vs {_fmt(tuned and tuned['rps'])} req/s")
+        f"{_fmt(cold and cold['rps'])} (every request a miss) vs {_fmt(tuned and tuned['rps'])} req/s{spent}")
 
     low, detail = worst(("job_detail", "profile", "reviews", "payments"), "shiftboard", "cold",
                         lambda e: _find(rows, e, "tuned", "warm"))
@@ -590,6 +599,40 @@ def diagnostics(results) -> list[str]:
 
 # --- report.md ---------------------------------------------------------------------
 
+CPU_PARTS = (("server", "server"), ("postgres", "PostgreSQL"), ("redis", "Redis"), ("driver", "load driver"))
+
+
+def cpu_text(row: dict | None) -> str:
+    """``2.41 ms (server 1.90, PostgreSQL 0.00, Redis 0.23, load driver 0.28)``: a
+    row's CPU per request (bench/cpu.py), or '' for a run without that reading."""
+    cpu = (row or {}).get("cpu")
+    if not cpu:
+        return ""
+    parts = ", ".join(f"{label} {cpu[part + '_ms']:.2f}" for part, label in CPU_PARTS)
+    return f"{cpu['total_ms']:.2f} ms ({parts})"
+
+
+def cpu_table(rows: list[dict]) -> list[str]:
+    """Where each run's CPU went, per request (bench/cpu.py); none for results
+    recorded before the bench read it."""
+    measured = [r for r in rows if r.get("cpu")]
+    if not measured:
+        return []
+    L = ["\nCPU per answered request, ms (user + system, this machine, during each run: the server's "
+         "process group, every local PostgreSQL and Redis process, the load driver; *busy*: all of it ÷ "
+         "(the run's wall time × the CPUs), so near 100% the run was CPU-bound and a ratio of requests/s is "
+         "the inverse ratio of these totals; bench/cpu.py):\n",
+         "| endpoint | variant | server | PostgreSQL | Redis | load driver | total | busy |",
+         "|---|---|---|---|---|---|---|---|"]
+    for r in measured:
+        cpu = r["cpu"]
+        busy = "n/a" if cpu.get("busy") is None else f"{cpu['busy']:.0%}"
+        L.append(f"| {ENDPOINT_LABELS[r['endpoint']]} | {VARIANT_LABELS[(r['variant'], r['mode'])]} | "
+                 + " | ".join(f"{cpu[part + '_ms']:.2f}" for part, _ in CPU_PARTS)
+                 + f" | {cpu['total_ms']:.2f} | {busy} |")
+    return L
+
+
 def endpoint_tables(rows: list[dict]) -> list[str]:
     """The per-endpoint table of one layout, and its ratios."""
     L = []
@@ -602,6 +645,7 @@ def endpoint_tables(rows: list[dict]) -> list[str]:
         L.append(f"| {ENDPOINT_LABELS[r['endpoint']]} | {VARIANT_LABELS[(r['variant'], r['mode'])]} | "
                  f"{r['rps']:,.1f} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p95_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | "
                  f"{r['errors']} | {hm} |")
+    L += cpu_table(rows)
     L.append("\nRatios (requests/s, within this run):\n")
     L.append("| endpoint | hit ÷ (a) | hit ÷ (b) | hit ÷ (c) | miss ÷ (a) | miss ÷ (b) | miss ÷ (c) | hit ÷ floor "
              "| miss ÷ floor | 304 ÷ floor | 304 ÷ hit |")

@@ -34,7 +34,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from . import affinity, load, mix
+from . import affinity, cpu, load, mix
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -336,7 +336,9 @@ def with_etags(port: int, reqs: list[load.Req]) -> list[load.Req]:
     return out
 
 
-def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict | None:
+def wrk_case(port, size, endpoint, variant, mode, reqs, args, pgid: int | None = None) -> dict | None:
+    """One wrk run (or the Python driver's), with where its CPU went (bench/cpu.py;
+    ``pgid``: the server's process group)."""
     if mode == "revalidate":
         reqs = with_etags(port, reqs)
         if not reqs or not load.have_wrk():
@@ -347,32 +349,35 @@ def wrk_case(port, size, endpoint, variant, mode, reqs, args) -> dict | None:
         warm(port, reqs)  # a cache is measured warm: one pass over the run's URLs
     elif mode != "cold":
         warm(port, reqs[:5])  # the database's buffers (the uncached baselines)
-    if load.have_wrk():
-        res = load.run_wrk(f"http://127.0.0.1:{port}", reqs, duration=args.duration,
-                           connections=args.connections, threads=args.threads, bust=(mode == "cold"))
-    else:  # no wrk (apt-get failed): the Python driver, one process per connection
-        res = mix.run_mix("127.0.0.1", port, prefix="", targets={}, pools={}, duration=args.duration,
-                          processes=args.connections, fixed=[(r.path, r.token) for r in reqs],
-                          bust=(mode == "cold"))
-        res.update(errors_status=res["errors"], no_header=res["requests"] - res["hits"] - res["misses"])
+    with cpu.Meter(pgid) as meter:
+        if load.have_wrk():
+            res = load.run_wrk(f"http://127.0.0.1:{port}", reqs, duration=args.duration,
+                               connections=args.connections, threads=args.threads, bust=(mode == "cold"))
+        else:  # no wrk (apt-get failed): the Python driver, one process per connection
+            res = mix.run_mix("127.0.0.1", port, prefix="", targets={}, pools={}, duration=args.duration,
+                              processes=args.connections, fixed=[(r.path, r.token) for r in reqs],
+                              bust=(mode == "cold"))
+            res.update(errors_status=res["errors"], no_header=res["requests"] - res["hits"] - res["misses"])
     row = {"size": size, "endpoint": endpoint, "variant": variant, "mode": mode}
     row.update({k: res[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "requests", "errors", "errors_status",
                                     "hits", "misses", "no_header")})
     row["not_modified"] = res.get("not_modified")
+    row["cpu"] = meter.per_request(res["requests"])
     log(f"  {size:>7} {endpoint:<10} {variant:<10} {mode:<5} {row['rps']:8.1f} req/s  p50 {row['p50_ms'] or 0:7.2f} ms"
         f"  p99 {row['p99_ms'] or 0:7.2f} ms  errors {row['errors']}")
     return row
 
 
-def endpoint_table(port, size, endpoints, floor, targets, args) -> list[dict]:
-    """The floor, then every endpoint x variant x mode: one wrk run each."""
+def endpoint_table(port, size, endpoints, floor, targets, args, pgid: int | None = None) -> list[dict]:
+    """The floor, then every endpoint x variant x mode: one wrk run each (``pgid``:
+    the server's process group, whose CPU each row reports)."""
     # The floor first, right before the job list it is compared with.
-    rows = [wrk_case(port, size, "floor", "floor", "floor", floor, args)]
+    rows = [wrk_case(port, size, "floor", "floor", "floor", floor, args, pgid)]
     for endpoint in endpoints:
         for variant, prefix in VARIANTS.items():
             reqs = endpoint_requests(endpoint, prefix, targets)
             for mode in variant_modes(variant):
-                row = wrk_case(port, size, endpoint, variant, mode, reqs, args)
+                row = wrk_case(port, size, endpoint, variant, mode, reqs, args, pgid)
                 if row is not None:
                     rows.append(row)
     return rows
@@ -421,13 +426,13 @@ def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: d
         entry["job_list_bytes"] = len(page["body"])
         floor = [load.Req(f"/bench/floor/?bytes={entry['job_list_bytes']}")]
         endpoints = ENDPOINTS if main else ["job_list"]
-        entry["wrk"] = endpoint_table(port, size, endpoints, floor, targets, args)
+        entry["wrk"] = endpoint_table(port, size, endpoints, floor, targets, args, server.proc.pid)
         if main and args.layouts == "both" and affinity.available():
             # The same cases again with the server alone on a core (bench/affinity.py).
             with affinity.pinned(server.proc.pid) as layout:
                 log(f"  pinned layout: server on CPU {layout['server_cpus']}, driver and "
                     f"{layout['services_confined']} local service processes on {layout['other_cpus']}")
-                entry["wrk_pinned"] = endpoint_table(port, size, endpoints, floor, targets, args)
+                entry["wrk_pinned"] = endpoint_table(port, size, endpoints, floor, targets, args, server.proc.pid)
             entry["pinned_layout"] = layout
         if main and not args.no_mix:
             results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args, redis_url)

@@ -1,0 +1,103 @@
+"""Where a throughput run's CPU went (bench/cpu.py): the server's process group
+and the load driver are charged what they spent during the run, per request; and
+the report's CPU table and target details (bench/report.py). The processes here
+burn a fixed amount of their own CPU time, so nothing depends on how busy the
+machine is."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench import cpu, report
+from tests.prerequisites import needs
+
+needs_proc = needs(os.path.isdir("/proc/self/task"), "needs /proc")
+
+# Waits for a line on stdin (when asked), spends SECONDS of CPU time from there, says
+# so, then sleeps.
+BURN = """import os, sys, time
+if {wait}:
+    sys.stdin.readline()
+start = time.process_time()
+while time.process_time() - start < {seconds}:
+    pass
+print("done", flush=True)
+time.sleep({sleep})
+"""
+
+
+@needs_proc
+def test_the_server_group_and_the_driver_are_charged_the_cpu_they_spent():
+    server = subprocess.Popen([sys.executable, "-c", BURN.format(wait=True, seconds=0.4, sleep=30)],
+                              start_new_session=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        with cpu.Meter(server.pid) as meter:
+            server.stdin.write("go\n")
+            server.stdin.flush()
+            assert server.stdout.readline().strip() == "done"
+            # A finished child of the bench, as wrk is: the driver's part.
+            subprocess.run([sys.executable, "-c", BURN.format(wait=False, seconds=0.3, sleep=0)], check=True,
+                           stdout=subprocess.DEVNULL)
+        spent = meter.per_request(10)
+    finally:
+        os.killpg(server.pid, 9)
+        server.wait()
+    # Per request: 10 requests share what each part spent.
+    assert spent["server_ms"] >= 0.4 * 1000 / 10 * 0.9
+    assert spent["driver_ms"] >= 0.3 * 1000 / 10 * 0.9
+    assert spent["total_ms"] == pytest.approx(sum(spent[f"{p}_ms"] for p in cpu.PARTS))
+    assert 0 < spent["busy"] <= 1.05
+
+
+def test_per_request_divides_by_requests_and_wall_time_and_cpus():
+    before = {"server": 1.0, "postgres": 2.0, "redis": 3.0, "driver": 0.5, "wall": 100.0}
+    after = {"server": 2.0, "postgres": 2.5, "redis": 3.25, "driver": 0.75, "wall": 101.0}
+    got = cpu.per_request(before, after, 1000, cpus=2)
+    assert got == pytest.approx({"server_ms": 1.0, "postgres_ms": 0.5, "redis_ms": 0.25, "driver_ms": 0.25,
+                                 "total_ms": 2.0, "busy": 1.0})
+    assert cpu.per_request(before, after, 0) is None
+
+
+def test_a_command_name_with_spaces_and_parentheses_is_read_past():
+    ticks = cpu.TICKS
+    fields = ["S"] + ["0"] * 10 + [str(3 * ticks), str(ticks)] + ["0"] * 30
+    assert cpu.stat_seconds(f"42 (a) b (c) {' '.join(fields)}") == pytest.approx(4.0)
+
+
+def test_a_process_that_is_gone_counts_nothing():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    deadline = time.time() + 5
+    while os.path.exists(f"/proc/{proc.pid}") and time.time() < deadline:
+        time.sleep(0.05)
+    assert cpu.process_seconds(proc.pid) == 0.0
+
+
+def _row(endpoint, variant, mode, rps, total=None):
+    row = {"endpoint": endpoint, "variant": variant, "mode": mode, "rps": rps, "p50_ms": 1.0, "p95_ms": 2.0,
+           "p99_ms": 3.0, "errors": 0, "hits": 10, "misses": 0, "not_modified": None}
+    if total is not None:
+        row["cpu"] = {"server_ms": total - 0.5, "postgres_ms": 0.0, "redis_ms": 0.25, "driver_ms": 0.25,
+                      "total_ms": total, "busy": 0.97}
+    return row
+
+
+def test_the_report_shows_where_the_cpu_went_and_the_hit_target_says_it():
+    rows = [_row("floor", "floor", "floor", 1000.0, 1.5), _row("job_list", "shiftboard", "hit", 700.0, 2.25),
+            _row("job_list", "shiftboard", "cold", 100.0, 9.0), _row("job_list", "tuned", "warm", 50.0, 20.0)]
+    table = "\n".join(report.endpoint_tables(rows))
+    assert "| job list | Shiftboard (cache hit) | 1.75 | 0.00 | 0.25 | 0.25 | 2.25 | 97% |" in table
+    tgt = {t["target"]: t for t in report.throughput_targets(rows, 1000)}
+    hit = tgt["cached public GET ≥ 0.8× the floor's throughput (job list, cache hit)"]["detail"]
+    assert "hit 2.25 ms (server 1.75, PostgreSQL 0.00, Redis 0.25, load driver 0.25)" in hit
+    assert "floor 1.50 ms" in hit
+    assert "miss 9.00 ms" in tgt["cold job list ≥ 3× baseline (b)"]["detail"]
+
+
+def test_results_recorded_before_the_cpu_reading_have_no_cpu_table():
+    rows = [_row("floor", "floor", "floor", 1000.0), _row("job_list", "shiftboard", "hit", 700.0)]
+    assert "CPU per answered request" not in "\n".join(report.endpoint_tables(rows))
+    tgt = report.throughput_targets(rows, 1000)
+    assert "CPU per request" not in tgt[0]["detail"]
