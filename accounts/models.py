@@ -48,6 +48,14 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         return self._create_user(email, password, **extra)
 
 
+def rating_average(rating_sum: int, rating_count: int) -> Decimal | None:
+    """A user's average rating from its two counters (``User.rating_avg``; the
+    job rows read the counters as plain values, jobs/serializers.py)."""
+    if not rating_count:
+        return None
+    return (Decimal(rating_sum) / Decimal(rating_count)).quantize(Decimal("0.01"))
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     # Stored lower-cased (the manager and serializers normalise), so this unique
     # index is also the case-insensitive one login uses.
@@ -87,9 +95,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def rating_avg(self) -> Decimal | None:
-        if not self.rating_count:
-            return None
-        return (Decimal(self.rating_sum) / Decimal(self.rating_count)).quantize(Decimal("0.01"))
+        return rating_average(self.rating_sum, self.rating_count)
 
     @property
     def is_client(self) -> bool:

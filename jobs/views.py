@@ -13,6 +13,7 @@ Who may do what on a job that exists:
 - A job's application list and an application are private: a caller who may not
   see them gets ``404``, the same as for an id that does not exist.
 """
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -39,8 +40,8 @@ from .serializers import (
     JobWriteSerializer,
     SavedJobSerializer,
     SaveResultSerializer,
-    job_repr,
-    job_rows,
+    job_value_rows,
+    job_values,
     saved_job_rows,
 )
 
@@ -219,17 +220,26 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     def list(self, request, *args, **kwargs):
         """Anyone. Newest first unless ``ordering`` says otherwise; the filters
         combine (AND). An invalid filter value is a 400."""
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        # JSON: the serializer's bytes without its per-field machinery (core/representation.py).
-        data = job_rows(page) if json_accepted(request) else JobSerializer(page, many=True).data
-        return self.get_paginated_response(data)
+        queryset = self.filter_queryset(self.get_queryset())
+        if json_accepted(request):
+            # JSON: the serializer's bytes from plain row values, without model
+            # instances or the serializer's per-field machinery (core/representation.py).
+            return self.get_paginated_response(job_value_rows(self.paginate_queryset(job_values(queryset))))
+        return self.get_paginated_response(JobSerializer(self.paginate_queryset(queryset), many=True).data)
 
     # The job's client (a job's client never changes).
     @cached_response(job_detail_scopes, rows=Rows(("user", "client_id"), detail=True))
     def retrieve(self, request, *args, **kwargs):
         """Anyone."""
-        job = self.get_object()
-        return Response(job_repr(job) if json_accepted(request) else JobSerializer(job).data)
+        if json_accepted(request):
+            # What get_object() reads (the same queryset and lookup; retrieve has no
+            # object permission to check: AllowAny), as plain row values.
+            queryset = self.filter_queryset(self.get_queryset()).filter(pk=self.kwargs[self.lookup_field])
+            rows = job_value_rows(job_values(queryset))
+            if not rows:
+                raise Http404
+            return Response(rows[0])
+        return Response(JobSerializer(self.get_object()).data)
 
     def create(self, request, *args, **kwargs):
         """Clients only (403 for workers). The caller is the job's client and the job

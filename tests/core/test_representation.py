@@ -15,7 +15,7 @@ from accounts.models import Profile, User
 from accounts.serializers import PublicUserSerializer, public_user_repr
 from core.representation import datetime_repr, decimal_repr, dumps
 from jobs.models import Job, SavedJob
-from jobs.serializers import JobSerializer, SavedJobSerializer, job_rows, saved_job_rows
+from jobs.serializers import JobSerializer, SavedJobSerializer, job_rows, job_value_rows, job_values, saved_job_rows
 from payments.models import Payment
 from payments.serializers import PaymentSerializer, payment_rows
 from ratings.models import Review
@@ -109,6 +109,17 @@ def test_row_by_row_the_same_bytes(world):
     assert dumps(job_rows(jobs)) == drf_bytes(JobSerializer(jobs, many=True).data)
     for job in jobs:
         assert dumps(job_rows([job])[0]) == drf_bytes(JobSerializer(job).data)
+    # From plain row values (the job list's path), in every order the list offers:
+    # the same bytes as the serializer over the same jobs in that order.
+    rated = world["clients"][0]
+    User.objects.filter(pk=rated.pk).update(rating_sum=11, rating_count=3)  # 3.67: a rounded average
+    for ordering in ("-created_at", "created_at", "rate", "-rate", "start_at", "-start_at"):
+        queryset = Job.objects.for_list().order_by(ordering, "-id")
+        fast = dumps(job_value_rows(job_values(queryset)))
+        assert fast == drf_bytes(JobSerializer(list(queryset), many=True).data), ordering
+    assert b'"rating_avg":"3.67"' in fast and b'"rating_avg":null' in fast
+    assert b'"skills":[]' in fast and fast.count(b'"skills":["') > 1
+    assert job_value_rows(job_values(Job.objects.none())) == []
     for worker in world["workers"]:
         saved = list(Job.objects.saved_by(worker))
         assert saved
