@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from core.representation import Row, decimal_repr, prefetched
 
-from .models import Profile, Role, Skill, User
+from .models import Profile, Role, Skill, User, rating_average
 
 MAX_SKILLS_PER_PROFILE = 50
 
@@ -134,6 +134,46 @@ def public_user_repr(user) -> Row:
         rating_avg=decimal_repr(user.rating_avg, 2, 3),
         rating_count=user.rating_count,
         completed_jobs=user.completed_jobs,
+    )
+
+
+# The columns ``public_user_value_repr`` reads: the user and its profile (none when
+# the user has no profile: the LEFT JOIN's NULLs).
+PUBLIC_USER_COLUMNS = (
+    "id", "first_name", "last_name", "role", "profile__id", "profile__bio", "profile__city",
+    "profile__hourly_rate", "rating_sum", "rating_count", "completed_jobs",
+)
+
+
+def public_user_value_repr(queryset) -> Row | None:
+    """``PublicUserSerializer(user).data`` for the one user of ``queryset``
+    (``UserQuerySet.for_public`` narrowed to an id), read as plain row values:
+    what ``public_user_repr`` gives, without a User, a Profile and a Skill per
+    skill. ``None``: no such user. 2 queries, as the prefetching queryset (1
+    when the user has no profile)."""
+    found = list(queryset.prefetch_related(None).values_list(*PUBLIC_USER_COLUMNS)[:1])
+    if not found:
+        return None
+    (user_id, first_name, last_name, role, profile_id, bio, city, hourly_rate, rating_sum, rating_count,
+     completed_jobs) = found[0]
+    skills = []
+    if profile_id is not None:
+        through = Profile.skills.through.objects.filter(profile_id=profile_id)
+        skills = list(through.order_by("skill__name").values_list("skill__name", flat=True))
+    return Row(
+        id=user_id,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        profile={
+            "bio": bio if profile_id is not None else "",
+            "city": city if profile_id is not None else "",
+            "skills": skills,
+            "hourly_rate": decimal_repr(hourly_rate, 2, 8),
+        },
+        rating_avg=decimal_repr(rating_average(rating_sum, rating_count), 2, 3),
+        rating_count=rating_count,
+        completed_jobs=completed_jobs,
     )
 
 

@@ -1,6 +1,7 @@
 """Views of the accounts app: auth (register, login, logout, e-mail codes), the
 caller's own user (/users/me/), public profiles and the skill list. Thin: each
 picks a named queryset and a serializer, and calls a service for writes."""
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
@@ -24,7 +25,7 @@ from .serializers import (
     PublicUserSerializer,
     RegisterSerializer,
     SkillSerializer,
-    public_user_repr,
+    public_user_value_repr,
 )
 
 
@@ -175,9 +176,16 @@ class PublicUserView(RetrieveAPIView):
 
     @cached_response(public_user_scopes)
     def retrieve(self, request, *args, **kwargs):
-        user = self.get_object()
-        # JSON: the serializer's bytes without its per-field machinery (core/representation.py).
-        return Response(public_user_repr(user) if json_accepted(request) else PublicUserSerializer(user).data)
+        if json_accepted(request):
+            # JSON: the serializer's bytes from plain row values, without model
+            # instances or its per-field machinery (core/representation.py). The
+            # queryset and lookup get_object() reads; AllowAny has no object check.
+            queryset = self.filter_queryset(self.get_queryset()).filter(pk=self.kwargs[self.lookup_field])
+            row = public_user_value_repr(queryset)
+            if row is None:
+                raise Http404
+            return Response(row)
+        return Response(PublicUserSerializer(self.get_object()).data)
 
 
 class SkillListView(ListAPIView):

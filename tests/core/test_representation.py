@@ -12,7 +12,7 @@ import pytest
 from rest_framework.renderers import JSONRenderer
 
 from accounts.models import Profile, User
-from accounts.serializers import PublicUserSerializer, public_user_repr
+from accounts.serializers import PublicUserSerializer, public_user_repr, public_user_value_repr
 from core.representation import datetime_repr, decimal_repr, dumps
 from jobs.models import Job, SavedJob
 from jobs.serializers import JobSerializer, SavedJobSerializer, job_rows, job_value_rows, job_values, saved_job_rows
@@ -128,6 +128,10 @@ def test_row_by_row_the_same_bytes(world):
     assert any(not Profile.objects.filter(user=u).exists() for u in users)  # the no-profile branch ran
     for user in users:
         assert dumps(public_user_repr(user)) == drf_bytes(PublicUserSerializer(user).data)
+        # From plain row values (the public profile's path).
+        one = User.objects.for_public().filter(pk=user.pk)
+        assert dumps(public_user_value_repr(one)) == drf_bytes(PublicUserSerializer(user).data)
+    assert public_user_value_repr(User.objects.for_public().filter(pk=0)) is None
     payments = list(Payment.objects.for_list())
     assert dumps(payment_rows(payments)) == drf_bytes(PaymentSerializer(payments, many=True).data)
     reviews = list(Review.objects.for_list())
