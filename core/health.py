@@ -16,7 +16,9 @@ restarted.
   cache's fallback), so pulling every instance out would turn a slower service
   into no service;
 - ``replica_lag``: each read replica's lag (``core.replicas``), also set on the
-  ``shiftboard_db_replica_up`` and ``shiftboard_db_replica_lag_*`` gauges. Reported,
+  ``shiftboard_db_replica_up``, ``shiftboard_db_replica_replicating`` and
+  ``shiftboard_db_replica_lag_*`` gauges; a replica that was promoted (answers, but
+  no longer follows the primary) is ``not_replicating``, with a reason. Reported,
   not a reason to be unready (reads fall back to the primary); no replicas:
   ``{"ok": true, "replicas": {}}``.
 
@@ -65,14 +67,25 @@ REPLICA_LAG_BYTES = Gauge(
 )
 
 # 1 while a replica answers, 0 while it is unreachable (or marked down by the
-# router, core.replicas). A down replica's lag gauges are set to NaN, not left at
-# their last value: in multiprocess mode a label cannot be removed (the sample
-# stays in the worker's file, and livemostrecent would go on exporting it), so
-# NaN is what replaces it everywhere. PromQL comparisons are false on NaN (no
-# lag alert fires on it) and Grafana draws it as a gap.
+# router, core.replicas); a promoted replica answers: up 1, replicating 0 (below).
+# A down replica's lag gauges are set to NaN, not left at their last value: in
+# multiprocess mode a label cannot be removed (the sample stays in the worker's
+# file, and livemostrecent would go on exporting it), so NaN is what replaces it
+# everywhere. PromQL comparisons are false on NaN (no lag alert fires on it) and
+# Grafana draws it as a gap.
 REPLICA_UP = Gauge(
     "shiftboard_db_replica_up",
     "1 if each read replica answered its last check, 0 if it is unreachable (readiness probe, router).",
+    ["alias"],
+    multiprocess_mode="livemostrecent",
+)
+
+# 1 while a replica follows the primary (a standby of it, or the primary itself: the
+# test suite's mirror), 0 while it answers but does not (promoted, or a standby of
+# another cluster: core.replicas skips it), NaN while not known (unreachable).
+REPLICA_REPLICATING = Gauge(
+    "shiftboard_db_replica_replicating",
+    "1 if each read replica follows the primary, 0 if it answers but does not (promoted), NaN if unknown.",
     ["alias"],
     multiprocess_mode="livemostrecent",
 )
@@ -154,30 +167,36 @@ def check_cache() -> dict:
 def check_replica_lag() -> dict:
     """Each read replica's lag (core.replicas.lag_report), also exported as the
     ``shiftboard_db_replica_lag_seconds`` / ``_bytes`` gauges. Not ok when one is
-    unreachable or more than REPLICA_MAX_LAG_SECONDS behind with WAL still to
-    replay (an idle primary makes the seconds grow with nothing to replay). Not
-    critical: reads fall back to the primary when a replica is behind or down
-    (core.replicas), so a lagging replica is no reason to stop sending traffic."""
+    unreachable, does not follow the primary (``not_replicating``: promoted), or is
+    more than REPLICA_MAX_LAG_SECONDS behind with WAL still to replay (an idle
+    primary makes the seconds grow with nothing to replay). Not critical: reads
+    fall back to the primary when a replica is behind, down or not replicating
+    (core.replicas), so that is no reason to stop sending traffic."""
     from . import replicas
 
     limit = float(getattr(settings, "REPLICA_MAX_LAG_SECONDS", 30))
     report, ok = replicas.lag_report(), True
     for alias, entry in report.items():
-        seconds, behind = entry.get("lag_seconds"), entry.get("lag_bytes")
-        export_replica(alias, entry.get("status") == "ok", seconds, behind)
-        entry["ok"] = entry.get("status") == "ok" and not (
+        seconds, behind, status = entry.get("lag_seconds"), entry.get("lag_bytes"), entry.get("status")
+        replicating = {"ok": True, "not_replicating": False}.get(status)
+        export_replica(alias, status in ("ok", "not_replicating"), seconds, behind, replicating=replicating)
+        entry["ok"] = status == "ok" and not (
             seconds is not None and seconds > limit and (behind or 0) > 0
         )
         ok = ok and entry["ok"]
     return {"ok": ok, "replicas": report}
 
 
-def export_replica(alias: str, up: bool, seconds: float | None = None, behind: int | None = None) -> None:
-    """Set a replica's gauges: up 1/0, and its lag, NaN where not known (down, or
-    not measured), so no value outlives the measurement it came from."""
+def export_replica(alias: str, up: bool, seconds: float | None = None, behind: int | None = None,
+                   replicating: bool | None = None) -> None:
+    """Set a replica's gauges: up 1/0, replicating 1/0 (NaN: not known), and its lag,
+    NaN where not known (down, not replicating, or not measured), so no value
+    outlives the measurement it came from."""
     REPLICA_UP.labels(alias).set(1 if up else 0)
-    REPLICA_LAG.labels(alias).set(seconds if up and seconds is not None else math.nan)
-    REPLICA_LAG_BYTES.labels(alias).set(behind if up and behind is not None else math.nan)
+    REPLICA_REPLICATING.labels(alias).set(math.nan if replicating is None else int(replicating))
+    measured = up and replicating is not False
+    REPLICA_LAG.labels(alias).set(seconds if measured and seconds is not None else math.nan)
+    REPLICA_LAG_BYTES.labels(alias).set(behind if measured and behind is not None else math.nan)
 
 
 register_check("database", check_database)

@@ -31,7 +31,7 @@ class HealthView(APIView):
                     "database": serializers.CharField(),
                     "cache": serializers.CharField(),
                     "replicas": serializers.DictField(
-                        required=False, help_text="Per read replica (when configured): status, lag_bytes, lag_seconds."
+                        required=False, help_text="Per read replica (when configured): status (ok, unavailable, not_replicating), lag_bytes, lag_seconds."
                     ),
                 },
             ),

@@ -168,6 +168,81 @@ def test_a_failed_replica_is_skipped_until_the_probe_finds_it_answering(one_repl
         assert Job.objects.all().db == REPLICA
 
 
+def replicating_gauge(alias=REPLICA) -> float | None:
+    return REGISTRY.get_sample_value("shiftboard_db_replica_replicating", {"alias": alias})
+
+
+def test_a_replica_promoted_since_its_last_check_is_asked_again_and_skipped(one_replica, monkeypatch, settings):
+    """A replica's last known position is past the floor, but it was last asked more
+    than REPLICA_PROBE_SECONDS ago: the next read asks it again, and a server that
+    answers as promoted is skipped (reads go to the primary), its positions
+    forgotten, until the probe finds it following the primary again."""
+    settings.REPLICA_PROBE_SECONDS = 0.05
+    with replicas.reads_at(500):
+        assert Job.objects.all().db == REPLICA
+        assert Job.objects.all().db == REPLICA
+        assert one_replica["calls"] == [REPLICA]  # within the probe interval: not asked again
+        promoted = {"yes": True}
+
+        def answer(alias):
+            one_replica["calls"].append(alias)
+            if promoted["yes"]:
+                raise replicas.NotReplicating("not in recovery and not the primary: promoted")
+            return 5000
+
+        monkeypatch.setattr(replicas, "replayed_lsn", answer)
+        time.sleep(0.06)
+        assert Job.objects.all().db == "default"
+        assert Job.objects.all().db == "default"
+        assert one_replica["calls"] == [REPLICA, REPLICA]  # skipped since: not asked by reads
+        state = replicas._states[REPLICA]
+        assert state.status == "not_replicating" and state.replayed == -1
+        report = replicas.lag_report()[REPLICA]
+        assert report["status"] == "not_replicating" and "promoted" in report["reason"]
+        assert replicating_gauge() == 0.0 and up_gauge() == 1.0  # it answers; it is not ours
+        promoted["yes"] = False  # re-attached to the primary (a standby again)
+        deadline = time.monotonic() + 10
+        while replicas.is_down(REPLICA) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not replicas.is_down(REPLICA)
+        assert replicating_gauge() == 1.0
+        assert Job.objects.all().db == REPLICA
+
+
+@pytest.mark.postgres
+def test_a_mirror_of_the_primary_is_a_replica_a_promoted_server_is_not(monkeypatch):
+    """The test suite's stand-in (a replica alias on the primary server itself, here
+    ``default``) passes the check on a real connection: not in recovery, but the
+    primary's system identifier and postmaster. A server not in recovery with the
+    primary's system identifier and a postmaster of its own -- a pg_basebackup copy
+    that was promoted -- does not: the router reads the primary instead, and
+    lag_report says why."""
+    monkeypatch.setattr(replicas, "replica_aliases", lambda: ["default"])
+    replicas._states.clear()
+    try:
+        position = replicas.replayed_lsn("default")
+        assert position > 0
+        assert replicas.pick_replica(position) == "default"
+        mirror = replicas.lag_report()["default"]
+        assert mirror["status"] == "ok" and mirror["lag_seconds"] == 0.0 and mirror["lag_bytes"] >= 0
+
+        sysid, started = replicas._primary_who(refresh=True)
+        # As if the replica alias's server had a postmaster of its own: what a promoted copy looks like.
+        monkeypatch.setattr(replicas, "_primary_who", lambda refresh=False: (sysid, str(float(started) - 60)))
+        replicas._states.clear()
+        with pytest.raises(replicas.NotReplicating, match="promoted"):
+            replicas.replayed_lsn("default")
+        assert replicas.pick_replica(0) is None  # the primary reads
+        assert replicas._states["default"].status == "not_replicating"
+        replicas._states.clear()
+        report = replicas.lag_report()["default"]
+        assert report["status"] == "not_replicating" and report["lag_bytes"] is None
+        assert f"system identifier {sysid}" in report["reason"]
+        assert replicas.pick_replica(0) is None  # lag_report marked it for the router too
+    finally:
+        replicas._states.clear()
+
+
 def test_a_read_that_fails_on_a_replica_is_read_again_on_the_primary(one_replica):
     used = []
 

@@ -145,6 +145,41 @@ def test_replica_lag_is_reported_and_exported_but_never_makes_it_unready(monkeyp
     assert math.isnan(REGISTRY.get_sample_value("shiftboard_db_replica_lag_bytes", {"alias": "replica_1"}))
 
 
+@pytest.mark.django_db
+def test_a_promoted_replica_is_reported_not_replicating_and_exported_for_the_alert(monkeypatch):
+    """A replica that answers but no longer follows the primary: /readyz stays 200
+    (not critical), its check is not ok with the reason; up 1 (it answers),
+    replicating 0 (the alert), and no lag (NaN: its positions are not the primary's)."""
+    from core import replicas
+
+    report = {
+        "replica_0": {"status": "ok", "lag_bytes": 0, "lag_seconds": 0.0},
+        "replica_1": {"status": "not_replicating", "lag_bytes": None, "lag_seconds": None, "since": 1.0,
+                      "reason": "not in recovery and not the primary: promoted"},
+    }
+    monkeypatch.setattr(replicas, "lag_report", lambda: {k: dict(v) for k, v in report.items()})
+    status, body = get("/readyz")
+    assert status == 200 and body["status"] == "ready"
+    check = body["checks"]["replica_lag"]
+    assert check["ok"] is False
+    assert check["replicas"]["replica_1"]["ok"] is False and "promoted" in check["replicas"]["replica_1"]["reason"]
+    assert check["replicas"]["replica_0"]["ok"] is True
+
+    def sample(name, alias):
+        return REGISTRY.get_sample_value(name, {"alias": alias})
+
+    assert sample("shiftboard_db_replica_replicating", "replica_0") == 1.0
+    assert sample("shiftboard_db_replica_replicating", "replica_1") == 0.0
+    assert sample("shiftboard_db_replica_up", "replica_1") == 1.0
+    assert math.isnan(sample("shiftboard_db_replica_lag_seconds", "replica_1"))
+    assert math.isnan(sample("shiftboard_db_replica_lag_bytes", "replica_1"))
+    # Unreachable: up 0, replicating not known (NaN), so only the down alert fires.
+    report["replica_1"] = {"status": "unavailable", "lag_bytes": None, "lag_seconds": None}
+    get("/readyz")
+    assert sample("shiftboard_db_replica_up", "replica_1") == 0.0
+    assert math.isnan(sample("shiftboard_db_replica_replicating", "replica_1"))
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_replica_lag_measured_on_a_real_connection(monkeypatch):
@@ -276,8 +311,10 @@ def test_gunicorn_exports_a_working_replica_up_and_a_closed_port_down():
     assert replicas["replica_0"]["status"] == "ok" and replicas["replica_0"]["ok"] is True
     assert replicas["replica_1"]["status"] == "unavailable" and replicas["replica_1"]["ok"] is False
     assert samples["shiftboard_db_replica_up", "replica_0"] == 1.0
+    assert samples["shiftboard_db_replica_replicating", "replica_0"] == 1.0  # the primary itself: a mirror
     assert samples["shiftboard_db_replica_lag_seconds", "replica_0"] == 0.0  # not in recovery: at its own position
     assert samples["shiftboard_db_replica_lag_bytes", "replica_0"] >= 0
     assert samples["shiftboard_db_replica_up", "replica_1"] == 0.0
+    assert math.isnan(samples["shiftboard_db_replica_replicating", "replica_1"])
     assert math.isnan(samples["shiftboard_db_replica_lag_seconds", "replica_1"])
     assert math.isnan(samples["shiftboard_db_replica_lag_bytes", "replica_1"])

@@ -128,6 +128,7 @@ def test_every_metric_the_dashboard_and_rules_name_is_exported():
         "shiftboard_db_replica_lag_seconds",
         "shiftboard_db_replica_lag_bytes",
         "shiftboard_db_replica_up",
+        "shiftboard_db_replica_replicating",
     ):
         assert required in named
     assert named - exported == set()
