@@ -56,7 +56,8 @@ before its next read, even when its last known position is past the floor: a
 server promoted since is noticed within that time.
 
 Metrics: ``shiftboard_db_queries_total{database, kind}`` counts every statement by
-database alias and kind (``read``, ``locking_read``, ``write``, ``replay_check``).
+database alias and kind (``read``, ``locking_read``, ``write``, ``replay_check``: the
+router's replay question and the health checks' lag query).
 """
 from __future__ import annotations
 
@@ -458,15 +459,18 @@ def lag_report() -> dict[str, dict]:
             out[alias] = {"status": state.status, "lag_bytes": None, "lag_seconds": None,
                           "since": round(state.down_since, 3), "reason": state.reason}
             continue
+        _check_flag.active = True  # counted as a check (replay_check), not as a read
         try:
             with connections[alias].cursor() as cursor:
                 cursor.execute(_LAG_SQL)
                 replayed, seconds, in_recovery, sysid, started = cursor.fetchone()
+            why = _not_following(in_recovery, sysid, started)
         except Exception as exc:  # noqa: BLE001 - bounded by the replicas' backend (core/replica_db)
             logger.warning("health: replica %s unavailable: %s", alias, exc)
             out[alias] = {"status": "unavailable", "lag_bytes": None, "lag_seconds": None}
             continue
-        why = _not_following(in_recovery, sysid, started)
+        finally:
+            _check_flag.active = False
         if why:
             mark_not_replicating(alias, why)  # the router skips it from now on too
             out[alias] = {"status": "not_replicating", "lag_bytes": None, "lag_seconds": None,

@@ -7,6 +7,8 @@
 #      write-then-read test (tests/cache/test_multiprocess.py, MULTIPROCESS_MIN_PAIRS
 #      pairs, default 300) -> 0 stale, replica reads counted, no write on the replica;
 #      replicas that hang (tests/scale/test_replica_hang.py) -> one bounded wait, then skipped;
+#      a replica of its own, promoted (tests/scale/test_replica_promoted.py) -> no read
+#      reaches it after the promotion, /readyz and the gauge say not_replicating;
 #   2. Sentinel: the master killed under a write/read loop, then again while idle
 #      (tests/scale/test_sentinel_failover.py) -> 0 5xx, 0 stale;
 #   3. Redis Cluster: the whole cache test suite, with the multi-process stale-read test
@@ -24,7 +26,7 @@ PYTEST=("$PY" -m pytest -q -s -p no:warnings)
 
 echo "== scale 1/3: a lagging read replica (Redis Sentinel as the cache)"
 env -u REDIS_CLUSTER_NODES "${PYTEST[@]}" tests/scale/test_replica_reads.py tests/scale/test_replica_hang.py \
-  tests/cache/test_multiprocess.py
+  tests/scale/test_replica_promoted.py tests/cache/test_multiprocess.py
 
 echo "== scale 2/3: Redis Sentinel failover under load and while idle"
 env -u REDIS_CLUSTER_NODES -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/scale/test_sentinel_failover.py
