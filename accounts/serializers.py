@@ -114,6 +114,25 @@ def user_lite_repr(user) -> dict:
     }
 
 
+USER_LITE_COLUMNS = ("id", "first_name", "last_name", "rating_sum", "rating_count")
+
+
+def user_lite_columns(prefix: str) -> tuple[str, ...]:
+    """The ``values_list`` columns of the user-lite at ``prefix`` (e.g. ``payer``),
+    read back by ``user_lite_value``."""
+    return tuple(f"{prefix}__{column}" for column in USER_LITE_COLUMNS)
+
+
+def user_lite_value(user_id, first_name, last_name, rating_sum, rating_count) -> dict:
+    """``user_lite_repr`` from the ``user_lite_columns`` values."""
+    return {
+        "id": user_id,
+        "first_name": first_name,
+        "last_name": last_name,
+        "rating_avg": decimal_repr(rating_average(rating_sum, rating_count), 2, 3),
+    }
+
+
 def public_user_repr(user) -> Row:
     """``PublicUserSerializer(user).data`` for a user of ``UserQuerySet.for_public``."""
     try:

@@ -11,8 +11,8 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Skill, rating_average
-from accounts.serializers import UserLiteSerializer, user_lite_repr
+from accounts.models import Skill
+from accounts.serializers import UserLiteSerializer, user_lite_repr, user_lite_value
 from core.converters import MAX_ID
 from core.representation import Row, Rows, datetime_formatter, decimal_repr, prefetched
 
@@ -88,6 +88,12 @@ class SavedJobSerializer(JobSerializer):
 def job_ref_repr(job) -> dict:
     """``JobRefSerializer(job).data``."""
     return {"id": job.id, "title": job.title, "status": job.status}
+
+
+def job_ref_columns(prefix: str) -> tuple[str, ...]:
+    """The ``values_list`` columns of the job ref at ``prefix`` (e.g. ``job``): id,
+    title, status, in ``JobRefSerializer``'s order."""
+    return tuple(f"{prefix}__{column}" for column in ("id", "title", "status"))
 
 
 def job_repr(job, datetime_repr=None) -> Row:
@@ -170,12 +176,7 @@ def job_value_rows(values) -> Rows:
             description=description,
             category={"id": category_id, "name": category_name, "slug": category_slug},
             skills=skills.get(job_id, []),
-            client={
-                "id": client_id,
-                "first_name": first_name,
-                "last_name": last_name,
-                "rating_avg": decimal_repr(rating_average(rating_sum, rating_count), 2, 3),
-            },
+            client=user_lite_value(client_id, first_name, last_name, rating_sum, rating_count),
             city=city,
             rate=decimal_repr(rate, 2, 10),
             currency=currency,

@@ -22,20 +22,23 @@ from .filters import PaymentFilter
 from .models import Payment, PaymentStatus
 from .serializers import (
     IDEMPOTENCY_KEY_HEADER,
+    PAYMENT_VALUE_COLUMNS,
     BalanceSerializer,
     PaymentCreateSerializer,
     PaymentSerializer,
     idempotency_key_from,
     payment_repr,
-    payment_rows,
+    payment_value_rows,
 )
 
 
 def _payment_page(view, request, queryset) -> Response:
-    page = view.paginate_queryset(queryset)
-    # JSON: the serializer's bytes without its per-field machinery (core/representation.py).
-    data = payment_rows(page) if json_accepted(request) else PaymentSerializer(page, many=True).data
-    return view.get_paginated_response(data)
+    if json_accepted(request):
+        # JSON: the serializer's bytes from plain row values, without model instances
+        # or its per-field machinery (core/representation.py).
+        page = view.paginate_queryset(queryset.values_list(*PAYMENT_VALUE_COLUMNS))
+        return view.get_paginated_response(payment_value_rows(page))
+    return view.get_paginated_response(PaymentSerializer(view.paginate_queryset(queryset), many=True).data)
 
 STATUS_PARAM = OpenApiParameter("status", str, enum=PaymentStatus.values, description="Only payments in this status.")
 IDEMPOTENCY_PARAM = OpenApiParameter(

@@ -16,14 +16,16 @@ from . import services
 from .cache import REVIEWS, given_scope, received_scope
 from .filters import ReviewFilter
 from .models import Review
-from .serializers import ReviewCreateSerializer, ReviewSerializer, review_rows
+from .serializers import REVIEW_VALUE_COLUMNS, ReviewCreateSerializer, ReviewSerializer, review_value_rows
 
 
 def _review_page(view, request, queryset) -> Response:
-    page = view.paginate_queryset(queryset)
-    # JSON: the serializer's bytes without its per-field machinery (core/representation.py).
-    data = review_rows(page) if json_accepted(request) else ReviewSerializer(page, many=True).data
-    return view.get_paginated_response(data)
+    if json_accepted(request):
+        # JSON: the serializer's bytes from plain row values, without model instances
+        # or its per-field machinery (core/representation.py).
+        page = view.paginate_queryset(queryset.values_list(*REVIEW_VALUE_COLUMNS))
+        return view.get_paginated_response(review_value_rows(page))
+    return view.get_paginated_response(ReviewSerializer(view.paginate_queryset(queryset), many=True).data)
 
 # --- what each cached GET depends on --------------------------------------------
 

@@ -17,9 +17,9 @@ from core.representation import datetime_repr, decimal_repr, dumps
 from jobs.models import Job, SavedJob
 from jobs.serializers import JobSerializer, SavedJobSerializer, job_rows, job_value_rows, job_values, saved_job_rows
 from payments.models import Payment
-from payments.serializers import PaymentSerializer, payment_rows
+from payments.serializers import PAYMENT_VALUE_COLUMNS, PaymentSerializer, payment_rows, payment_value_rows
 from ratings.models import Review
-from ratings.serializers import ReviewSerializer, review_rows
+from ratings.serializers import REVIEW_VALUE_COLUMNS, ReviewSerializer, review_rows, review_value_rows
 from tests.accounts.factories import ClientUserFactory, SkillFactory, WorkerUserFactory
 from tests.jobs.factories import CategoryFactory, JobFactory, SavedJobFactory
 from tests.payments.factories import PaymentFactory
@@ -134,8 +134,15 @@ def test_row_by_row_the_same_bytes(world):
     assert public_user_value_repr(User.objects.for_public().filter(pk=0)) is None
     payments = list(Payment.objects.for_list())
     assert dumps(payment_rows(payments)) == drf_bytes(PaymentSerializer(payments, many=True).data)
+    # From plain row values (the payment and review lists' path).
+    values = Payment.objects.for_list().values_list(*PAYMENT_VALUE_COLUMNS)
+    assert dumps(payment_value_rows(values)) == drf_bytes(PaymentSerializer(payments, many=True).data)
     reviews = list(Review.objects.for_list())
     assert dumps(review_rows(reviews)) == drf_bytes(ReviewSerializer(reviews, many=True).data)
+    values = Review.objects.for_list().values_list(*REVIEW_VALUE_COLUMNS)
+    assert dumps(review_value_rows(values)) == drf_bytes(ReviewSerializer(reviews, many=True).data)
+    # A rounded average (the client rated above) reached both paths.
+    assert b'"rating_avg":"3.67"' in drf_bytes(ReviewSerializer(reviews, many=True).data)
     # The random data did reach the awkward cases.
     everything = drf_bytes(JobSerializer(jobs, many=True).data) + drf_bytes(PaymentSerializer(payments, many=True).data)
     for needle in (b"\\u2028", b"\\u2029", b"\\u0001", "😀".encode(), b'"rating_avg":null', b"Z\""):
