@@ -685,7 +685,9 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     )
     L.append(
         f"Server: gunicorn (`config/gunicorn.py`), {meta.get('gunicorn_workers', 2)} gthread workers × "
-        f"{meta.get('gunicorn_threads', 8)} threads, `DEBUG=0`, `PERF_HEADERS=1`, PostgreSQL "
+        f"{meta.get('gunicorn_threads', 8)} threads, `DEBUG=0`, `PERF_HEADERS=1`, "
+        + ("`DATABASE_POOL=1` (as `make serve`), " if meta.get("database_pool") else "")
+        + "PostgreSQL "
         f"(`{meta['database']}`), Redis (db {meta['redis_db'].lstrip('/')}), bench settings `bench.settings` "
         "(Shiftboard's settings + django-cachalot, active only under /bench/cachalot/). "
         + (f"Load: wrk, {meta['threads']} threads, {meta['connections']} connections, "

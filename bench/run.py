@@ -116,6 +116,9 @@ def server_env(db_url: str, redis_url: str, settings: str = "bench.settings", sl
         DATABASE_URL=db_url,
         REDIS_URL=redis_url,
         SECRET_KEY=BENCH_SECRET,
+        # As `make serve` runs it: one psycopg pool per process, which hands out
+        # healthy connections (no connection health check query per request).
+        DATABASE_POOL="1",
         DEBUG="0",
         SECURE_SSL_REDIRECT="0",
         ALLOWED_HOSTS="127.0.0.1",
@@ -830,7 +833,7 @@ def main(argv=None):
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "sizes": sizes, "main_size": main_size, "duration_s": args.duration,
         "connections": args.connections, "threads": args.threads, "mix_duration_s": args.mix_duration,
-        "mix_processes": args.mix_processes, "gunicorn_workers": 2,
+        "mix_processes": args.mix_processes, "gunicorn_workers": 2, "database_pool": True,
         "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "8")),
         "load_driver": "wrk" if load.have_wrk() else "python", "reuse_data": args.reuse_data,
         "database": urllib.parse.urlsplit(db_url).path.lstrip("/"), "redis_db": urllib.parse.urlsplit(redis_url).path,
