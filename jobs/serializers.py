@@ -14,6 +14,7 @@ from rest_framework import serializers
 from accounts.models import Skill
 from accounts.serializers import UserLiteSerializer, user_lite_repr, user_lite_value
 from core.converters import MAX_ID
+from core.envelope import values_page
 from core.representation import Row, Rows, datetime_formatter, decimal_repr, prefetched
 
 from .models import Application, Category, Job
@@ -140,8 +141,9 @@ JOB_COLUMNS = (
 
 def job_values(queryset):
     """``queryset`` (jobs, filtered and ordered) as ``JOB_COLUMNS`` tuples, for
-    ``job_value_rows``: the same rows, in the same order, one query for a page."""
-    return queryset.prefetch_related(None).values_list(*JOB_COLUMNS)
+    ``job_value_rows``: the same rows, in the same order, one query for a page
+    (a paginated total is counted on ``queryset``: core.envelope.values_page)."""
+    return values_page(queryset, *JOB_COLUMNS)
 
 
 def skill_names(job_ids) -> dict:

@@ -12,6 +12,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from core.cache import Rows, cached_response
+from core.envelope import values_page
 from core.filters import ListOnlyFilterMixin
 from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
@@ -36,7 +37,7 @@ def _payment_page(view, request, queryset) -> Response:
     if json_accepted(request):
         # JSON: the serializer's bytes from plain row values, without model instances
         # or its per-field machinery (core/representation.py).
-        page = view.paginate_queryset(queryset.values_list(*PAYMENT_VALUE_COLUMNS))
+        page = view.paginate_queryset(values_page(queryset, *PAYMENT_VALUE_COLUMNS))
         return view.get_paginated_response(payment_value_rows(page))
     return view.get_paginated_response(PaymentSerializer(view.paginate_queryset(queryset), many=True).data)
 

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from core.cache import Rows, cached_response
+from core.envelope import values_page
 from core.representation import json_accepted
 from core.throttling import UserScopedThrottle
 
@@ -23,7 +24,7 @@ def _review_page(view, request, queryset) -> Response:
     if json_accepted(request):
         # JSON: the serializer's bytes from plain row values, without model instances
         # or its per-field machinery (core/representation.py).
-        page = view.paginate_queryset(queryset.values_list(*REVIEW_VALUE_COLUMNS))
+        page = view.paginate_queryset(values_page(queryset, *REVIEW_VALUE_COLUMNS))
         return view.get_paginated_response(review_value_rows(page))
     return view.get_paginated_response(ReviewSerializer(view.paginate_queryset(queryset), many=True).data)
 

@@ -226,3 +226,27 @@ def test_every_hot_endpoint_the_same_bytes_both_ways(world, monkeypatch):
         assert slow.status_code == 200
         assert _body_without_tail(fast) == _body_without_tail(slow), url
         assert len(fast.json()["data"]) > 0
+
+
+def test_the_lists_read_as_plain_values_count_their_rows_without_the_joins(world):
+    """A page read as plain values (core.envelope.values_page) is counted on the
+    model queryset: the total's query reads only the list's own table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conftest import _clear_cache, auth_client
+
+    payment = Payment.objects.first()
+    review = Review.objects.first()
+    client = auth_client(payment.recipient)
+    for url in ("/api/v1/jobs/", "/api/v1/jobs/?ordering=rate", f"/api/v1/users/{payment.recipient_id}/payments/",
+                f"/api/v1/users/{review.reviewed_id}/reviews/"):
+        _clear_cache()
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url, HTTP_ACCEPT="application/json")
+        assert response.status_code == 200
+        counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+        assert len(counts) == 1, (url, counts)
+        assert "JOIN" not in counts[0].upper(), (url, counts[0])
+        if url.startswith("/api/v1/jobs/"):
+            assert response.json()["pagination"]["total_items"] == Job.objects.count() > 20
