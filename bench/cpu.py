@@ -15,8 +15,8 @@ run the bench reads the CPU time (user + system) spent during the run:
   Python driver's processes), from ``getrusage(RUSAGE_CHILDREN)``.
 
 ``busy`` is all of it divided by the run's wall time and the CPUs the bench may
-use. A process that exits during a run takes its CPU with it (the pooled
-database connections and the gunicorn workers live through the runs). With
+use. A process that exits during a run is counted through its parent, which
+reaps it (its children's CPU in ``/proc/<pid>/stat``). With
 PostgreSQL or Redis on another machine their parts read 0 here: the figures are
 this machine's."""
 from __future__ import annotations
@@ -29,6 +29,9 @@ from pathlib import Path
 from . import affinity
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# The CPUs the bench may use, read when it starts: the pinned layout later confines
+# the bench itself to fewer (bench/affinity.py), not the machine.
+CPUS = len(os.sched_getaffinity(0))
 SERVICES = {"postgres": "postgres", "redis-server": "redis"}
 PARTS = ("server", "postgres", "redis", "driver")
 
@@ -42,10 +45,14 @@ def process_seconds(pid: int) -> float:
 
 
 def stat_seconds(stat: str) -> float:
-    """User + system CPU seconds from the text of ``/proc/<pid>/stat``."""
+    """User + system CPU seconds from the text of ``/proc/<pid>/stat``: the
+    process's own (all its threads) and that of its children it has reaped (a
+    PostgreSQL backend or parallel worker that exited, a restarted gunicorn
+    worker), so a process that ends during a run still counts with its parent."""
     # The command name (field 2) may hold spaces and parentheses: split after its end.
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15)
+    # utime, stime, cutime, cstime: fields 14 to 17.
+    return sum(int(value) for value in fields[11:15]) / TICKS
 
 
 def _comm(pid: int) -> str:
@@ -79,7 +86,7 @@ def per_request(before: dict[str, float], after: dict[str, float], requests: int
     wall = after["wall"] - before["wall"]
     spent = {part: max(0.0, after[part] - before[part]) for part in PARTS}
     total = sum(spent.values())
-    cpus = cpus or len(os.sched_getaffinity(0))
+    cpus = cpus or CPUS
     out = {f"{part}_ms": spent[part] * 1000 / requests for part in PARTS}
     out["total_ms"] = total * 1000 / requests
     out["busy"] = total / (wall * cpus) if wall > 0 else None

@@ -62,8 +62,9 @@ def test_per_request_divides_by_requests_and_wall_time_and_cpus():
 
 def test_a_command_name_with_spaces_and_parentheses_is_read_past():
     ticks = cpu.TICKS
-    fields = ["S"] + ["0"] * 10 + [str(3 * ticks), str(ticks)] + ["0"] * 30
-    assert cpu.stat_seconds(f"42 (a) b (c) {' '.join(fields)}") == pytest.approx(4.0)
+    # utime 3 s, stime 1 s, and children it reaped: 0.5 s + 0.5 s.
+    fields = ["S"] + ["0"] * 10 + [str(3 * ticks), str(ticks), str(ticks // 2), str(ticks // 2)] + ["0"] * 30
+    assert cpu.stat_seconds(f"42 (a) b (c) {' '.join(fields)}") == pytest.approx(5.0)
 
 
 def test_a_process_that_is_gone_counts_nothing():
@@ -101,3 +102,25 @@ def test_results_recorded_before_the_cpu_reading_have_no_cpu_table():
     assert "CPU per answered request" not in "\n".join(report.endpoint_tables(rows))
     tgt = report.throughput_targets(rows, 1000)
     assert "CPU per request" not in tgt[0]["detail"]
+
+
+@needs_proc
+def test_a_process_that_ends_during_the_run_is_counted_through_its_parent():
+    # The server's leader starts a child that burns 0.3 s and exits (a PostgreSQL
+    # backend that closes, a worker that restarts): its parent reaped it.
+    child = BURN.format(wait=False, seconds=0.3, sleep=0)
+    leader = ("import subprocess, sys, time\nsys.stdin.readline()\n"
+              f"subprocess.run([sys.executable, '-c', {child!r}], stdout=subprocess.DEVNULL, check=True)\n"
+              "print('done', flush=True)\ntime.sleep(30)\n")
+    server = subprocess.Popen([sys.executable, "-c", leader], start_new_session=True, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        with cpu.Meter(server.pid) as meter:
+            server.stdin.write("go\n")
+            server.stdin.flush()
+            assert server.stdout.readline().strip() == "done"
+        spent = meter.per_request(1)
+    finally:
+        os.killpg(server.pid, 9)
+        server.wait()
+    assert spent["server_ms"] >= 300 * 0.9
