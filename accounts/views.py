@@ -9,7 +9,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from core.cache import Query, cached_response
-from core.representation import json_accepted
+from core.representation import json_accepted, lookup_queryset
 from core.throttling import LoginThrottle, RegisterThrottle, UserScopedThrottle, login_failures
 
 from . import services
@@ -180,8 +180,7 @@ class PublicUserView(RetrieveAPIView):
             # JSON: the serializer's bytes from plain row values, without model
             # instances or its per-field machinery (core/representation.py). The
             # queryset and lookup get_object() reads; AllowAny has no object check.
-            queryset = self.filter_queryset(self.get_queryset()).filter(pk=self.kwargs[self.lookup_field])
-            row = public_user_value_repr(queryset)
+            row = public_user_value_repr(lookup_queryset(self))
             if row is None:
                 raise Http404
             return Response(row)

@@ -57,6 +57,16 @@ def dumps(data) -> bytes:
     return out
 
 
+def lookup_queryset(view):
+    """What ``view.get_object()`` reads, as a queryset: the view's filtered queryset
+    narrowed to the object the URL names (empty when it does not exist or the view
+    does not show it). No object permission is checked here: for views whose
+    permissions have none (a detail read as plain values, a detail's row scopes)."""
+    queryset = view.filter_queryset(view.get_queryset())
+    lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
+    return queryset.filter(**{view.lookup_field: view.kwargs[lookup_url_kwarg]})
+
+
 def json_accepted(request) -> bool:
     """Whether DRF's content negotiation picked the JSON renderer (the browsable
     API and any other renderer get the DRF serializers' data)."""

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from accounts.cache import SKILLS
 from core.cache import Query, Rows, cached_response, query_filters
 from core.filters import ListOnlyFilterMixin, filterset_applies
-from core.representation import json_accepted
+from core.representation import json_accepted, lookup_queryset
 from core.throttling import UserScopedThrottle
 
 from . import services
@@ -234,8 +234,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         if json_accepted(request):
             # What get_object() reads (the same queryset and lookup; retrieve has no
             # object permission to check: AllowAny), as plain row values.
-            queryset = self.filter_queryset(self.get_queryset()).filter(pk=self.kwargs[self.lookup_field])
-            rows = job_value_rows(job_values(queryset))
+            rows = job_value_rows(job_values(lookup_queryset(self)))
             if not rows:
                 raise Http404
             return Response(rows[0])

@@ -35,13 +35,13 @@ class Rows:
 
     def queryset(self, view):
         """The queryset the handler shows (before paging)."""
+        from ..representation import lookup_queryset
+
         if self.source is not None:
             return getattr(view, self.source)()
-        queryset = view.filter_queryset(view.get_queryset())
         if self.detail:
-            lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
-            queryset = queryset.filter(**{view.lookup_field: view.kwargs[lookup_url_kwarg]})
-        return queryset
+            return lookup_queryset(view)
+        return view.filter_queryset(view.get_queryset())
 
     def __call__(self, view, request, **kwargs) -> Iterable[str]:
         from rest_framework.exceptions import ValidationError
