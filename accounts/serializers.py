@@ -106,12 +106,7 @@ class AuthResultSerializer(serializers.Serializer):
 
 def user_lite_repr(user) -> dict:
     """``UserLiteSerializer(user).data``."""
-    return {
-        "id": user.id,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "rating_avg": decimal_repr(user.rating_avg, 2, 3),
-    }
+    return user_lite_value(user.id, user.first_name, user.last_name, user.rating_sum, user.rating_count)
 
 
 USER_LITE_COLUMNS = ("id", "first_name", "last_name", "rating_sum", "rating_count")

@@ -12,7 +12,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Skill
-from accounts.serializers import UserLiteSerializer, user_lite_repr, user_lite_value
+from accounts.serializers import (
+    USER_LITE_COLUMNS,
+    UserLiteSerializer,
+    user_lite_columns,
+    user_lite_repr,
+    user_lite_value,
+)
 from core.converters import MAX_ID
 from core.envelope import values_page
 from core.representation import Row, Rows, datetime_formatter, decimal_repr, prefetched
@@ -88,13 +94,44 @@ class SavedJobSerializer(JobSerializer):
 
 def job_ref_repr(job) -> dict:
     """``JobRefSerializer(job).data``."""
-    return {"id": job.id, "title": job.title, "status": job.status}
+    return job_ref_value(job.id, job.title, job.status)
+
+
+def job_ref_value(job_id, title, status) -> dict:
+    """``job_ref_repr`` from the ``job_ref_columns`` values."""
+    return {"id": job_id, "title": title, "status": status}
+
+
+JOB_REF_FIELDS = ("id", "title", "status")  # JobRefSerializer's, in its order
 
 
 def job_ref_columns(prefix: str) -> tuple[str, ...]:
-    """The ``values_list`` columns of the job ref at ``prefix`` (e.g. ``job``): id,
-    title, status, in ``JobRefSerializer``'s order."""
-    return tuple(f"{prefix}__{column}" for column in ("id", "title", "status"))
+    """The ``values_list`` columns of the job ref at ``prefix`` (e.g. ``job``),
+    read back by ``job_ref_value``."""
+    return tuple(f"{prefix}__{column}" for column in JOB_REF_FIELDS)
+
+
+def job_and_users_columns(first: str, second: str) -> tuple[str, ...]:
+    """The ``values_list`` columns that open a payment's or a review's plain values:
+    its id, its job ref and two user-lites (payer and recipient, reviewer and
+    reviewed); read back by ``job_and_users_row``."""
+    return ("id", *job_ref_columns("job"), *user_lite_columns(first), *user_lite_columns(second))
+
+
+# How many of a payment's or review's values job_and_users_row reads: the rest are its own.
+JOB_AND_USERS_WIDTH = len(job_and_users_columns("first", "second"))
+
+
+def job_and_users_row(values, first: str, second: str) -> Row:
+    """The representation's first fields (id, job, ``first``, ``second``, in the
+    serializers' order) from the ``job_and_users_columns`` values at the start of
+    ``values``; the caller adds the rest."""
+    users = 1 + len(JOB_REF_FIELDS)  # where the first user-lite starts
+    width = len(USER_LITE_COLUMNS)
+    return Row(id=values[0], job=job_ref_value(*values[1:users]), **{
+        first: user_lite_value(*values[users : users + width]),
+        second: user_lite_value(*values[users + width : users + 2 * width]),
+    })
 
 
 def job_repr(job, datetime_repr=None) -> Row:

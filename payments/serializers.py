@@ -8,10 +8,16 @@ from decimal import Decimal
 from django.conf import settings
 from rest_framework import serializers
 
-from accounts.serializers import UserLiteSerializer, user_lite_columns, user_lite_repr, user_lite_value
+from accounts.serializers import UserLiteSerializer, user_lite_repr
 from core.converters import MAX_ID
 from core.representation import Row, Rows, datetime_formatter, decimal_repr
-from jobs.serializers import JobRefSerializer, job_ref_columns, job_ref_repr
+from jobs.serializers import (
+    JOB_AND_USERS_WIDTH,
+    JobRefSerializer,
+    job_and_users_columns,
+    job_and_users_row,
+    job_ref_repr,
+)
 
 from .models import Payment
 
@@ -57,8 +63,7 @@ def payment_rows(payments) -> Rows:
 
 # The columns ``payment_value_rows`` reads: the payment, its job ref and both users.
 PAYMENT_VALUE_COLUMNS = (
-    "id", *job_ref_columns("job"), *user_lite_columns("payer"), *user_lite_columns("recipient"),
-    "amount", "currency", "status", "reference", "created_at",
+    *job_and_users_columns("payer", "recipient"), "amount", "currency", "status", "reference", "created_at",
 )
 
 
@@ -70,17 +75,11 @@ def payment_value_rows(values) -> Rows:
     datetime_repr = datetime_formatter()
     rows = Rows()
     for v in values:
-        rows.append(Row(
-            id=v[0],
-            job={"id": v[1], "title": v[2], "status": v[3]},
-            payer=user_lite_value(*v[4:9]),
-            recipient=user_lite_value(*v[9:14]),
-            amount=decimal_repr(v[14], 2, 12),
-            currency=v[15],
-            status=v[16],
-            reference=v[17],
-            created_at=datetime_repr(v[18]),
-        ))
+        row = job_and_users_row(v, "payer", "recipient")
+        amount, currency, status, reference, created_at = v[JOB_AND_USERS_WIDTH:]
+        row.update(amount=decimal_repr(amount, 2, 12), currency=currency, status=status, reference=reference,
+                   created_at=datetime_repr(created_at))
+        rows.append(row)
     return rows
 
 

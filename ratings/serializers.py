@@ -3,10 +3,16 @@ and the rows ``ReviewQuerySet.for_list`` joins: it never queries. The rules of
 who may review whom live in ``ratings.services``."""
 from rest_framework import serializers
 
-from accounts.serializers import UserLiteSerializer, user_lite_columns, user_lite_repr, user_lite_value
+from accounts.serializers import UserLiteSerializer, user_lite_repr
 from core.converters import MAX_ID
 from core.representation import Row, Rows, datetime_formatter
-from jobs.serializers import JobRefSerializer, job_ref_columns, job_ref_repr
+from jobs.serializers import (
+    JOB_AND_USERS_WIDTH,
+    JobRefSerializer,
+    job_and_users_columns,
+    job_and_users_row,
+    job_ref_repr,
+)
 
 from .models import Review
 
@@ -42,10 +48,7 @@ def review_rows(reviews) -> Rows:
 
 
 # The columns ``review_value_rows`` reads: the review, its job ref and both users.
-REVIEW_VALUE_COLUMNS = (
-    "id", *job_ref_columns("job"), *user_lite_columns("reviewer"), *user_lite_columns("reviewed"),
-    "rating", "comment", "created_at",
-)
+REVIEW_VALUE_COLUMNS = (*job_and_users_columns("reviewer", "reviewed"), "rating", "comment", "created_at")
 
 
 def review_value_rows(values) -> Rows:
@@ -55,15 +58,10 @@ def review_value_rows(values) -> Rows:
     datetime_repr = datetime_formatter()
     rows = Rows()
     for v in values:
-        rows.append(Row(
-            id=v[0],
-            job={"id": v[1], "title": v[2], "status": v[3]},
-            reviewer=user_lite_value(*v[4:9]),
-            reviewed=user_lite_value(*v[9:14]),
-            rating=v[14],
-            comment=v[15],
-            created_at=datetime_repr(v[16]),
-        ))
+        row = job_and_users_row(v, "reviewer", "reviewed")
+        rating, comment, created_at = v[JOB_AND_USERS_WIDTH:]
+        row.update(rating=rating, comment=comment, created_at=datetime_repr(created_at))
+        rows.append(row)
     return rows
 
 
