@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.prepared import prepared_rows
 from core.representation import Row, decimal_repr, prefetched
 
 from .models import Profile, Role, Skill, User, rating_average
@@ -151,6 +152,12 @@ def public_user_repr(user) -> Row:
     )
 
 
+def _profile_skill_names(profile_id):
+    """A profile's skills' names, in ``Skill``'s order (by name)."""
+    through = Profile.skills.through.objects.filter(profile_id=profile_id)
+    return through.order_by("skill__name").values_list("skill__name", flat=True)
+
+
 # The columns ``public_user_value_repr`` reads: the user and its profile (none when
 # the user has no profile: the LEFT JOIN's NULLs).
 PUBLIC_USER_COLUMNS = (
@@ -159,21 +166,19 @@ PUBLIC_USER_COLUMNS = (
 )
 
 
-def public_user_value_repr(queryset) -> Row | None:
-    """``PublicUserSerializer(user).data`` for the one user of ``queryset``
-    (``UserQuerySet.for_public`` narrowed to an id), read as plain row values:
-    what ``public_user_repr`` gives, without a User, a Profile and a Skill per
-    skill. ``None``: no such user. 2 queries, as the prefetching queryset (1
-    when the user has no profile)."""
-    found = list(queryset.prefetch_related(None).values_list(*PUBLIC_USER_COLUMNS)[:1])
+def public_user_value_repr(found) -> Row | None:
+    """``PublicUserSerializer(user).data`` for the user of ``found`` (rows of
+    ``PUBLIC_USER_COLUMNS`` read from ``UserQuerySet.for_public`` narrowed to an
+    id; the first is shown): what ``public_user_repr`` gives, without a User, a
+    Profile and a Skill per skill. ``None``: no such user. 1 query for the skills
+    (none when the user has no profile), compiled once (core/prepared.py)."""
     if not found:
         return None
     (user_id, first_name, last_name, role, profile_id, bio, city, hourly_rate, rating_sum, rating_count,
      completed_jobs) = found[0]
     skills = []
     if profile_id is not None:
-        through = Profile.skills.through.objects.filter(profile_id=profile_id)
-        skills = list(through.order_by("skill__name").values_list("skill__name", flat=True))
+        skills = prepared_rows("accounts.profile_skill_names", _profile_skill_names, (profile_id,))
     return Row(
         id=user_id,
         first_name=first_name,

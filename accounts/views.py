@@ -9,13 +9,14 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from core.cache import Query, cached_response
-from core.representation import json_accepted, lookup_queryset
+from core.representation import json_accepted, lookup_values
 from core.throttling import LoginThrottle, RegisterThrottle, UserScopedThrottle, login_failures
 
 from . import services
 from .cache import SKILLS, user_scope
 from .models import Skill, User
 from .serializers import (
+    PUBLIC_USER_COLUMNS,
     AuthResultSerializer,
     LoginSerializer,
     MeSerializer,
@@ -170,6 +171,9 @@ class PublicUserView(RetrieveAPIView):
 
     permission_classes = [AllowAny]
     serializer_class = PublicUserSerializer
+    # The same queryset for every caller: its read by id is compiled once
+    # (core/representation.py, lookup_values).
+    static_lookup_actions = ("retrieve",)
 
     def get_queryset(self):
         return User.objects.for_public()
@@ -180,7 +184,7 @@ class PublicUserView(RetrieveAPIView):
             # JSON: the serializer's bytes from plain row values, without model
             # instances or its per-field machinery (core/representation.py). The
             # queryset and lookup get_object() reads; AllowAny has no object check.
-            row = public_user_value_repr(lookup_queryset(self))
+            row = public_user_value_repr(lookup_values(self, *PUBLIC_USER_COLUMNS, limit=1))
             if row is None:
                 raise Http404
             return Response(row)

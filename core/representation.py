@@ -34,6 +34,8 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import ISO_8601, api_settings
 
+from .prepared import prepared_rows
+
 _UTC = datetime.UTC
 _UTC_ZONE = zoneinfo.ZoneInfo("UTC")  # zoneinfo caches it: Django's default zone is this object
 _DRF_DATETIME = serializers.DateTimeField()
@@ -65,6 +67,28 @@ def lookup_queryset(view):
     queryset = view.filter_queryset(view.get_queryset())
     lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
     return queryset.filter(**{view.lookup_field: view.kwargs[lookup_url_kwarg]})
+
+
+def lookup_values(view, *columns: str, limit: int | None = None) -> list:
+    """``lookup_queryset(view).values_list(*columns)`` (the first ``limit`` rows),
+    as a list of tuples. Where the view names the current action in
+    ``static_lookup_actions`` (its queryset for that action depends on nothing
+    but the URL's value: not the caller, not the query string), the SQL is
+    compiled once and re-run with the URL's value (core/prepared.py); a test
+    (tests/core/test_prepared.py) checks each such view compiles the same SQL
+    for every caller. Otherwise the ORM reads it as usual."""
+    lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
+    value = view.kwargs[lookup_url_kwarg]
+    action = getattr(view, "action", None) or "retrieve"
+    if type(value) is int and action in getattr(view, "static_lookup_actions", ()):
+        def build(value):
+            queryset = view.filter_queryset(view.get_queryset())
+            queryset = queryset.filter(**{view.lookup_field: value}).prefetch_related(None).values_list(*columns)
+            return queryset[:limit] if limit is not None else queryset
+
+        return prepared_rows((type(view), action, columns, limit), build, (value,))
+    queryset = lookup_queryset(view).prefetch_related(None).values_list(*columns)
+    return list(queryset[:limit] if limit is not None else queryset)
 
 
 def json_accepted(request) -> bool:

@@ -21,6 +21,7 @@ from accounts.serializers import (
 )
 from core.converters import MAX_ID
 from core.envelope import values_page
+from core.prepared import prepared_rows
 from core.representation import Row, Rows, datetime_formatter, decimal_repr, prefetched
 
 from .models import Application, Category, Job
@@ -187,11 +188,14 @@ def skill_names(job_ids) -> dict:
     """Job id -> its skills' names in the order ``prefetch_related("skills")``
     gives them (``Skill``'s ordering, by name): 1 query."""
     names: dict = {}
-    if job_ids:
-        through = Job.skills.through.objects.filter(job_id__in=job_ids)
-        for job_id, name in through.order_by("skill__name").values_list("job_id", "skill__name"):
-            names.setdefault(job_id, []).append(name)
+    for job_id, name in prepared_rows("jobs.skill_names", _skill_rows, (list(job_ids),)):
+        names.setdefault(job_id, []).append(name)
     return names
+
+
+def _skill_rows(job_ids):
+    through = Job.skills.through.objects.filter(job_id__in=job_ids)
+    return through.order_by("skill__name").values_list("job_id", "skill__name")
 
 
 def job_value_rows(values) -> Rows:

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from accounts.cache import SKILLS
 from core.cache import Query, Rows, cached_response, query_filters
 from core.filters import ListOnlyFilterMixin, filterset_applies
-from core.representation import json_accepted, lookup_queryset
+from core.representation import json_accepted, lookup_values
 from core.throttling import UserScopedThrottle
 
 from . import services
@@ -33,6 +33,7 @@ from .cache import CATEGORIES, JOB_SET, JOBS, applications_scope, job_scope, sav
 from .filters import ApplicationFilter, JobFilter
 from .models import Application, ApplicationStatus, Category, Job
 from .serializers import (
+    JOB_COLUMNS,
     ApplicationSerializer,
     ApplyInputSerializer,
     CategorySerializer,
@@ -176,6 +177,9 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     lookup_value_converter = "id"  # 1..2**63-1, else 404 (core/converters.py)
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     throttle_scope = "applications"  # used by the apply action's throttle only
+    # get_queryset() for a job's detail is the same for every caller: its reads by
+    # id are compiled once (core/representation.py, lookup_values).
+    static_lookup_actions = ("retrieve",)
 
     permission_by_action = {
         "list": [AllowAny],
@@ -234,7 +238,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         if json_accepted(request):
             # What get_object() reads (the same queryset and lookup; retrieve has no
             # object permission to check: AllowAny), as plain row values.
-            rows = job_value_rows(job_values(lookup_queryset(self)))
+            rows = job_value_rows(lookup_values(self, *JOB_COLUMNS))
             if not rows:
                 raise Http404
             return Response(rows[0])

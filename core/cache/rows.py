@@ -46,6 +46,16 @@ class Rows:
     def __call__(self, view, request, **kwargs) -> Iterable[str]:
         from rest_framework.exceptions import ValidationError
 
+        if self.detail and self.source is None:
+            from ..representation import lookup_values
+
+            # What get_object() reads, narrowed to the row-scope columns (a prepared
+            # read where the view's lookup queryset is static: core/prepared.py).
+            names = tuple(dict.fromkeys(column for _, column in self.columns))
+            try:
+                return scopes_of(names, lookup_values(view, *names), self.columns)
+            except ValidationError:
+                return []  # the build answers the 400; nothing is stored
         try:
             queryset = self.queryset(view)
         except ValidationError:
@@ -85,6 +95,11 @@ def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> 
     names = list(dict.fromkeys(column for _, column in columns))
     rows = queryset.prefetch_related(None).values_list(*names)
     rows = rows[offset : offset + size] if size else rows[offset:]
+    return scopes_of(names, rows, columns)
+
+
+def scopes_of(names, rows, columns) -> list[str]:
+    """The row scopes (``prefix:value``, sorted) of ``rows`` (tuples of ``names``)."""
     out = set()
     for row in rows:
         values = dict(zip(names, row))
