@@ -171,9 +171,9 @@ class PublicUserView(RetrieveAPIView):
 
     permission_classes = [AllowAny]
     serializer_class = PublicUserSerializer
-    # The same queryset for every caller: its read by id is compiled once
-    # (core/representation.py, lookup_values).
-    static_lookup_actions = ("retrieve",)
+    # The same queryset for every caller: its reads by id are compiled once
+    # (core/representation.py, static_queryset).
+    static_queryset_for = ("get",)
 
     def get_queryset(self):
         return User.objects.for_public()

@@ -13,7 +13,8 @@ and shape of ``args``:
 - on first use ``build`` is called with *sentinels* in place of ``args`` (unique
   negative integers, one per value; a list argument becomes as many sentinels as
   it has items), compiled for the alias the router picks for its model, and each
-  sentinel's position among the SQL parameters is noted;
+  sentinel's positions among the SQL parameters are noted (a value the query
+  uses twice fills both);
 - afterwards the SQL is run on the router's alias with the real values put in
   those positions, and the rows go through the compiler's converters (what
   ``values_list`` applies: on SQLite, datetimes and decimals), as tuples (or the
@@ -36,6 +37,7 @@ import itertools
 import threading
 from collections.abc import Callable, Hashable, Sequence
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
 from django.db.models.query import FlatValuesListIterable, ValuesListIterable
 
@@ -90,15 +92,21 @@ def _compile(build: Callable, shape: tuple, alias: str) -> _Compiled:
     if query.extra_select or query.annotation_select:
         raise ValueError("prepared_rows takes plain columns (no extra(), no annotations)")
     compiler = query.get_compiler(using=alias)
-    sql, params = compiler.as_sql()
-    slots = []
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        # Nothing to read whatever the values (an empty slice, ``none()``): as the ORM, no query.
+        return _Compiled(None, [], [], compiler, [], False)
+    slots, found = [], set()
     for position, param in enumerate(params):
         if type(param) is int and param in where:
-            index, item = where.pop(param)
+            # A value the query uses twice (payer or recipient) fills both places.
+            index, item = where[param]
             slots.append((position, index, item))
-    if where:
+            found.add(param)
+    if len(found) != len(where):
         raise ValueError(
-            f"prepared_rows: {len(where)} value(s) not found as SQL parameters; the query transforms them"
+            f"prepared_rows: {len(where) - len(found)} value(s) not found as SQL parameters; the query transforms them"
         )
     fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
     converters = compiler.get_converters(fields)
@@ -106,10 +114,13 @@ def _compile(build: Callable, shape: tuple, alias: str) -> _Compiled:
                      queryset._iterable_class is FlatValuesListIterable)
 
 
-def prepared_rows(key: Hashable, build: Callable, args: Sequence) -> list:
+def prepared_rows(key: Hashable, build: Callable, args: Sequence, on_compile: Callable | None = None) -> list:
     """The rows of ``build(*args)`` (a ``values_list`` queryset), its SQL compiled
     once per thread, alias and shape of ``args`` under ``key`` (module docstring).
-    ``key`` names what ``build`` reads: two different ``build`` must never share it."""
+    ``key`` names what ``build`` reads: two different ``build`` must never share it.
+    ``on_compile(sql, params)``: called once, right after compiling, with the SQL
+    and this call's parameters (a check that they are those of the query the
+    caller would otherwise run; it raises if not, and nothing is kept)."""
     if any(isinstance(a, (list, tuple)) and not a for a in args):
         return []
     shape = _shape(args)
@@ -123,11 +134,20 @@ def prepared_rows(key: Hashable, build: Callable, args: Sequence) -> list:
     if cache is None:
         cache = _local.compiled = {}
     entry = cache.get((key, alias, shape))
-    if entry is None:
-        entry = cache[(key, alias, shape)] = _compile(build, shape, alias)
+    fresh = entry is None
+    if fresh:
+        entry = _compile(build, shape, alias)
+    if entry.sql is None:
+        if fresh:
+            cache[(key, alias, shape)] = entry
+        return []
     params = list(entry.params)
     for position, index, item in entry.slots:
         params[position] = args[index] if item is None else args[index][item]
+    if fresh:
+        if on_compile is not None:
+            on_compile(entry.sql, tuple(params))
+        cache[(key, alias, shape)] = entry
     with connections[alias].cursor() as cursor:
         cursor.execute(entry.sql, params)
         rows = cursor.fetchall()

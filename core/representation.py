@@ -34,6 +34,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import ISO_8601, api_settings
 
+from .filters import FilterBackend, ListOnlyFilterMixin, filterset_applies
 from .prepared import prepared_rows
 
 _UTC = datetime.UTC
@@ -69,26 +70,112 @@ def lookup_queryset(view):
     return queryset.filter(**{view.lookup_field: view.kwargs[lookup_url_kwarg]})
 
 
+def static_queryset(view) -> bool:
+    """Whether ``view``'s queryset for this request may be read prepared
+    (core/prepared.py): the view names the handler (its action, or for a view
+    without actions the method, ``get``) in ``static_queryset_for`` -- a promise
+    that ``view.get_queryset()`` for it depends on nothing but the URL's
+    arguments, not the caller and not the query string -- every URL argument is
+    an id, and no filter applies (the query string gives none of the FilterSet's
+    filters a value; any other filter backend counts as applying). A test
+    (tests/core/test_prepared.py) checks each such view compiles the same SQL for
+    every caller and query string."""
+    handler = getattr(view, "action", None) or view.request.method.lower()
+    if handler not in getattr(view, "static_queryset_for", ()):
+        return False
+    if any(type(value) is not int for value in view.kwargs.values()):
+        return False
+    if getattr(view, "action", None) not in (None, "list") and isinstance(view, ListOnlyFilterMixin):
+        return True  # filters apply to the list only
+    for backend in view.filter_backends:
+        if backend is not FilterBackend or getattr(view, "filterset_fields", None):
+            return False
+        filterset_class = getattr(view, "filterset_class", None)
+        if filterset_class is not None and filterset_applies(filterset_class, view.request.query_params):
+            return False
+    return True
+
+
+def view_rows(view, key, make_queryset, on_compile=None) -> list:
+    """The rows of ``make_queryset(view)`` (a ``values_list`` of the view's queryset),
+    for a view where ``static_queryset(view)``: compiled once per ``key`` with the
+    URL's arguments as its parameters (the view's ``kwargs`` are sentinels while
+    it compiles), then re-run with this request's. The first time, the statement
+    with this request's values put in is checked to be the one
+    ``make_queryset(view)`` compiles to (else ``ValueError``, nothing kept): a
+    value that did not land where the sentinels said fails there, not later."""
+    names = tuple(sorted(view.kwargs))
+
+    def checked(sql, params):
+        expected = make_queryset(view).query.sql_with_params()
+        if (sql, params) != expected:
+            raise ValueError(f"{type(view).__name__}: the prepared statement is not the queryset's")
+        if on_compile is not None:
+            on_compile(sql, params)
+
+    def build(*values):
+        kept = view.kwargs
+        view.kwargs = dict(zip(names, values))
+        try:
+            return make_queryset(view)
+        finally:
+            view.kwargs = kept
+
+    handler = getattr(view, "action", None) or view.request.method.lower()
+    return prepared_rows((type(view), handler, key, names), build, tuple(view.kwargs[n] for n in names),
+                         on_compile=checked)
+
+
 def lookup_values(view, *columns: str, limit: int | None = None) -> list:
     """``lookup_queryset(view).values_list(*columns)`` (the first ``limit`` rows),
-    as a list of tuples. Where the view names the current action in
-    ``static_lookup_actions`` (its queryset for that action depends on nothing
-    but the URL's value: not the caller, not the query string), the SQL is
-    compiled once and re-run with the URL's value (core/prepared.py); a test
-    (tests/core/test_prepared.py) checks each such view compiles the same SQL
-    for every caller. Otherwise the ORM reads it as usual."""
-    lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
-    value = view.kwargs[lookup_url_kwarg]
-    action = getattr(view, "action", None) or "retrieve"
-    if type(value) is int and action in getattr(view, "static_lookup_actions", ()):
-        def build(value):
-            queryset = view.filter_queryset(view.get_queryset())
-            queryset = queryset.filter(**{view.lookup_field: value}).prefetch_related(None).values_list(*columns)
-            return queryset[:limit] if limit is not None else queryset
+    as a list of tuples: prepared where ``static_queryset(view)``, else through the
+    ORM as usual."""
+    def make(view):
+        queryset = lookup_queryset(view).prefetch_related(None).values_list(*columns)
+        return queryset[:limit] if limit is not None else queryset
 
-        return prepared_rows((type(view), action, columns, limit), build, (value,))
-    queryset = lookup_queryset(view).prefetch_related(None).values_list(*columns)
-    return list(queryset[:limit] if limit is not None else queryset)
+    if static_queryset(view):
+        return view_rows(view, ("lookup", columns, limit), make)
+    return list(make(view))
+
+
+def view_page_values(view, queryset, *columns: str):
+    """``values_page(queryset, *columns)`` for the page ``view`` shows, where
+    ``queryset`` is ``view.filter_queryset(view.get_queryset())``: for a static
+    view (``static_queryset``) the page's slice is read prepared; the first time a
+    slice is compiled, its SQL and parameters are checked to be those of
+    ``queryset``'s own slice (else ``ValueError``: the handler shows another
+    queryset than the view's)."""
+    if not static_queryset(view):
+        from .envelope import values_page
+
+        return values_page(queryset, *columns)
+    return PreparedPage(view, queryset, columns)
+
+
+class PreparedPage:
+    """A page's plain row values for the paginator (core/envelope.py): counted on
+    ``count_source`` as ``values_page`` is, sliced through ``view_rows``."""
+
+    def __init__(self, view, queryset, columns):
+        self.view = view
+        self.count_source = queryset
+        self.columns = columns
+        self.ordered = queryset.ordered
+
+    def __getitem__(self, window: slice) -> list:
+        bottom, top = window.start or 0, window.stop
+        columns = self.columns
+
+        def make(view):
+            return view.filter_queryset(view.get_queryset()).prefetch_related(None).values_list(*columns)[bottom:top]
+
+        def same_as_handlers(sql, params):
+            expected = self.count_source.prefetch_related(None).values_list(*columns)[bottom:top]
+            if (sql, params) != expected.query.sql_with_params():
+                raise ValueError(f"{type(self.view).__name__}: the page's queryset is not the view's own")
+
+        return view_rows(self.view, ("page", columns, bottom, top), make, on_compile=same_as_handlers)
 
 
 def json_accepted(request) -> bool:

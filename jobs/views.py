@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from accounts.cache import SKILLS
 from core.cache import Query, Rows, cached_response, query_filters
 from core.filters import ListOnlyFilterMixin, filterset_applies
-from core.representation import json_accepted, lookup_values
+from core.representation import json_accepted, lookup_values, view_page_values
 from core.throttling import UserScopedThrottle
 
 from . import services
@@ -42,7 +42,6 @@ from .serializers import (
     SavedJobSerializer,
     SaveResultSerializer,
     job_value_rows,
-    job_values,
     saved_job_rows,
 )
 
@@ -177,9 +176,10 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     lookup_value_converter = "id"  # 1..2**63-1, else 404 (core/converters.py)
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     throttle_scope = "applications"  # used by the apply action's throttle only
-    # get_queryset() for a job's detail is the same for every caller: its reads by
-    # id are compiled once (core/representation.py, lookup_values).
-    static_lookup_actions = ("retrieve",)
+    # get_queryset() for the list and a job's detail is the same for every caller:
+    # their reads are compiled once when no filter is given (core/representation.py,
+    # static_queryset).
+    static_queryset_for = ("list", "retrieve")
 
     permission_by_action = {
         "list": [AllowAny],
@@ -228,7 +228,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         if json_accepted(request):
             # JSON: the serializer's bytes from plain row values, without model
             # instances or the serializer's per-field machinery (core/representation.py).
-            return self.get_paginated_response(job_value_rows(self.paginate_queryset(job_values(queryset))))
+            return self.get_paginated_response(job_value_rows(self.paginate_queryset(view_page_values(self, queryset, *JOB_COLUMNS))))
         return self.get_paginated_response(JobSerializer(self.paginate_queryset(queryset), many=True).data)
 
     # The job's client (a job's client never changes).

@@ -12,9 +12,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from core.cache import Rows, cached_response
-from core.envelope import values_page
 from core.filters import ListOnlyFilterMixin
-from core.representation import json_accepted
+from core.representation import json_accepted, view_page_values
 from core.throttling import UserScopedThrottle
 
 from . import services
@@ -37,7 +36,7 @@ def _payment_page(view, request, queryset) -> Response:
     if json_accepted(request):
         # JSON: the serializer's bytes from plain row values, without model instances
         # or its per-field machinery (core/representation.py).
-        page = view.paginate_queryset(values_page(queryset, *PAYMENT_VALUE_COLUMNS))
+        page = view.paginate_queryset(view_page_values(view, queryset, *PAYMENT_VALUE_COLUMNS))
         return view.get_paginated_response(payment_value_rows(page))
     return view.get_paginated_response(PaymentSerializer(view.paginate_queryset(queryset), many=True).data)
 
@@ -228,6 +227,10 @@ class UserPaymentListView(GenericAPIView):
     permission_classes = [permissions.IsAuthenticated, SelfOrStaff]
     filterset_class = PaymentFilter
     queryset = Payment.objects.none()  # schema generation only
+    # get_queryset() depends on the URL's id alone (who may ask is the permission's
+    # business): its reads are compiled once when no filter is given
+    # (core/representation.py, static_queryset).
+    static_queryset_for = ("get",)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation

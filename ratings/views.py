@@ -9,8 +9,7 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from core.cache import Rows, cached_response
-from core.envelope import values_page
-from core.representation import json_accepted
+from core.representation import json_accepted, view_page_values
 from core.throttling import UserScopedThrottle
 
 from . import services
@@ -24,7 +23,7 @@ def _review_page(view, request, queryset) -> Response:
     if json_accepted(request):
         # JSON: the serializer's bytes from plain row values, without model instances
         # or its per-field machinery (core/representation.py).
-        page = view.paginate_queryset(values_page(queryset, *REVIEW_VALUE_COLUMNS))
+        page = view.paginate_queryset(view_page_values(view, queryset, *REVIEW_VALUE_COLUMNS))
         return view.get_paginated_response(review_value_rows(page))
     return view.get_paginated_response(ReviewSerializer(view.paginate_queryset(queryset), many=True).data)
 
@@ -61,6 +60,9 @@ class ReviewViewSet(viewsets.GenericViewSet):
     throttle_scope = "reviews"
     filterset_class = ReviewFilter
     queryset = Review.objects.none()  # schema generation only
+    # The list's queryset is the same for every caller (filters aside): its reads
+    # are compiled once when no filter is given (core/representation.py, static_queryset).
+    static_queryset_for = ("list",)
     # The input serializer of ``create``; a test swaps it to prove the database's own checks.
     create_serializer_class = ReviewCreateSerializer
 
@@ -113,6 +115,9 @@ class _UserReviewListView(GenericAPIView):
     queryset = Review.objects.none()  # schema generation only
     # The ReviewQuerySet method that picks this list's rows for a user id.
     selector = "received_by"
+    # get_queryset() depends on the URL's id alone: its reads are compiled once
+    # (core/representation.py, static_queryset).
+    static_queryset_for = ("get",)
 
     @extend_schema(responses=ReviewSerializer(many=True))
     @cached_response(user_review_list_scopes, rows=REVIEW_ROWS, private=False)

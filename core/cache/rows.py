@@ -56,6 +56,21 @@ class Rows:
                 return scopes_of(names, lookup_values(view, *names), self.columns)
             except ValidationError:
                 return []  # the build answers the 400; nothing is stored
+        if not self.detail and self.source is None:
+            from ..representation import static_queryset, view_rows
+
+            if static_queryset(view):
+                window = page_window(view)
+                if window is None:
+                    return []
+                offset, size = window
+                names = tuple(dict.fromkeys(column for _, column in self.columns))
+
+                def make(view):
+                    rows = view.filter_queryset(view.get_queryset()).prefetch_related(None).values_list(*names)
+                    return rows[offset : offset + size] if size else rows[offset:]
+
+                return scopes_of(names, view_rows(view, ("rows", names, offset, size), make), self.columns)
         try:
             queryset = self.queryset(view)
         except ValidationError:
@@ -75,27 +90,37 @@ def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> 
     for every row of the page. A page number or size the paginator refuses gives
     no rows (the build then answers the same 400 and nothing is stored).
     ``paged=False``: every row of ``queryset`` (a detail: one row)."""
-    paginator = view.paginator if paged else None
-    request = view.request
-    if paginator is None:
-        offset, size = 0, None
-    else:
-        try:
-            size = paginator.get_page_size(request)
-            number = int(request.query_params.get(paginator.page_query_param, "1"))
-        except Exception:  # noqa: BLE001 - the build reports it
-            return []
-        if number < 1:
-            return []
-        offset = (number - 1) * size
-        # A page past what the paginator counts (it stops at count_cap) is a 404
-        # anyway; never hand the database an OFFSET beyond its integer range.
-        if offset > getattr(paginator, "count_cap", offset):
-            return []
+    window = page_window(view) if paged else (0, None)
+    if window is None:
+        return []
+    offset, size = window
     names = list(dict.fromkeys(column for _, column in columns))
     rows = queryset.prefetch_related(None).values_list(*names)
     rows = rows[offset : offset + size] if size else rows[offset:]
     return scopes_of(names, rows, columns)
+
+
+def page_window(view) -> tuple[int, int | None] | None:
+    """(offset, size) of the page ``view`` will show (size None: every row, the
+    view has no paginator), or None for a page number or size the paginator
+    refuses (the build then answers the same 400 or 404 and nothing is stored)."""
+    paginator = view.paginator
+    if paginator is None:
+        return 0, None
+    request = view.request
+    try:
+        size = paginator.get_page_size(request)
+        number = int(request.query_params.get(paginator.page_query_param, "1"))
+    except Exception:  # noqa: BLE001 - the build reports it
+        return None
+    if number < 1:
+        return None
+    offset = (number - 1) * size
+    # A page past what the paginator counts (it stops at count_cap) is a 404
+    # anyway; never hand the database an OFFSET beyond its integer range.
+    if offset > getattr(paginator, "count_cap", offset):
+        return None
+    return offset, size
 
 
 def scopes_of(names, rows, columns) -> list[str]:

@@ -1,9 +1,10 @@
 """Prepared reads (core/prepared.py): the rows, the statement and the query count of
 the queryset they stand in for, on the suite's database (SQLite embedded,
 PostgreSQL in CI's second run); a value the query would transform, or a queryset
-that is not a plain ``values_list``, is refused when compiling; and every view
-that declares a static lookup queryset (core/representation.py, lookup_values)
-compiles the same SQL whoever asks."""
+that is not a plain ``values_list``, is refused when compiling; every view that
+declares static handlers (core/representation.py, static_queryset) compiles the
+same SQL whoever asks; and the prepared pages and details are the ORM's rows."""
+import re
 from decimal import Decimal
 
 import pytest
@@ -14,9 +15,8 @@ from django.urls import get_resolver
 from rest_framework.test import APIRequestFactory, force_authenticate
 
 from accounts.models import User
-from accounts.serializers import PUBLIC_USER_COLUMNS
 from core.prepared import forget, prepared_rows
-from core.representation import lookup_queryset, lookup_values
+from core.representation import PreparedPage, lookup_queryset, lookup_values, static_queryset, view_rows
 from jobs.models import Job
 from jobs.serializers import JOB_COLUMNS
 from tests.accounts.factories import ClientUserFactory, SkillFactory, StaffUserFactory, WorkerUserFactory
@@ -91,8 +91,8 @@ def test_a_transformed_value_or_a_queryset_it_cannot_run_is_refused():
                       lambda v: Job.objects.filter(pk=v).values_list("id", F("rate")), (1,))
 
 
-def _static_lookup_views():
-    """(pattern, view class) of every URL whose view declares static lookup actions."""
+def _static_views():
+    """(pattern, view class, action map) of every URL whose view declares static handlers."""
     found = []
 
     def walk(resolver, prefix=""):
@@ -101,57 +101,151 @@ def _static_lookup_views():
                 walk(entry, prefix + str(entry.pattern))
                 continue
             view = getattr(entry.callback, "cls", None)
-            if view is not None and getattr(view, "static_lookup_actions", ()):
+            if view is not None and getattr(view, "static_queryset_for", ()):
                 found.append((prefix + str(entry.pattern), view, getattr(entry.callback, "actions", None)))
 
     walk(get_resolver())
     return found
 
 
-def test_every_static_lookup_view_compiles_the_same_sql_for_every_caller():
-    views = _static_lookup_views()
-    names = {view.__name__ for _, view, _ in views}
-    assert {"JobViewSet", "PublicUserView"} <= names
-    callers = [None, ClientUserFactory(), WorkerUserFactory(), StaffUserFactory()]
-    factory = APIRequestFactory()
-    checked = 0
-    for pattern, view_class, actions in views:
-        for action in view_class.static_lookup_actions:
-            if actions is not None and action not in actions.values():
-                continue
-            statements = set()
-            for caller in callers:
-                # A query string too: a list filter must not reach a detail's lookup.
-                request = factory.get("/x/?status=open&ordering=-rate&search=a")
-                if caller is not None:
-                    force_authenticate(request, user=caller)
-                view = view_class(**({"action_map": actions} if actions else {}))
-                view.action = action if actions is not None else None
-                view.args, view.kwargs = (), {view.lookup_url_kwarg or view.lookup_field: 7}
-                view.request = view.initialize_request(request)
-                view.format_kwarg = None
-                sql, params = lookup_queryset(view).query.sql_with_params()
-                statements.add((sql, params))
-            assert len(statements) == 1, (pattern, action, statements)
-            checked += 1
-    assert checked >= 2
-
-
-def test_lookup_values_is_the_lookup_querysets_rows(as_worker):
-    job = JobFactory()
-    other = WorkerUserFactory()
-    for path, columns in ((f"/api/v1/jobs/{job.pk}/", JOB_COLUMNS),
-                          (f"/api/v1/users/{other.pk}/", PUBLIC_USER_COLUMNS)):
-        response = as_worker.get(path + "?_=1")
-        assert response.status_code == 200
-    # Directly, through a view instance as the handler sees it.
-    from jobs.views import JobViewSet
-
-    request = APIRequestFactory().get("/")
-    view = JobViewSet(action_map={"get": "retrieve"})
-    view.action, view.args, view.kwargs = "retrieve", (), {"pk": job.pk}
+def _view(view_class, actions, handler, caller, query, kwargs):
+    request = APIRequestFactory().get("/x/" + query)
+    if caller is not None:
+        force_authenticate(request, user=caller)
+    view = view_class(**({"action_map": actions} if actions else {}))
+    view.action = handler if actions is not None else None
+    view.args, view.kwargs = (), dict(kwargs)
     view.request = view.initialize_request(request)
     view.format_kwarg = None
+    return view
+
+
+def _url_kwargs(pattern):
+    return {name: 7 for name in re.findall(r"<id:(\w+)>", pattern)}
+
+
+def test_every_static_view_compiles_the_same_sql_for_every_caller():
+    """What static_queryset_for promises: the handler's queryset (and for a detail
+    what get_object() reads) is the same SQL, parameters included, whoever asks and
+    whatever query string comes with it when it names no filter."""
+    views = _static_views()
+    names = {view.__name__ for _, view, _ in views}
+    assert {"JobViewSet", "PublicUserView", "UserReviewsReceivedView", "ReviewViewSet", "UserPaymentListView"} <= names
+    callers = [None, ClientUserFactory(), WorkerUserFactory(), StaffUserFactory()]
+    checked = 0
+    for pattern, view_class, actions in views:
+        for handler in view_class.static_queryset_for:
+            if actions is not None and handler not in actions.values():
+                continue
+            if actions is None and handler != "get":
+                continue
+            kwargs = _url_kwargs(pattern)
+            statements = set()
+            for caller in callers:
+                for query in ("", "?page=2&per_page=5", "?unknown=1&_b=3"):
+                    view = _view(view_class, actions, handler, caller, query, kwargs)
+                    assert static_queryset(view), (pattern, handler, query)
+                    statements.add(view.filter_queryset(view.get_queryset()).query.sql_with_params())
+            assert len(statements) == 1, (pattern, handler, statements)
+            checked += 1
+    assert checked >= 4
+
+
+def test_a_filter_or_a_non_id_argument_is_read_through_the_orm():
+    from jobs.views import JobViewSet
+
+    actions = {"get": "list"}
+    assert static_queryset(_view(JobViewSet, actions, "list", None, "?page=3", {}))
+    for query in ("?status=open", "?search=x", "?ordering=-rate", "?city=Paris", "?min_rate=1"):
+        assert not static_queryset(_view(JobViewSet, actions, "list", None, query, {})), query
+    # A detail ignores the list's filters (ListOnlyFilterMixin).
+    assert static_queryset(_view(JobViewSet, {"get": "retrieve"}, "retrieve", None, "?status=open", {"pk": 7}))
+    assert not static_queryset(_view(JobViewSet, {"get": "retrieve"}, "retrieve", None, "", {"pk": "7"}))
+    # A handler the view does not name.
+    assert not static_queryset(_view(JobViewSet, {"get": "applications"}, "applications", None, "", {"pk": 7}))
+
+
+def test_a_prepared_page_refuses_a_handler_queryset_that_is_not_the_views(as_worker):
+    from jobs.views import JobViewSet
+
+    JobFactory()
+    view = _view(JobViewSet, {"get": "list"}, "list", None, "", {})
+    other = Job.objects.filter(pk__gt=0).order_by("-id")  # not what the view shows
+    with pytest.raises(ValueError, match="not the view's own"):
+        PreparedPage(view, other, ("id",))[0:5]
+    same = view.filter_queryset(view.get_queryset())
+    assert PreparedPage(view, same, ("id",))[0:5] == list(same.values_list("id")[0:5])
+
+
+def test_lookup_values_and_pages_are_the_querysets_rows():
+    from jobs.views import JobViewSet
+
+    jobs = [JobFactory() for _ in range(7)]
+    view = _view(JobViewSet, {"get": "retrieve"}, "retrieve", None, "", {"pk": jobs[0].pk})
     assert lookup_values(view, *JOB_COLUMNS) == list(lookup_queryset(view).values_list(*JOB_COLUMNS))
     view.kwargs = {"pk": 10**12}
     assert lookup_values(view, *JOB_COLUMNS) == []
+    listing = _view(JobViewSet, {"get": "list"}, "list", None, "", {})
+    queryset = listing.filter_queryset(listing.get_queryset())
+    page = PreparedPage(listing, queryset, JOB_COLUMNS)
+    for window in (slice(0, 3), slice(3, 6), slice(6, 9)):
+        assert page[window] == list(queryset.values_list(*JOB_COLUMNS)[window])
+
+
+def test_the_hot_lists_with_and_without_filters_show_the_same_rows(anon):
+    """The prepared page (no filter) and the ORM's (a filter that keeps every row)
+    give the same body."""
+    client = ClientUserFactory()
+    for _ in range(5):
+        JobFactory(client=client, status="open")
+    plain = anon.get("/api/v1/jobs/?per_page=3&page=2")
+    filtered = anon.get("/api/v1/jobs/?per_page=3&page=2&status=open")
+    assert plain.status_code == filtered.status_code == 200
+    assert plain.json()["data"] == filtered.json()["data"]
+    assert plain.json()["pagination"] == filtered.json()["pagination"]
+
+
+def test_a_url_argument_used_twice_fills_both_places_and_a_wrong_statement_is_refused():
+    """An argument the query uses twice (payer or recipient) fills both parameters.
+    And the first statement is checked against the queryset itself: a build that
+    does not give the queryset the handler would read (here, one that reads its
+    id from somewhere the sentinels do not reach) is refused before anything is
+    kept or answered."""
+    from django.db.models import Q
+
+    from ratings.models import Review
+    from ratings.views import UserReviewsReceivedView
+    from tests.ratings.factories import ReviewFactory
+
+    class Twice(UserReviewsReceivedView):
+        def get_queryset(self):
+            pk = self.kwargs["pk"]
+            return Review.objects.filter(Q(reviewed_id=pk) | Q(reviewer_id=pk)).order_by("-id")
+
+    review = ReviewFactory()
+    for pk in (review.reviewed_id, review.reviewer_id, 10**12):
+        view = _view(Twice, None, "get", None, "", {"pk": pk})
+        got = view_rows(view, ("ids",), lambda v: v.filter_queryset(v.get_queryset()).values_list("id"))
+        assert got == list(view.get_queryset().values_list("id"))
+        assert got == ([] if pk == 10**12 else [(review.pk,)])
+
+    outside = {"pk": review.reviewed_id}
+
+    class Elsewhere(UserReviewsReceivedView):
+        def get_queryset(self):
+            return Review.objects.filter(reviewed_id=outside["pk"]).order_by("-id")
+
+    view = _view(Elsewhere, None, "get", None, "", {"pk": review.reviewed_id})
+    for _ in range(2):  # nothing was kept: the second call checks (and refuses) again
+        with pytest.raises(ValueError, match="not found as SQL parameters"):
+            view_rows(view, ("ids",), lambda v: v.filter_queryset(v.get_queryset()).values_list("id"))
+
+    class Branches(UserReviewsReceivedView):
+        def get_queryset(self):
+            pk = self.kwargs["pk"]
+            field = "reviewed_id" if pk > 0 else "reviewer_id"  # a sentinel takes the other branch
+            return Review.objects.filter(**{field: pk}).order_by("-id")
+
+    view = _view(Branches, None, "get", None, "", {"pk": review.reviewed_id})
+    with pytest.raises(ValueError, match="not the queryset's"):
+        view_rows(view, ("ids",), lambda v: v.filter_queryset(v.get_queryset()).values_list("id"))
