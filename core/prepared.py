@@ -44,6 +44,12 @@ from django.db.models.query import FlatValuesListIterable, ValuesListIterable
 # Far below any id (ids start at 1) and unlike any other parameter a query carries.
 _SENTINEL_BASE = -(2**62)
 
+# Compiled statements kept per thread: a page's LIMIT and OFFSET are part of its
+# SQL, so a crawler walking every page of every list would otherwise grow this
+# without bound. Past the cap the thread starts over (a recompile is what an
+# uncached read costs anyway).
+MAX_PER_THREAD = 512
+
 _local = threading.local()
 _models: dict[Hashable, type] = {}
 _models_lock = threading.Lock()
@@ -137,6 +143,8 @@ def prepared_rows(key: Hashable, build: Callable, args: Sequence, on_compile: Ca
     fresh = entry is None
     if fresh:
         entry = _compile(build, shape, alias)
+    if fresh and len(cache) >= MAX_PER_THREAD:
+        cache.clear()
     if entry.sql is None:
         if fresh:
             cache[(key, alias, shape)] = entry

@@ -249,3 +249,14 @@ def test_a_url_argument_used_twice_fills_both_places_and_a_wrong_statement_is_re
     view = _view(Branches, None, "get", None, "", {"pk": review.reviewed_id})
     with pytest.raises(ValueError, match="not the queryset's"):
         view_rows(view, ("ids",), lambda v: v.filter_queryset(v.get_queryset()).values_list("id"))
+
+
+def test_the_statements_kept_per_thread_are_bounded(monkeypatch):
+    import core.prepared as prepared
+
+    monkeypatch.setattr(prepared, "MAX_PER_THREAD", 3)
+    job = JobFactory()
+    for n in range(10):
+        build = lambda pk, n=n: Job.objects.filter(pk=pk).values_list("id")[: n + 1]  # noqa: E731
+        assert prepared_rows(("test.bounded", n), build, (job.pk,)) == [(job.pk,)]
+        assert len(prepared._local.compiled) <= 3
