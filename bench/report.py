@@ -693,7 +693,10 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
         + (f"Load: wrk, {meta['threads']} threads, {meta['connections']} connections, "
            if meta.get("load_driver", "wrk") == "wrk" else
            f"Load: **wrk was missing: the bench's Python driver** ({meta['connections']} processes), ")
-        + f"{meta['duration_s']:.0f} s a run, loopback; the mix: the bench's Python driver, "
+        + f"{meta['duration_s']:.0f} s a run, loopback"
+        + (f", at the largest size every case run in each of {meta['rounds']} interleaved rounds and reported at its median run "
+           "(requests/s, latencies and CPU of that run)" if meta.get("rounds", 1) > 1 else "")
+        + "; the mix: the bench's Python driver, "
         f"{meta['mix_processes']} processes, {meta['mix_duration_s']:.0f} s per variant. "
         "Every number below was measured in this run; ratios are within the run.\n"
     )

@@ -124,3 +124,22 @@ def test_a_process_that_ends_during_the_run_is_counted_through_its_parent():
         os.killpg(server.pid, 9)
         server.wait()
     assert spent["server_ms"] >= 300 * 0.9
+
+
+def test_each_case_reports_its_median_round_whole():
+    from bench.run import median_runs
+
+    def row(endpoint, mode, rps, cpu):
+        return {"endpoint": endpoint, "variant": "shiftboard", "mode": mode, "rps": rps, "cpu": cpu}
+
+    rounds = [
+        [row("floor", "floor", 100.0, 1), row("job_list", "hit", 50.0, 2)],
+        [row("floor", "floor", 300.0, 3), row("job_list", "hit", 70.0, 4)],
+        [row("floor", "floor", 200.0, 5), row("job_list", "hit", 60.0, 6)],
+    ]
+    out = median_runs(rounds)
+    assert [(r["endpoint"], r["rps"], r["cpu"]) for r in out] == [("floor", 200.0, 5), ("job_list", 60.0, 6)]
+    assert out[0]["rounds_rps"] == [100.0, 300.0, 200.0]
+    # Two rounds: the lower of the two; a case missing from a round still reported.
+    out = median_runs(rounds[:2] + [[row("floor", "floor", 50.0, 7)]])
+    assert [(r["endpoint"], r["rps"]) for r in out] == [("floor", 100.0), ("job_list", 50.0)]
