@@ -232,7 +232,8 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         return self.get_paginated_response(JobSerializer(self.paginate_queryset(queryset), many=True).data)
 
     # The job's client (a job's client never changes).
-    @cached_response(job_detail_scopes, rows=Rows(("user", "client_id"), detail=True))
+    # Its own scope job:<id> is coarse: the client is recalled under its version.
+    @cached_response(job_detail_scopes, rows=Rows(("user", "client_id"), detail=True, own_scope="job"))
     def retrieve(self, request, *args, **kwargs):
         """Anyone."""
         if json_accepted(request):

@@ -29,7 +29,7 @@ from .keys import (
 )
 from .measure import Bookkeeping, set_status
 from .outage import CacheUnavailable, health
-from .rows import Rows
+from .rows import Rows, row_scopes
 from .versions import drop_created, get_versions, row_versions
 
 # How long a request waits for another one that is rebuilding the same entry.
@@ -69,7 +69,8 @@ def serve_cached(
     a private entry is keyed by the caller and also depends on ``user:<id>``, so a
     change to the caller (role, staff flag) retires it.
 
-    ``rows()`` (optional) runs the cheap ids query and names the row scopes of
+    ``rows(versions)`` (optional; given the coarse versions just read) runs the
+    cheap ids query (or recalls its answer: ``Rows.own_scope``) and names the row scopes of
     what the response will show; on a miss it runs, then the row versions are
     read, then the response is built and stored with them (docs/cache.md,
     "Row scopes"). ``countable``: the list's total is kept under the coarse
@@ -143,7 +144,7 @@ def serve_cached(
             spent.start = time.perf_counter()
             # The ids query may read a replica past the coarse scopes' floor: a row
             # it misses is a membership change, which bumped a coarse scope.
-            row_scopes = replicas.read_at(floors.current(), lambda: set(rows())) - set(versions)
+            row_scopes = replicas.read_at(floors.current(), lambda: set(rows(versions))) - set(versions)
             spent.lap("ids")
         except BaseException:
             _unlock(lock_key)
@@ -261,7 +262,7 @@ def cached_response(
                 scopes(view, request, **kwargs),
                 private,
                 endpoint=endpoint_name(view.__class__, handler.__name__),
-                rows=(lambda: rows(view, request, **kwargs)) if rows is not None else None,
+                rows=(lambda versions: row_scopes(rows, view, request, versions, kwargs)) if rows is not None else None,
                 countable=countable,
             )
 

@@ -26,12 +26,43 @@ class Rows:
     ``user:<client_id>`` of every row shown (``page_rows`` columns). Called as
     ``rows(view, request, **kwargs)`` by ``@cached_response``: 1 query on a miss."""
 
-    def __init__(self, *columns: tuple[str, str], detail: bool = False, source: str | None = None):
+    def __init__(self, *columns: tuple[str, str], detail: bool = False, source: str | None = None,
+                 own_scope: str | None = None):
         if not columns:
             raise ValueError("Rows needs at least one (scope prefix, column) pair")
+        if own_scope is not None and not detail:
+            raise ValueError("own_scope is for a detail (its object's own row scope is a coarse scope)")
         self.columns = columns
         self.detail = detail
         self.source = source
+        self.own_scope = own_scope
+
+    def remembered(self, view, request, versions, **kwargs) -> list[str]:
+        """``own_scope="job"``: the endpoint's coarse scopes include the object's own
+        row scope (``job:<id>``), so the columns this reads from that row cannot
+        change without that scope being bumped, after the writer's commit. The
+        answer of the ids query is therefore kept per process under the version of
+        that scope read before it ran (step 1 of a miss, docs/cache.md): a later
+        miss that reads the same version (a new key for the same object: another
+        spelling of its URL, an entry evicted or expired) reuses it instead of
+        querying again, and any write to the row, which bumps the scope, retires
+        it. Only for a static view (``core.representation.static_queryset``: the
+        answer depends on the URL's id alone, not on the caller)."""
+        from ..representation import static_queryset
+
+        lookup = view.lookup_url_kwarg or view.lookup_field
+        pk = view.kwargs.get(lookup)
+        version = versions.get(f"{self.own_scope}:{pk}") if hasattr(versions, "get") else None
+        if version is None or not static_queryset(view):
+            return self(view, request, **kwargs)
+        key = (type(view), getattr(view, "action", None), pk, version)
+        known = _REMEMBERED.get(key)
+        if known is None:
+            known = list(self(view, request, **kwargs))
+            if len(_REMEMBERED) >= _REMEMBERED_MAX:
+                _REMEMBERED.clear()
+            _REMEMBERED[key] = known
+        return known
 
     def queryset(self, view):
         """The queryset the handler shows (before paging)."""
@@ -79,7 +110,22 @@ class Rows:
 
     def __repr__(self) -> str:
         extra = ", detail=True" if self.detail else f", source={self.source!r}" if self.source else ""
+        extra += f", own_scope={self.own_scope!r}" if self.own_scope else ""
         return f"Rows({', '.join(map(repr, self.columns))}{extra})"
+
+
+def row_scopes(rows, view, request, versions, kwargs) -> list[str]:
+    """The row scopes of a miss (``@cached_response``'s ``rows``): a ``Rows`` that
+    may recall them (``own_scope``) is given the coarse versions just read; any
+    other ``rows`` callable runs."""
+    if isinstance(rows, Rows) and rows.own_scope is not None:
+        return rows.remembered(view, request, versions, **kwargs)
+    return rows(view, request, **kwargs)
+
+
+# (view class, action, id, version of its own scope) -> its row scopes (Rows.remembered).
+_REMEMBERED: dict[tuple, list[str]] = {}
+_REMEMBERED_MAX = 8192
 
 
 def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> list[str]:

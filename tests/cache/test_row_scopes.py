@@ -305,3 +305,33 @@ def test_plain_job_list_hangs_on_the_bulk_writers_scope():
     plain = job_list_scopes(None, RequestFactory().get("/api/v1/jobs/?page=2&per_page=5"))
     assert JOB_SET in plain and JOB_SET in GLOBAL_SCOPES
     assert JOBS in job_list_scopes(None, RequestFactory().get("/api/v1/jobs/?ordering=rate"))
+
+
+def test_job_detail_recalls_its_client_under_the_jobs_version(anon, settings):
+    """Rows(own_scope="job"): a second miss of the same job (another key: here a
+    query parameter kept in the key, as the bench's cache buster is) reads the client it showed from memory while job:<id> is unchanged (2
+    queries, not 3); a change to the job -- even to its client, which the API never
+    makes -- bumps job:<id>, and the next miss reads the row scopes again, so the
+    new client's own changes are seen."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.RESPONSE_CACHE_KEY_EXTRA_PARAMS = ("a",)
+    job = JobFactory()
+    first_client, other_client = job.client, ClientUserFactory()
+    path = f"/api/v1/jobs/{job.pk}/"
+    with CaptureQueriesContext(connection) as first:
+        get(anon, path + "?a=1", "MISS")
+    with CaptureQueriesContext(connection) as again:
+        assert get(anon, path + "?a=2", "MISS")["client"]["id"] == first_client.pk
+    assert len(again.captured_queries) == len(first.captured_queries) - 1
+
+    job.client = other_client  # out of band: the API keeps a job's client
+    job.save()  # bumps job:<id> (core/signals.py)
+    with CaptureQueriesContext(connection) as after_write:
+        assert get(anon, path + "?a=3", "MISS")["client"]["id"] == other_client.pk
+    assert len(after_write.captured_queries) == len(first.captured_queries)
+    rename(other_client, "Renamed")
+    assert get(anon, path + "?a=3", "MISS")["client"]["last_name"] == "Renamed"
+    rename(first_client, "Gone")  # no longer shown: the entry stays valid
+    assert get(anon, path + "?a=3", "HIT")["client"]["last_name"] == "Renamed"
