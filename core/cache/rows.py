@@ -36,6 +36,8 @@ class Rows:
         self.detail = detail
         self.source = source
         self.own_scope = own_scope
+        # The columns the ids query reads, each once.
+        self.names = tuple(dict.fromkeys(column for _, column in columns))
 
     def remembered(self, view, request, versions, **kwargs) -> list[str]:
         """``own_scope="job"``: the endpoint's coarse scopes include the object's own
@@ -52,7 +54,7 @@ class Rows:
 
         lookup = view.lookup_url_kwarg or view.lookup_field
         pk = view.kwargs.get(lookup)
-        version = versions.get(f"{self.own_scope}:{pk}") if hasattr(versions, "get") else None
+        version = versions.get(f"{self.own_scope}:{pk}")
         if version is None or not static_queryset(view):
             return self(view, request, **kwargs)
         key = (type(view), getattr(view, "action", None), pk, version)
@@ -82,9 +84,8 @@ class Rows:
 
             # What get_object() reads, narrowed to the row-scope columns (a prepared
             # read where the view's lookup queryset is static: core/prepared.py).
-            names = tuple(dict.fromkeys(column for _, column in self.columns))
             try:
-                return scopes_of(names, lookup_values(view, *names), self.columns)
+                return scopes_of(self.names, lookup_values(view, *self.names), self.columns)
             except ValidationError:
                 return []  # the build answers the 400; nothing is stored
         if not self.detail and self.source is None:
@@ -95,11 +96,11 @@ class Rows:
                 if window is None:
                     return []
                 offset, size = window
-                names = tuple(dict.fromkeys(column for _, column in self.columns))
+                names = self.names
 
                 def make(view):
-                    rows = view.filter_queryset(view.get_queryset()).prefetch_related(None).values_list(*names)
-                    return rows[offset : offset + size] if size else rows[offset:]
+                    return _window(view.filter_queryset(view.get_queryset()).prefetch_related(None).values_list(*names),
+                                   offset, size)
 
                 return scopes_of(names, view_rows(view, ("rows", names, offset, size), make), self.columns)
         try:
@@ -141,9 +142,12 @@ def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> 
         return []
     offset, size = window
     names = list(dict.fromkeys(column for _, column in columns))
-    rows = queryset.prefetch_related(None).values_list(*names)
-    rows = rows[offset : offset + size] if size else rows[offset:]
-    return scopes_of(names, rows, columns)
+    return scopes_of(names, _window(queryset.prefetch_related(None).values_list(*names), offset, size), columns)
+
+
+def _window(rows, offset: int, size: int | None):
+    """``rows`` from ``offset``, ``size`` of them (None: all)."""
+    return rows[offset : offset + size] if size else rows[offset:]
 
 
 def page_window(view) -> tuple[int, int | None] | None:
