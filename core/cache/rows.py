@@ -44,20 +44,30 @@ class Rows:
         row scope (``job:<id>``), so the columns this reads from that row cannot
         change without that scope being bumped, after the writer's commit. The
         answer of the ids query is therefore kept per process under the version of
-        that scope read before it ran (step 1 of a miss, docs/cache.md): a later
+        that scope read before it ran (step 1 of a miss, docs/cache.md), together
+        with the counter it was read from and the global generation: a later
         miss that reads the same version (a new key for the same object: another
         spelling of its URL, an entry evicted or expired) reuses it instead of
         querying again, and any write to the row, which bumps the scope, retires
         it. Only for a static view (``core.representation.static_queryset``: the
         answer depends on the URL's id alone, not on the caller)."""
         from ..representation import static_queryset
+        from .backends import backend
+        from .keys import GENERATION_SCOPE
 
         lookup = view.lookup_url_kwarg or view.lookup_field
         pk = view.kwargs.get(lookup)
-        version = versions.get(f"{self.own_scope}:{pk}")
+        scope = f"{self.own_scope}:{pk}"
+        version = versions.get(scope)
         if version is None or not static_queryset(view):
             return self(view, request, **kwargs)
-        key = (type(view), getattr(view, "action", None), pk, version)
+        # The counter as the backend names it: on a Redis Cluster each group keeps its
+        # own copy of every counter, with values of its own (cluster.py), so a value
+        # means something only together with the copy it was read from.
+        # And under the global generation: ``cache_invalidate --all`` (and the outage
+        # fence) retire this memory as they retire every entry.
+        key = (type(view), getattr(view, "action", None), pk, backend().version_key(scope), version,
+               versions.get(GENERATION_SCOPE))
         known = _REMEMBERED.get(key)
         if known is None:
             known = list(self(view, request, **kwargs))
@@ -124,7 +134,8 @@ def row_scopes(rows, view, request, versions, kwargs) -> list[str]:
     return rows(view, request, **kwargs)
 
 
-# (view class, action, id, version of its own scope) -> its row scopes (Rows.remembered).
+# (view class, action, id, its own scope's counter, that counter's value, the generation)
+# -> its row scopes (Rows.remembered).
 _REMEMBERED: dict[tuple, list[str]] = {}
 _REMEMBERED_MAX = 8192
 

@@ -8,6 +8,8 @@ of row scopes). And the race: a write committing between the ids query and the
 real query, or between the real query and the store, never leaves a stale entry
 to be served. ``transaction=True`` so that bumps run on commit as in production.
 """
+import io
+
 import pytest
 
 import core.cache as core_cache
@@ -307,12 +309,22 @@ def test_plain_job_list_hangs_on_the_bulk_writers_scope():
     assert JOBS in job_list_scopes(None, RequestFactory().get("/api/v1/jobs/?ordering=rate"))
 
 
+def evict_entries():
+    """Drop every stored response, as Redis does under memory pressure (or a TTL):
+    the counters stay."""
+    b = core_cache.backend()
+    for key in list(b.scan_prefix(core_cache.RESPONSE_PREFIX)):
+        b.delete(key)
+
+
 def test_job_detail_recalls_its_client_under_the_jobs_version(anon, settings):
-    """Rows(own_scope="job"): a second miss of the same job (another key: here a
-    query parameter kept in the key, as the bench's cache buster is) reads the client it showed from memory while job:<id> is unchanged (2
-    queries, not 3); a change to the job -- even to its client, which the API never
-    makes -- bumps job:<id>, and the next miss reads the row scopes again, so the
-    new client's own changes are seen."""
+    """Rows(own_scope="job"): a second miss of the same job (its entry evicted) reads
+    the client it showed from memory while job:<id> is unchanged (2 queries, not 3);
+    a change to the job -- even to its client, which the API never makes -- bumps
+    job:<id>, and the next miss reads the row scopes again, so the new client's own
+    changes are seen. The same URL both times: on a Redis Cluster another spelling
+    may land in another group, whose copy of job:<id> has a value of its own, and
+    the memory is kept per copy (test below)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -320,18 +332,63 @@ def test_job_detail_recalls_its_client_under_the_jobs_version(anon, settings):
     job = JobFactory()
     first_client, other_client = job.client, ClientUserFactory()
     path = f"/api/v1/jobs/{job.pk}/"
+    # Counted at once: captured_queries is read lazily from a log each request resets.
     with CaptureQueriesContext(connection) as first:
-        get(anon, path + "?a=1", "MISS")
+        get(anon, path, "MISS")
+    first = len(first.captured_queries)
+    get(anon, path, "HIT")
+    evict_entries()
     with CaptureQueriesContext(connection) as again:
-        assert get(anon, path + "?a=2", "MISS")["client"]["id"] == first_client.pk
-    assert len(again.captured_queries) == len(first.captured_queries) - 1
+        assert get(anon, path, "MISS")["client"]["id"] == first_client.pk
+    assert len(again.captured_queries) == first - 1
 
     job.client = other_client  # out of band: the API keeps a job's client
     job.save()  # bumps job:<id> (core/signals.py)
     with CaptureQueriesContext(connection) as after_write:
         assert get(anon, path + "?a=3", "MISS")["client"]["id"] == other_client.pk
-    assert len(after_write.captured_queries) == len(first.captured_queries)
+    assert len(after_write.captured_queries) == first
     rename(other_client, "Renamed")
     assert get(anon, path + "?a=3", "MISS")["client"]["last_name"] == "Renamed"
     rename(first_client, "Gone")  # no longer shown: the entry stays valid
     assert get(anon, path + "?a=3", "HIT")["client"]["last_name"] == "Renamed"
+
+
+def test_job_detail_memory_is_per_counter_not_per_value(anon, monkeypatch):
+    """What is remembered is tied to the counter a version was read from, not to
+    the number alone: on a Redis Cluster two groups' copies of job:<id> are
+    independent counters, and one copy can reach a value another had before a
+    write. Here the backend names the counter differently for the second miss (as
+    another group does) while its value is the same: the ids query runs again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = JobFactory()
+    path = f"/api/v1/jobs/{job.pk}/"
+    with CaptureQueriesContext(connection) as first:
+        get(anon, path, "MISS")
+    first = len(first.captured_queries)
+    evict_entries()
+    b = core_cache.backend()
+    real = b.version_key
+    monkeypatch.setattr(b, "version_key", lambda scope: "{other}" + real(scope))
+    with CaptureQueriesContext(connection) as other_copy:
+        assert get(anon, path, "MISS")["client"]["id"] == job.client_id
+    assert len(other_copy.captured_queries) == first
+
+
+def test_job_detail_memory_is_retired_with_every_entry(anon):
+    """``cache_invalidate --all`` bumps the global generation, which retires every
+    entry; it retires what a detail remembered too (the ids query runs again)."""
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = JobFactory()
+    path = f"/api/v1/jobs/{job.pk}/"
+    with CaptureQueriesContext(connection) as first:
+        get(anon, path, "MISS")
+    first = len(first.captured_queries)
+    call_command("cache_invalidate", "--all", stdout=io.StringIO())
+    with CaptureQueriesContext(connection) as after:
+        assert get(anon, path, "MISS")["client"]["id"] == job.client_id
+    assert len(after.captured_queries) == first
