@@ -79,6 +79,10 @@ def saved_jobs_scopes(view, request, **kwargs):
 
 # The rows each shows (row scopes, validated on every hit).
 JOB_ROWS = Rows(("job", "id"), ("user", "client_id"))  # the jobs and their clients
+# The plain job list: its rows change only with jobs:set (a job created or deleted),
+# its order (newest first) and a job's client never change: its ids query is
+# recalled under the coarse versions (Rows.remembered). Any filter: queried.
+JOB_LIST_ROWS = Rows(("job", "id"), ("user", "client_id"), recall=True)
 
 
 class IsClientRole(BasePermission):
@@ -220,7 +224,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         # Re-read: the answer shows the job as the next GET will (F() counters included).
         return Response(JobSerializer(Job.objects.reread(job)).data, status=status_code)
 
-    @cached_response(job_list_scopes, rows=JOB_ROWS)
+    @cached_response(job_list_scopes, rows=JOB_LIST_ROWS)
     def list(self, request, *args, **kwargs):
         """Anyone. Newest first unless ``ordering`` says otherwise; the filters
         combine (AND). An invalid filter value is a 400."""
@@ -231,9 +235,9 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
             return self.get_paginated_response(job_value_rows(self.paginate_queryset(view_page_values(self, queryset, *JOB_COLUMNS))))
         return self.get_paginated_response(JobSerializer(self.paginate_queryset(queryset), many=True).data)
 
-    # The job's client (a job's client never changes).
-    # Its own scope job:<id> is coarse: the client is recalled under its version.
-    @cached_response(job_detail_scopes, rows=Rows(("user", "client_id"), detail=True, own_scope="job"))
+    # The job's client (a job's client never changes): recalled under the coarse
+    # versions, job:<id> among them (Rows.remembered).
+    @cached_response(job_detail_scopes, rows=Rows(("user", "client_id"), detail=True, recall=True))
     def retrieve(self, request, *args, **kwargs):
         """Anyone."""
         if json_accepted(request):

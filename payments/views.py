@@ -97,6 +97,10 @@ def balance_scopes(view, request, **kwargs):
 # shows at once while other users' writes leave the entry valid.
 PAYMENT_COLUMNS = (("job", "job_id"), ("user", "payer_id"), ("user", "recipient_id"))
 PAYMENT_ROWS = Rows(*PAYMENT_COLUMNS)
+# A user's payments (static: the URL's id alone): a payment's job and users are
+# fixed once written, the list's rows and order change only with payments:user:<id>,
+# so the ids query is recalled (Rows.remembered).
+USER_PAYMENT_ROWS = Rows(*PAYMENT_COLUMNS, recall=True)
 
 
 class PaymentViewSet(ListOnlyFilterMixin, WritesThrottled, viewsets.GenericViewSet):
@@ -238,7 +242,7 @@ class UserPaymentListView(GenericAPIView):
         return Payment.objects.involving(self.kwargs["pk"]).for_list()
 
     @extend_schema(parameters=[STATUS_PARAM], responses=PaymentSerializer(many=True))
-    @cached_response(user_payments_scopes, rows=PAYMENT_ROWS, private=True)
+    @cached_response(user_payments_scopes, rows=USER_PAYMENT_ROWS, private=True)
     def get(self, request, pk):
         return _payment_page(self, request, self.filter_queryset(self.get_queryset()))
 

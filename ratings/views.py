@@ -42,7 +42,9 @@ def user_review_list_scopes(view, request, pk=None, **kwargs):
 
 
 # Review lists embed the job (id, title, status) and both users (names, rating).
-REVIEW_ROWS = Rows(("job", "job_id"), ("user", "reviewer_id"), ("user", "reviewed_id"))
+# Who reviewed whom for which job is fixed once written, and a list's rows and order
+# change only with its coarse scope: the ids query is recalled (Rows.remembered).
+REVIEW_ROWS = Rows(("job", "job_id"), ("user", "reviewer_id"), ("user", "reviewed_id"), recall=True)
 
 FILTER_PARAMS = [
     OpenApiParameter("reviewed", int, description="Reviews about this user id."),

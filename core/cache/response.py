@@ -70,7 +70,7 @@ def serve_cached(
     change to the caller (role, staff flag) retires it.
 
     ``rows(versions)`` (optional; given the coarse versions just read) runs the
-    cheap ids query (or recalls its answer: ``Rows.own_scope``) and names the row scopes of
+    cheap ids query (or recalls its answer: ``Rows(recall=True)``) and names the row scopes of
     what the response will show; on a miss it runs, then the row versions are
     read, then the response is built and stored with them (docs/cache.md,
     "Row scopes"). ``countable``: the list's total is kept under the coarse

@@ -27,54 +27,53 @@ class Rows:
     ``rows(view, request, **kwargs)`` by ``@cached_response``: 1 query on a miss."""
 
     def __init__(self, *columns: tuple[str, str], detail: bool = False, source: str | None = None,
-                 own_scope: str | None = None):
+                 recall: bool = False):
         if not columns:
             raise ValueError("Rows needs at least one (scope prefix, column) pair")
-        if own_scope is not None and not detail:
-            raise ValueError("own_scope is for a detail (its object's own row scope is a coarse scope)")
+        if recall and source is not None:
+            raise ValueError("recall is for the view's own queryset (a static view), not a source method")
         self.columns = columns
         self.detail = detail
         self.source = source
-        self.own_scope = own_scope
+        self.recall = recall
         # The columns the ids query reads, each once.
         self.names = tuple(dict.fromkeys(column for _, column in columns))
 
     def remembered(self, view, request, versions, **kwargs) -> list[str]:
-        """``own_scope="job"``: the endpoint's coarse scopes include the object's own
-        row scope (``job:<id>``), so the columns this reads from that row cannot
-        change without that scope being bumped, after the writer's commit. The
-        answer of the ids query is therefore kept per process under the version of
-        that scope read before it ran (step 1 of a miss, docs/cache.md), together
-        with the counter it was read from and the global generation: a later
-        miss that reads the same version (a new key for the same object: another
-        spelling of its URL, an entry evicted or expired) reuses it instead of
-        querying again, and any write to the row, which bumps the scope, retires
-        it. Only for a static view (``core.representation.static_queryset``: the
-        answer depends on the URL's id alone, not on the caller)."""
+        """``recall=True`` declares that the ids query's answer -- which rows, in
+        which order, and the columns it reads -- changes only with a bump of one of
+        the endpoint's coarse scopes: its rows are created and deleted under those
+        scopes, its order is by columns that never change, and the columns it reads
+        are fixed once written (a job's client, a review's job and users; the admin
+        shows them read-only). Then the answer is a function of the coarse versions
+        read in step 1 of the miss (docs/cache.md), and it is kept per process under
+        them: a later miss of the same page under the same versions (its entry
+        evicted or expired, or retired by a row scope -- a renamed client -- which
+        moves no coarse scope) reuses it instead of querying again; any bump of a
+        coarse scope (after the writer's commit) is a new key here too. Each version
+        is kept with the counter it was read from (on a Redis Cluster each group
+        keeps its own copy of every counter, with values of its own: cluster.py),
+        and the global generation is one of them (``cache_invalidate --all``
+        retires this memory as it retires every entry). Only for a static view
+        (``core.representation.static_queryset``: no filter, the same rows for
+        every caller); an empty answer (a 404, a page past the end) is not kept."""
         from ..representation import static_queryset
         from .backends import backend
-        from .keys import GENERATION_SCOPE
 
-        lookup = view.lookup_url_kwarg or view.lookup_field
-        pk = view.kwargs.get(lookup)
-        scope = f"{self.own_scope}:{pk}"
-        version = versions.get(scope)
-        if version is None or not static_queryset(view):
+        if not static_queryset(view):
             return self(view, request, **kwargs)
-        # The counter as the backend names it: on a Redis Cluster each group keeps its
-        # own copy of every counter, with values of its own (cluster.py), so a value
-        # means something only together with the copy it was read from.
-        # And under the global generation: ``cache_invalidate --all`` (and the outage
-        # fence) retire this memory as they retire every entry.
-        key = (type(view), getattr(view, "action", None), pk, backend().version_key(scope), version,
-               versions.get(GENERATION_SCOPE))
+        window = None if self.detail else page_window(view)
+        if not self.detail and window is None:
+            return []
+        b = backend()
+        key = (type(view), getattr(view, "action", None), tuple(sorted(view.kwargs.items())), window,
+               tuple((b.version_key(name), value) for name, value in sorted(versions.items())))
         known = _REMEMBERED.get(key)
         if known is None:
-            known = list(self(view, request, **kwargs))
-            if len(_REMEMBERED) >= _REMEMBERED_MAX:
-                _REMEMBERED.clear()
-            _REMEMBERED[key] = known
-        return known
+            known = tuple(self(view, request, **kwargs))
+            if known:
+                _remember(key, known)
+        return list(known)
 
     def queryset(self, view):
         """The queryset the handler shows (before paging)."""
@@ -121,23 +120,34 @@ class Rows:
 
     def __repr__(self) -> str:
         extra = ", detail=True" if self.detail else f", source={self.source!r}" if self.source else ""
-        extra += f", own_scope={self.own_scope!r}" if self.own_scope else ""
+        extra += ", recall=True" if self.recall else ""
         return f"Rows({', '.join(map(repr, self.columns))}{extra})"
 
 
 def row_scopes(rows, view, request, versions, kwargs) -> list[str]:
     """The row scopes of a miss (``@cached_response``'s ``rows``): a ``Rows`` that
-    may recall them (``own_scope``) is given the coarse versions just read; any
+    may recall them (``recall=True``) is given the coarse versions just read; any
     other ``rows`` callable runs."""
-    if isinstance(rows, Rows) and rows.own_scope is not None:
+    if isinstance(rows, Rows) and rows.recall:
         return rows.remembered(view, request, versions, **kwargs)
     return rows(view, request, **kwargs)
 
 
-# (view class, action, id, its own scope's counter, that counter's value, the generation)
-# -> its row scopes (Rows.remembered).
-_REMEMBERED: dict[tuple, list[str]] = {}
-_REMEMBERED_MAX = 8192
+# (view class, action, URL kwargs, page window, ((counter, version) of every coarse
+# scope)) -> the row scopes of that answer (Rows.remembered). Bounded by the number of
+# row scopes held (a page of 20 jobs names up to 40): cleared when it would go past.
+_REMEMBERED: dict[tuple, tuple[str, ...]] = {}
+_REMEMBERED_BUDGET = 100_000
+_remembered_size = 0
+
+
+def _remember(key, scopes: tuple[str, ...]) -> None:
+    global _remembered_size
+    if _remembered_size + len(scopes) > _REMEMBERED_BUDGET:
+        _REMEMBERED.clear()
+        _remembered_size = 0
+    _REMEMBERED[key] = scopes
+    _remembered_size += len(scopes)
 
 
 def page_rows(view, queryset, *columns: tuple[str, str], paged: bool = True) -> list[str]:

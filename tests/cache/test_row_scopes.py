@@ -318,7 +318,7 @@ def evict_entries():
 
 
 def test_job_detail_recalls_its_client_under_the_jobs_version(anon, settings):
-    """Rows(own_scope="job"): a second miss of the same job (its entry evicted) reads
+    """Rows(recall=True): a second miss of the same job (its entry evicted) reads
     the client it showed from memory while job:<id> is unchanged (2 queries, not 3);
     a change to the job -- even to its client, which the API never makes -- bumps
     job:<id>, and the next miss reads the row scopes again, so the new client's own
@@ -392,3 +392,97 @@ def test_job_detail_memory_is_retired_with_every_entry(anon):
     with CaptureQueriesContext(connection) as after:
         assert get(anon, path, "MISS")["client"]["id"] == job.client_id
     assert len(after.captured_queries) == first
+
+
+# --- lists that recall their ids query (Rows(recall=True)) ---------------------------
+
+
+def ids_queries(ctx, table, *names):
+    """How many of the captured statements are ``Rows``' ids query: exactly
+    ``names`` of ``table``, nothing joined."""
+    columns = ", ".join(f'"{table}"."{n}" AS "{n}"' for n in names)
+    return sum(q["sql"].startswith(f"SELECT {columns} FROM \"{table}\"") for q in ctx.captured_queries)
+
+
+def _reviews(worker):
+    return f"/api/v1/users/{worker.pk}/reviews/", ("ratings_review", "job_id", "reviewer_id", "reviewed_id")
+
+
+def _jobs(worker):
+    return "/api/v1/jobs/", ("jobs_job", "id", "client_id")
+
+
+@pytest.mark.parametrize("endpoint", [_reviews, _jobs], ids=["reviews of a user", "job list"])
+def test_a_list_recalls_its_rows_until_a_coarse_scope_moves(anon, endpoint):
+    """A miss under the same coarse versions (here: the entry retired by a row
+    scope, a renamed client) reuses the ids query's answer and still shows the
+    change; a new row (its coarse scope bumped) runs the ids query again, and the
+    new row is shown."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    worker = WorkerUserFactory()
+    first = review_of(worker)
+    client = first.reviewer
+    path, (table, *names) = endpoint(worker)
+    with CaptureQueriesContext(connection) as cold:
+        get(anon, path, "MISS")
+    assert ids_queries(cold, table, *names) == 1
+    get(anon, path, "HIT")
+
+    rename(client, "Renamed")  # a row scope: no coarse scope moves
+    with CaptureQueriesContext(connection) as recalled:
+        rows = get(anon, path, "MISS")
+    assert ids_queries(recalled, table, *names) == 0
+    assert "Renamed" in str(rows)
+
+    second = review_of(worker)  # a new review (and its new job): a coarse scope moves
+    with CaptureQueriesContext(connection) as moved:
+        rows = get(anon, path, "MISS")
+    assert ids_queries(moved, table, *names) == 1
+    shown = second.pk if table == "ratings_review" else second.job_id
+    assert shown in [row["id"] for row in rows]
+
+
+def test_a_filtered_list_does_not_recall(anon):
+    """A filter makes the view's reads depend on the query string
+    (core.representation.static_queryset): its ids query always runs."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = ClientUserFactory()
+    JobFactory(client=client)
+    path = "/api/v1/jobs/?ordering=rate"
+    warm(anon, path)
+    rename(client, "Renamed")
+    with CaptureQueriesContext(connection) as ctx:
+        assert "Renamed" in str(get(anon, path, "MISS"))
+    assert ids_queries(ctx, "jobs_job", "id", "client_id") == 1
+
+
+def test_recalled_columns_are_read_only_in_the_admin():
+    """What ``recall=True`` rests on: the columns its ids query reads (other than
+    the row's id) are fixed once written. The API has no way to change them, and
+    the admin shows them read-only on an existing row."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from core.cache import Rows
+    from jobs.models import Job
+    from jobs.views import JobViewSet
+    from payments.models import Payment
+    from payments.views import UserPaymentListView
+    from ratings.models import Review
+    from ratings.views import ReviewViewSet, UserReviewsGivenView, UserReviewsReceivedView
+
+    declared = [(JobViewSet, "list", Job), (JobViewSet, "retrieve", Job), (ReviewViewSet, "list", Review),
+                (UserReviewsReceivedView, "get", Review), (UserReviewsGivenView, "get", Review),
+                (UserPaymentListView, "get", Payment)]
+    for view, handler, model in declared:
+        rows = getattr(view, handler).cache_meta["rows"]
+        assert isinstance(rows, Rows) and rows.recall, (view, handler)
+        model_admin = admin.site._registry[model]
+        obj = model()
+        read_only = set(model_admin.get_readonly_fields(RequestFactory().get("/"), obj)) | {"id"}
+        fields = {model._meta.get_field(name.removesuffix("_id")).name for name in rows.names if name != "id"}
+        assert fields <= read_only, (model, fields - read_only)
