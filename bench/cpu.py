@@ -93,6 +93,29 @@ def per_request(before: dict[str, float], after: dict[str, float], requests: int
     return out
 
 
+def settle(server_pgid: int | None, *, quiet_share: float = 0.05, window: float = 0.1, windows: int = 2,
+           timeout: float = 15.0) -> float:
+    """Wait until the server, PostgreSQL and Redis are idle: ``windows`` windows in
+    a row of ``window`` seconds in which together they spent less than
+    ``quiet_share`` of one CPU. Returns the seconds waited (at most ``timeout``).
+
+    wrk stops sending when its run ends, but the requests it had in flight go on:
+    after a slow case, 8 requests of (a) or (c) at 60 to 180 ms of CPU each kept
+    the server busy for up to a second into the next case, whose CPU and
+    throughput they were charged to. Every case now starts on an idle server."""
+    started = time.perf_counter()
+    busy_parts = ("server", "postgres", "redis")
+    last = snapshot(server_pgid)
+    quiet = 0
+    while quiet < windows and time.perf_counter() - started < timeout:
+        time.sleep(window)
+        now = snapshot(server_pgid)
+        spent = sum(now[p] - last[p] for p in busy_parts)
+        quiet = quiet + 1 if spent < quiet_share * (now["wall"] - last["wall"]) else 0
+        last = now
+    return time.perf_counter() - started
+
+
 class Meter:
     """``with Meter(server_pgid) as m: <a run>`` then ``m.per_request(requests)``."""
 

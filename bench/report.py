@@ -689,11 +689,14 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
         + ("`DATABASE_POOL=1` (as `make serve`), " if meta.get("database_pool") else "")
         + "PostgreSQL "
         f"(`{meta['database']}`), Redis (db {meta['redis_db'].lstrip('/')}), bench settings `bench.settings` "
-        "(Shiftboard's settings + django-cachalot, active only under /bench/cachalot/). "
+        "(Shiftboard's settings + django-cachalot, active only under /bench/cachalot/; its raw-SQL write "
+        "detector off, which taxed only Shiftboard's prepared reads). "
         + (f"Load: wrk, {meta['threads']} threads, {meta['connections']} connections, "
            if meta.get("load_driver", "wrk") == "wrk" else
            f"Load: **wrk was missing: the bench's Python driver** ({meta['connections']} processes), ")
         + f"{meta['duration_s']:.0f} s a run, loopback"
+        + (", each run started once the server, PostgreSQL and Redis were idle (the previous case's requests "
+           "still in flight finished first)" if meta.get("settled") else "")
         + (f", at the largest size every case run in each of {meta['rounds']} interleaved rounds and reported at its median run "
            "(requests/s, latencies and CPU of that run)" if meta.get("rounds", 1) > 1 else "")
         + "; the mix: the bench's Python driver, "

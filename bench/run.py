@@ -352,6 +352,9 @@ def wrk_case(port, size, endpoint, variant, mode, reqs, args, pgid: int | None =
         warm(port, reqs)  # a cache is measured warm: one pass over the run's URLs
     elif mode != "cold":
         warm(port, reqs[:5])  # the database's buffers (the uncached baselines)
+    # The previous case's requests still in flight (a slow baseline's) are not
+    # this case's: start on an idle server (cpu.settle).
+    settled = cpu.settle(pgid)
     with cpu.Meter(pgid) as meter:
         if load.have_wrk():
             res = load.run_wrk(f"http://127.0.0.1:{port}", reqs, duration=args.duration,
@@ -366,6 +369,7 @@ def wrk_case(port, size, endpoint, variant, mode, reqs, args, pgid: int | None =
                                     "hits", "misses", "no_header")})
     row["not_modified"] = res.get("not_modified")
     row["cpu"] = meter.per_request(res["requests"])
+    row["settled_s"] = round(settled, 2)
     log(f"  {size:>7} {endpoint:<10} {variant:<10} {mode:<5} {row['rps']:8.1f} req/s  p50 {row['p50_ms'] or 0:7.2f} ms"
         f"  p99 {row['p99_ms'] or 0:7.2f} ms  errors {row['errors']}")
     return row
@@ -868,7 +872,7 @@ def main(argv=None):
         "connections": args.connections, "threads": args.threads, "mix_duration_s": args.mix_duration,
         "mix_processes": args.mix_processes, "gunicorn_workers": 2, "database_pool": True,
         "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "8")),
-        "load_driver": "wrk" if load.have_wrk() else "python", "reuse_data": args.reuse_data,
+        "load_driver": "wrk" if load.have_wrk() else "python", "reuse_data": args.reuse_data, "settled": True,
         "database": urllib.parse.urlsplit(db_url).path.lstrip("/"), "redis_db": urllib.parse.urlsplit(redis_url).path,
         **machine_info(),
     }, "sizes": {}}

@@ -33,3 +33,13 @@ CACHALOT_TIMEOUT = 300
 # response cache drops such parameters from its keys (one resource, one entry),
 # so the bench keeps this one (docs/cache.md, "One resource, one cache identity").
 RESPONSE_CACHE_KEY_EXTRA_PARAMS = ("_b",)
+
+# Cachalot's raw-SQL write detector wraps every cursor.execute() in the process: the
+# statement lowered and searched for INSERT/UPDATE/DELETE/... (about 0.1 ms for a long
+# SELECT), whatever the request, since cachalot_disabled() does not reach it. ORM
+# statements skip it (cachalot marks them), so it taxed only the statements run on a
+# raw cursor: Shiftboard's prepared reads (core/prepared.py), which production never
+# runs with cachalot installed. Off: no code in this project writes through a raw
+# cursor (tests/bench/test_settings.py checks it), and every write (c) sees goes
+# through the ORM, whose write compiler cachalot still patches to invalidate.
+CACHALOT_INVALIDATE_RAW = False

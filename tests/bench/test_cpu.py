@@ -143,3 +143,35 @@ def test_each_case_reports_its_median_round_whole():
     # Two rounds: the lower of the two; a case missing from a round still reported.
     out = median_runs(rounds[:2] + [[row("floor", "floor", 50.0, 7)]])
     assert [(r["endpoint"], r["rps"]) for r in out] == [("floor", 100.0), ("job_list", 50.0)]
+
+
+@needs_proc
+def test_settle_waits_until_the_server_has_finished_what_it_was_doing():
+    """A server still burning CPU (the requests a finished wrk run left in flight)
+    is waited for: when settle returns, the burn is over."""
+    import select
+
+    server = subprocess.Popen([sys.executable, "-c", BURN.format(wait=False, seconds=0.6, sleep=30)],
+                              start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.05)  # it has started burning
+        waited = cpu.settle(server.pid, timeout=30)
+        ready, _, _ = select.select([server.stdout], [], [], 0)
+        assert ready, "settle returned while the server was still busy"
+        assert server.stdout.readline().strip() == "done"
+        assert waited < 30
+    finally:
+        os.killpg(server.pid, 9)
+        server.wait()
+
+
+@needs_proc
+def test_settle_on_an_idle_server_returns_after_its_quiet_windows():
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        time.sleep(0.2)
+        waited = cpu.settle(server.pid, window=0.05, windows=2, timeout=30)
+        assert 0.1 <= waited < 30
+    finally:
+        os.killpg(server.pid, 9)
+        server.wait()
