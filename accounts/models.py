@@ -17,7 +17,8 @@ class Role(models.TextChoices):
 
 class UserQuerySet(models.QuerySet):
     def for_public(self):
-        """Active users with profile (1 query) and its skills (+1): GET /users/{id}/ budget 2 (+1 token)."""
+        """Active users with profile (1 query) and its skills (+1). GET /users/{id}/ reads
+        it as plain values, a row per skill: budget 1 (+1 token)."""
         return self.filter(is_active=True).select_related("profile").prefetch_related("profile__skills")
 
     def for_me(self):

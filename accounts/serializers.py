@@ -10,7 +10,6 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.prepared import prepared_rows
 from core.representation import Row, decimal_repr, prefetched
 
 from .models import Profile, Role, Skill, User, rating_average
@@ -152,33 +151,28 @@ def public_user_repr(user) -> Row:
     )
 
 
-def _profile_skill_names(profile_id):
-    """A profile's skills' names, in ``Skill``'s order (by name)."""
-    through = Profile.skills.through.objects.filter(profile_id=profile_id)
-    return through.order_by("skill__name").values_list("skill__name", flat=True)
-
-
 # The columns ``public_user_value_repr`` reads: the user and its profile (none when
 # the user has no profile: the LEFT JOIN's NULLs).
 PUBLIC_USER_COLUMNS = (
     "id", "first_name", "last_name", "role", "profile__id", "profile__bio", "profile__city",
     "profile__hourly_rate", "rating_sum", "rating_count", "completed_jobs",
+    "profile__skills__name",
 )
+# One row per skill of the profile (one row with none), by name as ``Skill`` orders them.
+PUBLIC_USER_ORDER = ("profile__skills__name",)
 
 
 def public_user_value_repr(found) -> Row | None:
     """``PublicUserSerializer(user).data`` for the user of ``found`` (rows of
     ``PUBLIC_USER_COLUMNS`` read from ``UserQuerySet.for_public`` narrowed to an
-    id; the first is shown): what ``public_user_repr`` gives, without a User, a
-    Profile and a Skill per skill. ``None``: no such user. 1 query for the skills
-    (none when the user has no profile), compiled once (core/prepared.py)."""
+    id, ordered by ``PUBLIC_USER_ORDER``: one row per skill): what
+    ``public_user_repr`` gives, without a User, a Profile and a Skill per skill,
+    from one query. ``None``: no such user."""
     if not found:
         return None
     (user_id, first_name, last_name, role, profile_id, bio, city, hourly_rate, rating_sum, rating_count,
-     completed_jobs) = found[0]
-    skills = []
-    if profile_id is not None:
-        skills = prepared_rows("accounts.profile_skill_names", _profile_skill_names, (profile_id,))
+     completed_jobs, _) = found[0]
+    skills = [row[-1] for row in found if row[-1] is not None]
     return Row(
         id=user_id,
         first_name=first_name,

@@ -17,6 +17,7 @@ from .cache import SKILLS, user_scope
 from .models import Skill, User
 from .serializers import (
     PUBLIC_USER_COLUMNS,
+    PUBLIC_USER_ORDER,
     AuthResultSerializer,
     LoginSerializer,
     MeSerializer,
@@ -167,7 +168,7 @@ class MeView(GenericAPIView):
 class PublicUserView(RetrieveAPIView):
     """A user's public profile (never e-mail address or phone). Anyone may read it."""
 
-    # Budget 2 anonymous: user with profile, skills.
+    # Budget 1 anonymous: the user with its profile and skills (one row per skill).
 
     permission_classes = [AllowAny]
     serializer_class = PublicUserSerializer
@@ -184,7 +185,7 @@ class PublicUserView(RetrieveAPIView):
             # JSON: the serializer's bytes from plain row values, without model
             # instances or its per-field machinery (core/representation.py). The
             # queryset and lookup get_object() reads; AllowAny has no object check.
-            row = public_user_value_repr(lookup_values(self, *PUBLIC_USER_COLUMNS, limit=1))
+            row = public_user_value_repr(lookup_values(self, *PUBLIC_USER_COLUMNS, order_by=PUBLIC_USER_ORDER))
             if row is None:
                 raise Http404
             return Response(row)

@@ -184,6 +184,21 @@ def job_values(queryset):
     return values_page(queryset, *JOB_COLUMNS)
 
 
+# A job detail in one query: JOB_COLUMNS and one skill name per row (one row
+# without skills), by name as ``Skill`` orders them (job_detail_values).
+JOB_DETAIL_COLUMNS = (*JOB_COLUMNS, "skills__name")
+JOB_DETAIL_ORDER = ("skills__name",)
+
+
+def job_detail_values(found) -> tuple[list, dict]:
+    """Rows of ``JOB_DETAIL_COLUMNS`` for one job -> (its ``JOB_COLUMNS`` values as
+    a one-row page, {job id: skill names}) for ``job_value_rows``; ([], {}) when
+    there is no such job."""
+    if not found:
+        return [], {}
+    return [found[0][:-1]], {found[0][0]: [row[-1] for row in found if row[-1] is not None]}
+
+
 def skill_names(job_ids) -> dict:
     """Job id -> its skills' names in the order ``prefetch_related("skills")``
     gives them (``Skill``'s ordering, by name): 1 query."""
@@ -198,14 +213,16 @@ def _skill_rows(job_ids):
     return through.order_by("skill__name").values_list("job_id", "skill__name")
 
 
-def job_value_rows(values) -> Rows:
+def job_value_rows(values, skills: dict | None = None) -> Rows:
     """``JobSerializer(jobs, many=True).data`` from ``job_values`` tuples (a page
     of them): what ``job_rows`` gives for the same jobs loaded by
     ``JobQuerySet.for_list``, without building a Job, a Category and a User per
     row (on a job-list miss that cost about as much as the queries themselves).
-    2 queries with the page's own: the rows, then their skills."""
+    2 queries with the page's own: the rows, then their skills (``skills``: job id
+    -> names, already read with the rows: ``job_detail_values``)."""
     values = list(values)
-    skills = skill_names([v[0] for v in values])
+    if skills is None:
+        skills = skill_names([v[0] for v in values])
     datetime_repr = datetime_formatter()
     rows = Rows()
     for (

@@ -34,6 +34,8 @@ from .filters import ApplicationFilter, JobFilter
 from .models import Application, ApplicationStatus, Category, Job
 from .serializers import (
     JOB_COLUMNS,
+    JOB_DETAIL_COLUMNS,
+    JOB_DETAIL_ORDER,
     ApplicationSerializer,
     ApplyInputSerializer,
     CategorySerializer,
@@ -41,6 +43,7 @@ from .serializers import (
     JobWriteSerializer,
     SavedJobSerializer,
     SaveResultSerializer,
+    job_detail_values,
     job_value_rows,
     saved_job_rows,
 )
@@ -172,7 +175,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
     # Budgets (queries, MISS; "ids" is the row-scope query of the response cache):
     # list = ids + COUNT + page + skills = 4 anonymous, 5 with a token; detail = ids
-    # + row + skills = 3, 4 with a token; a job's applications = token + ids + job +
+    # + the row with its skills (a row per skill) = 2, 3 with a token; a job's applications = token + ids + job +
     # COUNT + page = 5. A HIT of a public GET costs 0 (1 with a token).
 
     serializer_class = JobSerializer
@@ -243,7 +246,9 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         if json_accepted(request):
             # What get_object() reads (the same queryset and lookup; retrieve has no
             # object permission to check: AllowAny), as plain row values.
-            rows = job_value_rows(lookup_values(self, *JOB_COLUMNS))
+            # One query: the job and a row per skill (JOB_DETAIL_COLUMNS).
+            rows = job_value_rows(*job_detail_values(
+                lookup_values(self, *JOB_DETAIL_COLUMNS, order_by=JOB_DETAIL_ORDER)))
             if not rows:
                 raise Http404
             return Response(rows[0])

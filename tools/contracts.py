@@ -116,7 +116,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "/jobs/{id}/", "api/v1/jobs/<id:pk>/", PUBLIC,
-        anonymous=Budget(3, 0), signed_in=Budget(4, 1), example="/jobs/{job}/",  # ids + row + skills
+        anonymous=Budget(2, 0), signed_in=Budget(3, 1), example="/jobs/{job}/",  # ids + the row with its skills
         probes=(Probe("job detail", "/api/v1/jobs/{busiest_job}/"),),
     ),
     Endpoint(
@@ -131,7 +131,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "/users/{id}/", "api/v1/users/<id:pk>/", PUBLIC,
-        anonymous=Budget(2, 0), signed_in=Budget(3, 1), example="/users/{user}/",  # user + skills
+        anonymous=Budget(1, 0), signed_in=Budget(2, 1), example="/users/{user}/",  # the user with its skills
         probes=(Probe("public user", "/api/v1/users/{client}/"),),
     ),
     Endpoint(

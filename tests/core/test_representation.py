@@ -12,7 +12,13 @@ import pytest
 from rest_framework.renderers import JSONRenderer
 
 from accounts.models import Profile, User
-from accounts.serializers import PUBLIC_USER_COLUMNS, PublicUserSerializer, public_user_repr, public_user_value_repr
+from accounts.serializers import (
+    PUBLIC_USER_COLUMNS,
+    PUBLIC_USER_ORDER,
+    PublicUserSerializer,
+    public_user_repr,
+    public_user_value_repr,
+)
 from core.representation import datetime_repr, decimal_repr, dumps
 from jobs.models import Job, SavedJob
 from jobs.serializers import JobSerializer, SavedJobSerializer, job_rows, job_value_rows, job_values, saved_job_rows
@@ -129,9 +135,11 @@ def test_row_by_row_the_same_bytes(world):
     for user in users:
         assert dumps(public_user_repr(user)) == drf_bytes(PublicUserSerializer(user).data)
         # From plain row values (the public profile's path).
-        one = list(User.objects.for_public().filter(pk=user.pk).values_list(*PUBLIC_USER_COLUMNS))
+        one = list(User.objects.for_public().filter(pk=user.pk).values_list(*PUBLIC_USER_COLUMNS).order_by(*PUBLIC_USER_ORDER))
         assert dumps(public_user_value_repr(one)) == drf_bytes(PublicUserSerializer(user).data)
     assert public_user_value_repr([]) is None
+    # The one-query profile (a row per skill) was checked with several skills.
+    assert any(len(public_user_repr(u)["profile"]["skills"]) >= 2 for u in users)
     payments = list(Payment.objects.for_list())
     assert dumps(payment_rows(payments)) == drf_bytes(PaymentSerializer(payments, many=True).data)
     # From plain row values (the payment and review lists' path).
