@@ -82,7 +82,7 @@ class ClusterBackend(RedisBackend):
             _group.reset(token)
 
     def _key(self, key: str) -> str:
-        return str(self.cache.make_key(tag(_group.get()) + key))
+        return str(self._make_key(tag(_group.get()) + key))
 
     def _in_every_group(self, action) -> None:
         for group in range(groups()):

@@ -55,6 +55,32 @@ def test_rows_equal_the_querysets_datetimes_and_decimals_included():
     assert prepared_rows("test.job_columns", _job_columns, (10**12,)) == []
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's loaders: PostgreSQL only")
+def test_on_postgresql_timestamps_are_parsed_by_the_drivers_loader_on_that_cursor_only():
+    """core.prepared._driver_loaders: the prepared read's cursor parses timestamptz
+    with psycopg's own loader; the values are the ORM's (the same aware instants),
+    and the connection keeps Django's loader for everything else."""
+    import psycopg
+    from psycopg.pq import Format
+
+    from core.prepared import _driver_loaders
+
+    job = JobFactory()
+    got = prepared_rows("test.job_columns", _job_columns, (job.pk,))
+    row = dict(zip(JOB_COLUMNS, got[0]))
+    orm = dict(zip(JOB_COLUMNS, _job_columns(job.pk)[0]))
+    for column in ("start_at", "end_at", "created_at", "updated_at"):
+        assert row[column] == orm[column] and row[column].utcoffset().total_seconds() == 0
+    oid = psycopg.adapters.types["timestamptz"].oid
+    drivers = psycopg.adapters.get_loader(oid, Format.TEXT)
+    with connection.cursor() as cursor:
+        assert cursor.cursor.adapters.get_loader(oid, Format.TEXT) is not drivers  # Django's, untouched
+        _driver_loaders(connection, cursor)
+        assert cursor.cursor.adapters.get_loader(oid, Format.TEXT) is drivers
+    with connection.cursor() as cursor:
+        assert cursor.cursor.adapters.get_loader(oid, Format.TEXT) is not drivers
+
+
 def test_a_list_argument_any_length_duplicates_included_and_empty_without_a_query():
     jobs = [JobFactory() for _ in range(4)]
     for job in jobs:
