@@ -21,7 +21,17 @@ from accounts.serializers import (
 )
 from core.representation import datetime_repr, decimal_repr, dumps
 from jobs.models import Job, SavedJob
-from jobs.serializers import JobSerializer, SavedJobSerializer, job_rows, job_value_rows, job_values, saved_job_rows
+from jobs.serializers import (
+    JOB_DETAIL_COLUMNS,
+    JOB_DETAIL_ORDER,
+    JobSerializer,
+    SavedJobSerializer,
+    job_detail_values,
+    job_rows,
+    job_value_rows,
+    job_values,
+    saved_job_rows,
+)
 from payments.models import Payment
 from payments.serializers import PAYMENT_VALUE_COLUMNS, PaymentSerializer, payment_rows, payment_value_rows
 from ratings.models import Review
@@ -115,6 +125,12 @@ def test_row_by_row_the_same_bytes(world):
     assert dumps(job_rows(jobs)) == drf_bytes(JobSerializer(jobs, many=True).data)
     for job in jobs:
         assert dumps(job_rows([job])[0]) == drf_bytes(JobSerializer(job).data)
+        # The detail's one query (a row per skill, by name): the same bytes.
+        found = list(Job.objects.for_detail().filter(pk=job.pk).values_list(*JOB_DETAIL_COLUMNS)
+                     .order_by(*JOB_DETAIL_ORDER))
+        assert dumps(job_value_rows(*job_detail_values(found))[0]) == drf_bytes(JobSerializer(job).data)
+    assert any(len(JobSerializer(job).data["skills"]) >= 2 for job in jobs)
+    assert job_detail_values([]) == ([], {})
     # From plain row values (the job list's path), in every order the list offers:
     # the same bytes as the serializer over the same jobs in that order.
     rated = world["clients"][0]
