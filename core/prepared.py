@@ -33,6 +33,7 @@ fails in the tests, not silently. An empty list argument gives no rows without a
 query (as ``__in=[]`` does)."""
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable, Hashable, Sequence
@@ -179,15 +180,19 @@ def _driver_loaders(connection, cursor) -> None:
     reads keep Django's loader."""
     if connection.vendor != "postgresql" or not settings.USE_TZ:
         return
-    raw = getattr(cursor, "cursor", None)
-    adapters = getattr(raw, "adapters", None)
-    if adapters is None:
-        return
+    adapters = getattr(getattr(cursor, "cursor", None), "adapters", None)
+    if adapters is not None:
+        adapters.register_loader(*_timestamptz_loader())
+
+
+@functools.cache
+def _timestamptz_loader() -> tuple[int, type]:
+    """(oid, psycopg's own text loader) of ``timestamptz``: looked up once."""
     import psycopg
     from psycopg.pq import Format
 
     oid = psycopg.adapters.types["timestamptz"].oid
-    adapters.register_loader(oid, psycopg.adapters.get_loader(oid, Format.TEXT))
+    return oid, psycopg.adapters.get_loader(oid, Format.TEXT)
 
 
 def forget() -> None:

@@ -126,20 +126,18 @@ def view_rows(view, key, make_queryset, on_compile=None) -> list:
                          on_compile=checked)
 
 
-def lookup_values(view, *columns: str, limit: int | None = None, order_by: tuple[str, ...] = ()) -> list:
+def lookup_values(view, *columns: str, order_by: tuple[str, ...] = ()) -> list:
     """``lookup_queryset(view).values_list(*columns)`` (ordered by ``order_by`` when
-    given; the first ``limit`` rows), as a list of tuples: prepared where
-    ``static_queryset(view)``, else through the ORM as usual. A column across a
-    many-to-many relation (``skills__name``) gives one row per related row, in
-    ``order_by``'s order: a detail and its skills in one query."""
+    given), as a list of tuples: prepared where ``static_queryset(view)``, else
+    through the ORM as usual. A column across a many-to-many relation
+    (``skills__name``) gives one row per related row, in ``order_by``'s order: a
+    detail and its skills in one query."""
     def make(view):
         queryset = lookup_queryset(view).prefetch_related(None).values_list(*columns)
-        if order_by:
-            queryset = queryset.order_by(*order_by)
-        return queryset[:limit] if limit is not None else queryset
+        return queryset.order_by(*order_by) if order_by else queryset
 
     if static_queryset(view):
-        return view_rows(view, ("lookup", columns, limit, order_by), make)
+        return view_rows(view, ("lookup", columns, order_by), make)
     return list(make(view))
 
 

@@ -175,8 +175,9 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
 
     # Budgets (queries, MISS; "ids" is the row-scope query of the response cache):
     # list = ids + COUNT + page + skills = 4 anonymous, 5 with a token; detail = ids
-    # + the row with its skills (a row per skill) = 2, 3 with a token; a job's applications = token + ids + job +
-    # COUNT + page = 5. A HIT of a public GET costs 0 (1 with a token).
+    # + the row with its skills (a row per skill) = 2, 3 with a token; a job's
+    # applications = token + ids + job + COUNT + page = 5. A HIT of a public GET
+    # costs 0 (1 with a token).
 
     serializer_class = JobSerializer
     filterset_class = JobFilter
