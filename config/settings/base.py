@@ -281,6 +281,9 @@ RESPONSE_CACHE_RELEASE = env.str("RESPONSE_CACHE_RELEASE", default="")
 # separated). Production leaves it empty: a parameter no view reads is not part of
 # the key (core/cache/query.py). The bench sets "_b", its way to force a miss.
 RESPONSE_CACHE_KEY_EXTRA_PARAMS = tuple(env.list("RESPONSE_CACHE_KEY_EXTRA_PARAMS", default=[]))
+# Bytes of fragments each process keeps to skip re-sending an unchanged one on a
+# Redis hit (core/cache/kept.py; 0 turns it off). Every hit is still validated.
+RESPONSE_CACHE_KEPT_BYTES = env.int("RESPONSE_CACHE_KEPT_BYTES", default=32 * 1024 * 1024)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -11,7 +11,8 @@ counters), ``response`` (``@cached_response``, ``serve_cached``), ``identity``
 (endpoint name, caller, group), ``measure`` (counter, status, timings), ``rows``
 (``Rows``, ``page_rows``: an endpoint's row scopes, from the view's own queryset),
 ``query`` (what a handler reads from the query string: the key's canonical
-query), ``middleware`` (the fast path), ``callers`` (cached token -> user), ``explain``
+query), ``middleware`` (the fast path), ``held`` + ``kept`` (its connection per
+thread, and the fragments each process keeps), ``callers`` (cached token -> user), ``explain``
 (``cache_explain``), ``trace`` + ``panel`` (the Debug Toolbar panel). What
 other code may use is below.
 """

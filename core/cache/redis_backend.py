@@ -8,6 +8,7 @@ import redis
 
 from . import floors
 from .held import HeldConnections
+from .kept import KEPT
 from .keys import (
     LOCK_PREFIX,
     LSN_MAX_KEY,
@@ -23,7 +24,7 @@ from .keys import (
 )
 from .outage import start_drain
 from .scripts import lua
-from .trace import record_lookup, wants_header
+from .trace import record_entry_rows, wants_header
 
 
 class RedisBackend:
@@ -192,9 +193,11 @@ class RedisBackend:
         keys = self._keys([STATS_KEY, *counters])
         if tracked:
             keys += self._floor_keys(counters)
+        slot = (endpoint, material)
+        kept = None if traced else KEPT.get(slot)  # kept.py: the fragment need not come over again
         args = [STAMPEDE_LOCK_SECONDS, stat + "|lookup", VERSION_TTL, entry_prefix, lock_prefix, material,
                 len(counters), "1" if tracked else "0", inm, "1" if traced else "0",
-                *((self._key(caller[0]), caller[1]) if caller is not None else ("", ""))]
+                *((self._key(caller[0]), caller[1]) if caller is not None else ("", "")), kept[0] if kept else ""]
         reply = self._run(client, "fast_lookup", keys, args)
         if len(reply) == 1:  # {false}: the caller's token entry changed (or is gone)
             return None
@@ -202,15 +205,19 @@ class RedisBackend:
         if tracked:
             self._note_floor(floor)
         if traced:
-            self._record_rows(rows)
+            record_entry_rows(rows, len(self._key(VERSION_PREFIX)))
         note_created([c for c, v in zip(counters, values) if isinstance(v, int)])  # as versions()
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
         key = prefix + digest(material, values)
         tag = reply[5].decode() if len(reply) > 5 else None
         if len(reply) > 6 and reply[6] == 1:
             fragment = NOT_MODIFIED
+        elif len(reply) > 6 and reply[6] == 2:
+            fragment = kept[1]  # the fragment this process holds under that tag
         elif len(reply) > 7:
             fragment = fragment[reply[7]:]  # the entry and where its fragment starts (valid_entry.lua)
+            if not traced:
+                KEPT.keep(slot, tag, fragment)
         return (fragment or None), bool(locked), dict(zip(names, map(int, values))), key, tag
 
     def lookup(self, entry_key: str, lock_key: str | None, stat: str | None, inm: str = ""):
@@ -227,24 +234,13 @@ class RedisBackend:
         )
         value, locked = reply[0], reply[1]
         if traced:
-            self._record_rows(reply[2:3])
+            record_entry_rows(reply[2:3], len(self._key(VERSION_PREFIX)))
         tag = reply[3].decode() if len(reply) > 3 else None
         if len(reply) > 4 and reply[4] == 1:
             value = NOT_MODIFIED
         elif len(reply) > 5:
             value = value[reply[5]:]  # the entry and where its fragment starts (valid_entry.lua)
         return (value or None), bool(locked), tag
-
-    def _record_rows(self, reply) -> None:
-        """The lookup's ``entry_rows`` reply (tracing only): key, stored, current, ..."""
-        flat = reply[0] if reply else None
-        if flat is None:
-            record_lookup(None, None, 0)
-            return
-        flat = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
-        triples = list(zip(flat[0::3], flat[1::3], flat[2::3]))
-        stored, now = {k: v for k, v, _ in triples}, {k: (v or None) for k, _, v in triples}
-        record_lookup(stored, now, len(self._key(VERSION_PREFIX)))
 
     def get(self, key: str):
         return self._client().get(self._key(key))

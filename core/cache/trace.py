@@ -122,6 +122,18 @@ def record_lookup(header: dict[str, str] | None, current_versions: dict[str, str
     trace.rows = [(key[strip:], stored, current_versions.get(key)) for key, stored in sorted(header.items())]
 
 
+def record_entry_rows(reply, strip: int) -> None:
+    """A Lua lookup's ``entry_rows`` reply (key, stored, current, ... flattened;
+    valid_entry.lua), as ``record_lookup`` takes it."""
+    flat = reply[0] if reply else None
+    if flat is None:
+        record_lookup(None, None, 0)
+        return
+    flat = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
+    triples = list(zip(flat[0::3], flat[1::3], flat[2::3]))
+    record_lookup({k: v for k, v, _ in triples}, {k: (v or None) for k, _, v in triples}, strip)
+
+
 def record_key(endpoint: str, caller: str, private: bool, key: str, versions: dict[str, int], identity: str) -> None:
     trace = _current.get()
     if trace is None:

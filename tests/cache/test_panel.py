@@ -256,22 +256,28 @@ def test_redis_commands_are_the_same_without_the_toolbar():
     JobFactory()
     sent = []
     # Counted on the connections (the client's and the fast path's own, which
-    # bypasses the client): every command any of them writes.
-    connection_class = redis.connection.AbstractConnection
-    original = connection_class.send_command
+    # bypasses the client and packs its commands itself): every command any of
+    # them writes, read back from the bytes sent.
+    import hiredis
 
-    def counting(self, *args, **kwargs):
-        sent.append(args)
-        return original(self, *args, **kwargs)
+    connection_class = redis.connection.AbstractConnection
+    original = connection_class.send_packed_command
+
+    def counting(self, command, *args, **kwargs):
+        reader = hiredis.Reader(encoding="utf-8")
+        reader.feed(b"".join(command) if isinstance(command, list) else command)
+        while (args_sent := reader.gets()) is not False:
+            sent.append(args_sent)
+        return original(self, command, *args, **kwargs)
 
     client = Client()
-    connection_class.send_command = counting
+    connection_class.send_packed_command = counting
     try:
         client.get("/api/v1/jobs/", HTTP_ACCEPT="application/json")
         sent.clear()
         assert client.get("/api/v1/jobs/", HTTP_ACCEPT="application/json")["X-Cache"] == "HIT"
     finally:
-        connection_class.send_command = original
+        connection_class.send_packed_command = original
     assert len(sent) == 1 and sent[0][0] in ("EVALSHA", "EVAL")
     numkeys = int(sent[0][2])
     argv = sent[0][3 + numkeys:]

@@ -9,14 +9,17 @@
 -- prefix, key material, counter count, floor wanted, the client's If-None-Match
 -- tags (" t1 t2 ", '' = none), '1' while tracing (the toolbar panel), and for a
 -- signed-in caller already resolved in this process: its token entry's key and
--- the user snapshot that entry held ('' and '' otherwise).
+-- the user snapshot that entry held ('' and '' otherwise), then the tag of the
+-- fragment this process already holds for this key material ('' for none).
 -- A signed-in caller is checked first: unless the token's entry is still valid
 -- (valid_entry: every counter its header names unchanged) and still holds that
 -- snapshot, the script returns {false} and does nothing else (callers.py).
 -- Returns {entry or '', locked, versions, floor ('' when not wanted or
 -- unknown), entry_rows or false, tag, not modified, fragment offset}: a hit
 -- returns the whole entry and where its fragment starts (valid_entry); a hit the
--- client already holds returns no entry (it is answered 304); a miss has no tag.
+-- client already holds returns no entry and 1 (it is answered 304); a hit whose
+-- fragment this process holds (its tag is ARGV[13]) returns no entry and 2; a
+-- miss has no tag.
 if ARGV[11] ~= '' then
   local caller = redis.call('GET', ARGV[11])
   local caller_header, caller_offset = valid_entry(caller)
@@ -45,13 +48,15 @@ local floor = ''
 if ARGV[8] == '1' then floor = read_floor(2, n, ARGV[3]) end
 local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-local value = redis.call('GET', ARGV[4] .. digest)
+local value, whole = entry_head(ARGV[4] .. digest)
 local header, offset = valid_entry(value)
 local rows = false
 if ARGV[10] == '1' then rows = entry_rows(value) end
 if header then
   local tag = entry_tag(digest, header)
   if not_modified(ARGV[9], tag) then return {'', 0, shown, floor, rows, tag, 1} end
+  if ARGV[13] == tag then return {'', 0, shown, floor, rows, tag, 2} end
+  if not whole then value = redis.call('GET', ARGV[4] .. digest) end
   return {value, 0, shown, floor, rows, tag, 0, offset}
 end
 if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, shown, floor, rows} end

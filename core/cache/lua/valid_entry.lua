@@ -30,6 +30,23 @@ local function entry_parts(v)
   return header, nl + hlen, keys, want, got
 end
 
+-- entry_head: the entry at ``key`` as far as its fragment starts, or all of it
+-- when it is short (under HEAD bytes), or nil when there is none. The fast
+-- path reads the fragment only when it has to send it (fast_lookup.lua: a
+-- process that already holds that fragment is told so instead), so a large
+-- page costs Redis its header, not a copy of the page into Lua.
+local HEAD = 4096
+local function entry_head(key)
+  local head = redis.call('GETRANGE', key, 0, HEAD - 1)
+  if head == '' then return nil end
+  local nl = string.find(head, '\n', 1, true)
+  if not nl then return nil end
+  local hlen = tonumber(string.sub(head, 1, nl - 1))
+  if not hlen then return nil end
+  if nl + hlen > #head then head = redis.call('GETRANGE', key, 0, nl + hlen - 1) end
+  return head, #head < HEAD
+end
+
 local function valid_entry(v)
   if not v then return nil end
   local header, offset, keys, want, got = entry_parts(v)
