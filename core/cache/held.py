@@ -4,18 +4,15 @@ and taking a connection out of redis-py's pool and putting it back, with the
 client's command layer around it, cost more CPU than the round trip itself
 (about 60 us against 23 us for a PING, measured in process). Each thread keeps a
 connection made with the pool's settings (timeouts included) outside the pool,
-and checks it as the pool's checkout does, when it has been idle.
+and checks it before every use as the pool's checkout does.
 
-On that connection each round trip is one ``send`` and one ``recv`` call: the
-socket is blocking, its timeouts (the pool's ``socket_timeout``) set in the
-kernel (SO_SNDTIMEO, SO_RCVTIMEO) instead of by Python's socket layer, which
-polls before every call on a socket with a timeout; the command is packed by
-hiredis in one call; and the checkout's readiness poll runs only after the
-connection was idle for a second (IDLE_CHECK_SECONDS). Each of those is a
-system call that releases the GIL, which under load hands the thread's CPU to
-another thread and costs a context switch to take back (docs/cache.md, "Fast
-path"). A connection in steady use has no unread data: every reply is read
-whole, and any error drops the connection."""
+On that connection a round trip is the checkout's readiness poll, one ``send``
+and one ``recv``: the socket is blocking, its timeouts (the pool's
+``socket_timeout``) kept by the kernel (SO_SNDTIMEO, SO_RCVTIMEO) instead of by
+Python's socket layer, which polls before every call on a socket with a
+timeout; and the command is packed by hiredis in one call. Each poll saved is a
+system call that releases the GIL, which under load costs a context switch to
+take back (docs/cache.md, "Fast path")."""
 from __future__ import annotations
 
 import os
@@ -23,7 +20,6 @@ import socket
 import ssl
 import struct
 import threading
-import time
 
 import redis
 
@@ -31,8 +27,6 @@ try:
     from hiredis import pack_command
 except ImportError:  # redis-py packs it (hiredis is in requirements.txt)
     pack_command = None
-
-IDLE_CHECK_SECONDS = 1.0
 
 
 class HeldConnections:
@@ -50,7 +44,7 @@ class HeldConnections:
         if type(pool) is not redis.ConnectionPool:
             return None
         conn = pool.connection_class(**pool.connection_kwargs)
-        local.conn, local.pid, local.used = conn, os.getpid(), 0.0
+        local.conn, local.pid = conn, os.getpid()
         return conn
 
     @staticmethod
@@ -81,15 +75,16 @@ class HeldConnections:
         conn = self.connection(client)
         if conn is None:
             return script(keys=keys, args=args, client=client)
-        local = self._local
-        now = time.monotonic()
         try:
             if conn._sock is None:
                 conn.connect()
                 self._kernel_timeouts(conn)
-            elif now - local.used > IDLE_CHECK_SECONDS:
+            else:
                 # As the pool's checkout: a connection the server closed (EOF
-                # raises here) or with unread data starts over.
+                # raises here) or with unread data starts over. On every call,
+                # not only after an idle spell: a Redis restarted under load
+                # leaves every thread's connection closed, and a request that
+                # met one would report the cache failing a second time.
                 try:
                     stale = conn.can_read()
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
@@ -98,7 +93,6 @@ class HeldConnections:
                     conn.disconnect()
                     conn.connect()
                     self._kernel_timeouts(conn)
-            local.used = now
             self._send(conn, "EVALSHA", script.sha, len(keys), *keys, *args)
             try:
                 return conn.read_response()
