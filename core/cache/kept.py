@@ -28,10 +28,6 @@ from __future__ import annotations
 import threading
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-
-DEFAULT_BYTES = 32 * 1024 * 1024
 
 
 class KeptFragments:
@@ -39,19 +35,13 @@ class KeptFragments:
         self._slots: dict[tuple[str, str], tuple[str, bytes]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
-        self.limit = None  # read from settings on first use
-
-    def _limit(self) -> int:
-        if self.limit is None:
-            self.limit = int(getattr(settings, "RESPONSE_CACHE_KEPT_BYTES", DEFAULT_BYTES))
-        return self.limit
 
     def get(self, slot: tuple[str, str]) -> tuple[str, bytes] | None:
         """(tag, fragment) kept for ``slot`` (endpoint, key material), or None."""
         return self._slots.get(slot)
 
     def keep(self, slot: tuple[str, str], tag: str, fragment: bytes) -> None:
-        limit = self._limit()
+        limit = settings.RESPONSE_CACHE_KEPT_BYTES
         if limit <= 0 or len(fragment) > limit:
             return
         with self._lock:
@@ -68,7 +58,6 @@ class KeptFragments:
         with self._lock:
             self._slots.clear()
             self._bytes = 0
-            self.limit = None
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -80,8 +69,3 @@ class KeptFragments:
 
 KEPT = KeptFragments()
 
-
-@receiver(setting_changed)
-def _kept_setting_changed(setting, **kwargs):
-    if setting == "RESPONSE_CACHE_KEPT_BYTES":
-        KEPT.clear()

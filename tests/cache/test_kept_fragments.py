@@ -117,9 +117,9 @@ def test_turned_off_every_hit_carries_its_fragment(replies):
     assert [r[6] for r in replies[-2:]] == [0, 0] and all(r[0] for r in replies[-2:])
 
 
+@override_settings(RESPONSE_CACHE_KEPT_BYTES=100)
 def test_the_memory_is_bounded_by_bytes():
     kept = KeptFragments()
-    kept.limit = 100
     kept.keep(("e", "a"), "t1", b"x" * 60)
     kept.keep(("e", "a"), "t2", b"y" * 70)  # replaces: 70 bytes held
     assert kept.get(("e", "a")) == ("t2", b"y" * 70) and kept.nbytes == 70

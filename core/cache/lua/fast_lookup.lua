@@ -48,7 +48,8 @@ local floor = ''
 if ARGV[8] == '1' then floor = read_floor(2, n, ARGV[3]) end
 local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-local value, whole = entry_head(ARGV[4] .. digest)
+local entry_key = ARGV[4] .. digest
+local value, whole = entry_head(entry_key)
 local header, offset = valid_entry(value)
 local rows = false
 if ARGV[10] == '1' then rows = entry_rows(value) end
@@ -56,7 +57,7 @@ if header then
   local tag = entry_tag(digest, header)
   if not_modified(ARGV[9], tag) then return {'', 0, shown, floor, rows, tag, 1} end
   if ARGV[13] == tag then return {'', 0, shown, floor, rows, tag, 2} end
-  if not whole then value = redis.call('GET', ARGV[4] .. digest) end
+  if not whole then value = redis.call('GET', entry_key) end
   return {value, 0, shown, floor, rows, tag, 0, offset}
 end
 if redis.call('SET', ARGV[5] .. digest, '1', 'NX', 'EX', ARGV[1]) then return {'', 1, shown, floor, rows} end
