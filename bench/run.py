@@ -388,8 +388,10 @@ def endpoint_table(port, size, endpoints, floor, targets, args, pgid: int | None
     for number in range(1, max(1, rounds) + 1):
         if rounds > 1:
             log(f"  round {number} of {rounds}")
-        # The floor first, right before the job list it is compared with.
-        rows = [wrk_case(port, size, "floor", "floor", "floor", floor, args, pgid)]
+        # The floor first, right before the job list it is compared with; then the
+        # floor after one bare round trip to Redis (bench/views.py): the hit's bound.
+        rows = [wrk_case(port, size, "floor", "floor", "floor", floor, args, pgid),
+                wrk_case(port, size, "floor", "floor", "round_trip", round_trip_floor(floor), args, pgid)]
         for endpoint in endpoints:
             for variant, prefix in VARIANTS.items():
                 reqs = endpoint_requests(endpoint, prefix, targets)
@@ -399,6 +401,12 @@ def endpoint_table(port, size, endpoints, floor, targets, args, pgid: int | None
                         rows.append(row)
         runs.append(rows)
     return median_runs(runs)
+
+
+def round_trip_floor(floor: list[load.Req]) -> list[load.Req]:
+    """The floor's requests with ``round_trip=1``: the same bytes after one round
+    trip to Redis with a script that only reads the clock (bench/views.py)."""
+    return [load.Req(r.path + ("&" if "?" in r.path else "?") + "round_trip=1", r.token) for r in floor]
 
 
 def median_runs(rounds: list[list[dict]]) -> list[dict]:

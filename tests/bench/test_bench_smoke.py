@@ -47,6 +47,23 @@ def test_floor_answers_the_requested_number_of_bytes(anon):
     json.loads(response.content)  # well-formed JSON, as the page it stands in for
 
 
+@pytest.mark.django_db
+@pytest.mark.urls("bench.urls")
+def test_floor_after_a_round_trip_answers_the_same_bytes_after_one_script_call(anon, monkeypatch):
+    from core.cache.backends import backend
+
+    calls = []
+    if hasattr(backend(), "bare_round_trip"):  # Redis: the real round trip, counted
+        real = backend().bare_round_trip
+        monkeypatch.setattr(backend(), "bare_round_trip", lambda: calls.append(real()))
+    plain = anon.get(reverse("bench-floor"), {"bytes": 5000})
+    tripped = anon.get(reverse("bench-floor"), {"bytes": 5000, "round_trip": "1"})
+    assert tripped.status_code == 200 and tripped.content == plain.content
+    assert calls == ([None] if hasattr(backend(), "bare_round_trip") else [])
+    assert run.round_trip_floor([run.load.Req("/bench/floor/?bytes=7")]) == [
+        run.load.Req("/bench/floor/?bytes=7&round_trip=1")]
+
+
 def test_bench_never_uses_the_callers_database_or_redis_db(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db.internal:6432/production")
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")

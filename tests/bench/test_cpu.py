@@ -97,6 +97,20 @@ def test_the_report_shows_where_the_cpu_went_and_the_hit_target_says_it():
     assert "miss 9.00 ms" in tgt["cold job list ≥ 3× baseline (b)"]["detail"]
 
 
+def test_the_hit_target_names_its_bound_the_floor_after_one_bare_redis_round_trip():
+    rows = [_row("floor", "floor", "floor", 1000.0), _row("floor", "floor", "round_trip", 800.0),
+            _row("job_list", "shiftboard", "hit", 600.0)]
+    tgt = {t["target"]: t for t in report.throughput_targets(rows, 1000)}
+    hit = tgt["cached public GET ≥ 0.8× the floor's throughput (job list, cache hit)"]
+    assert (hit["measured"], hit["met"]) == ("0.60×", False)  # judged against the floor, as before
+    assert "bare Redis round trip runs at 0.80× the floor (800.0 req/s), and the hit at 0.75× of that" in hit["detail"]
+    table = "\n".join(report.endpoint_tables(rows))
+    assert "floor after one bare Redis round trip" in table
+    # Without the row (a report from before it was measured): no bound is claimed.
+    tgt = report.throughput_targets([r for r in rows if r["mode"] != "round_trip"], 1000)
+    assert "bound" not in tgt[0]["detail"]
+
+
 def test_results_recorded_before_the_cpu_reading_have_no_cpu_table():
     rows = [_row("floor", "floor", "floor", 1000.0), _row("job_list", "shiftboard", "hit", 700.0)]
     assert "CPU per answered request" not in "\n".join(report.endpoint_tables(rows))
