@@ -1,10 +1,14 @@
 """The request path's own Redis connection, one per thread: the fast path's
 lookups (``fast_lookup``, and ``lookup`` of a token entry) are one EVALSHA each,
-and taking a connection out of redis-py's pool and putting it back, with the
-client's command layer around it, cost more CPU than the round trip itself
-(about 60 us against 23 us for a PING, measured in process). Each thread keeps a
-connection made with the pool's settings (timeouts included) outside the pool,
-and checks it before every use as the pool's checkout does.
+and so are a miss's reads of its versions; a miss's store (entry, lock, count)
+is one send of three commands, and a list's kept total one GET. Taking a
+connection out of redis-py's pool and putting it back, with the client's
+command layer around it, cost more CPU than the round trip itself (about 60 us
+against 23 us for a PING, measured in process). Each thread keeps a connection
+made with the pool's settings (timeouts included) outside the pool, and checks
+it before every use as the pool's checkout does. Bumps keep using the pool
+(their connection may stay open through a pause: outage.py), which gets a
+connection made ready for them when a thread's own is first made.
 
 On that connection a round trip is the checkout's readiness poll, one ``send``
 and one ``recv``: the socket is blocking, its timeouts (the pool's
@@ -40,12 +44,27 @@ class HeldConnections:
         conn = getattr(local, "conn", None)
         if conn is not None and local.pid == os.getpid():
             return conn
-        pool = client.connection_pool
+        pool = getattr(client, "connection_pool", None)  # a RedisCluster has none
         if type(pool) is not redis.ConnectionPool:
             return None
         conn = pool.connection_class(**pool.connection_kwargs)
         local.conn, local.pid = conn, os.getpid()
+        self._ready_in_pool(pool)
         return conn
+
+    @staticmethod
+    def _ready_in_pool(pool) -> None:
+        """One connection made in the pool as well, for this thread's bumps: the
+        request path's reads no longer make one there, and a bump sent while Redis
+        is paused keeps its connection open until Redis resumes and runs it
+        (docs/cache.md, "Outages", mechanism 1), which needs a connection that is
+        already made (making one is itself a command the pause holds). Redis down
+        now: the bump makes one later, as before."""
+        try:
+            conn = pool.get_connection()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            return
+        pool.release(conn)
 
     @staticmethod
     def _kernel_timeouts(conn) -> None:
@@ -67,6 +86,25 @@ class HeldConnections:
         else:
             conn.send_packed_command([pack_command(args)], check_health=False)
 
+    def _ready(self, conn) -> None:
+        """Connected, and not closed by the server (as the pool's checkout)."""
+        if conn._sock is None:
+            conn.connect()
+            self._kernel_timeouts(conn)
+            return
+        # A connection the server closed (EOF raises here) or with unread data
+        # starts over. On every call, not only after an idle spell: a Redis
+        # restarted under load leaves every thread's connection closed, and a
+        # request that met one would report the cache failing a second time.
+        try:
+            stale = conn.can_read()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            stale = True
+        if stale:
+            conn.disconnect()
+            conn.connect()
+            self._kernel_timeouts(conn)
+
     def run(self, client, script, keys: list[str], args: list):
         """``script`` (a registered Script) by EVALSHA, loaded on NOSCRIPT, on this
         thread's connection (through the client without one). Any error drops
@@ -76,23 +114,7 @@ class HeldConnections:
         if conn is None:
             return script(keys=keys, args=args, client=client)
         try:
-            if conn._sock is None:
-                conn.connect()
-                self._kernel_timeouts(conn)
-            else:
-                # As the pool's checkout: a connection the server closed (EOF
-                # raises here) or with unread data starts over. On every call,
-                # not only after an idle spell: a Redis restarted under load
-                # leaves every thread's connection closed, and a request that
-                # met one would report the cache failing a second time.
-                try:
-                    stale = conn.can_read()
-                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-                    stale = True
-                if stale:
-                    conn.disconnect()
-                    conn.connect()
-                    self._kernel_timeouts(conn)
+            self._ready(conn)
             self._send(conn, "EVALSHA", script.sha, len(keys), *keys, *args)
             try:
                 return conn.read_response()
@@ -102,5 +124,27 @@ class HeldConnections:
                 self._send(conn, "EVALSHA", script.sha, len(keys), *keys, *args)
                 return conn.read_response()
         except BaseException:
+            conn.disconnect()
+            raise
+
+    def pipeline(self, client, commands: list[tuple]) -> list:
+        """``commands`` (each a tuple of a command's name and arguments) in one
+        send, their replies in order, on this thread's connection (through a
+        client pipeline without one). A command's error is raised, as the
+        client's pipeline raises it, after the connection is dropped."""
+        conn = self.connection(client)
+        if conn is None:
+            pipe = client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return pipe.execute()
+        try:
+            self._ready(conn)
+            if pack_command is None:
+                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            else:
+                conn.send_packed_command([pack_command(c) for c in commands], check_health=False)
+            return [conn.read_response() for _ in commands]
+        except BaseException:  # an error reply raises too: the replies after it are not read
             conn.disconnect()
             raise

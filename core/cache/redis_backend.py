@@ -94,11 +94,9 @@ class RedisBackend:
         floors.note(position)
 
     def versions(self, keys: list[str]) -> list[int]:
-        client = self._client()
-        script = self._script(client, "versions")
         tracked = floors.tracking()
         all_keys = [self._key(k) for k in keys] + (self._floor_keys(keys) if tracked else [])
-        result = script(keys=all_keys, args=[VERSION_TTL, len(keys), "1" if tracked else "0"], client=client)
+        result = self._run(self._client(), "versions", all_keys, [VERSION_TTL, len(keys), "1" if tracked else "0"])
         if tracked:
             result, floor = result
             self._note_floor(floor)
@@ -247,19 +245,18 @@ class RedisBackend:
         self._run(self._client(), "noop", [], [])
 
     def get(self, key: str):
-        return self._client().get(self._key(key))
+        return self._held.pipeline(self._client(), [("GET", self._key(key))])[0]
 
     def put(self, key: str, value: bytes, ttl: int) -> None:
         self._client().set(self._key(key), value, ex=ttl)
 
     def store(self, entry_key: str, value: bytes, ttl: int, lock_key: str | None, stat: str) -> None:
-        pipe = self._client().pipeline(transaction=False)
-        if value is not None:
-            pipe.set(self._key(entry_key), value, ex=ttl)
+        """The entry, the lock released and the miss counted: one send (held.py)."""
+        commands = [("SET", self._key(entry_key), value, "EX", ttl)] if value is not None else []
         if lock_key:
-            pipe.delete(self._key(lock_key))
-        pipe.hincrby(self._key(STATS_KEY), stat + "|miss", 1)
-        pipe.execute()
+            commands.append(("DEL", self._key(lock_key)))
+        commands.append(("HINCRBY", self._keys([STATS_KEY])[0], stat + "|miss", 1))
+        self._held.pipeline(self._client(), commands)
 
     def delete(self, key: str) -> None:
         """Drop one key (tests: an evicted counter)."""
