@@ -457,15 +457,25 @@ def throughput_targets(rows: list[dict], main: int, suffix: str = "") -> list[di
     return out
 
 
-def round_trip_bound(rows: list[dict], hit: dict | None, floor: dict | None) -> str:
+def bound_ratios(rows: list[dict], hit: dict | None, floor: dict | None) -> tuple[dict, str, str] | None:
     """What bounds the hit ÷ floor figure: the floor after one round trip to Redis
-    with a script that only reads the clock (every hit is validated in Redis, so no hit
-    can cost less), as a ratio to the floor, and the hit as a ratio to it."""
+    with a script that only reads the clock (every hit is validated in Redis, so
+    no hit can cost less): (its row, its ratio to the floor, the hit's ratio to
+    it), or None when the run did not measure it."""
     bound = _find(rows, "floor", "floor", "round_trip")
     if not (bound and hit and floor):
+        return None
+    return bound, _x(_ratio(bound["rps"], floor["rps"])), _x(_ratio(hit["rps"], bound["rps"]))
+
+
+def round_trip_bound(rows: list[dict], hit: dict | None, floor: dict | None) -> str:
+    """``bound_ratios`` as the public-hit target's detail says it ('' without it)."""
+    found = bound_ratios(rows, hit, floor)
+    if found is None:
         return ""
-    return (f"; bound: the floor after one bare Redis round trip runs at {_x(_ratio(bound['rps'], floor['rps']))} "
-            f"the floor ({_fmt(bound['rps'])} req/s), and the hit at {_x(_ratio(hit['rps'], bound['rps']))} of that")
+    bound, of_floor, of_bound = found
+    return (f"; bound: the floor after one bare Redis round trip runs at {of_floor} "
+            f"the floor ({_fmt(bound['rps'])} req/s), and the hit at {of_bound} of that")
 
 
 def targets(results) -> list[dict]:
@@ -1011,13 +1021,14 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
     L.append("|---|---|---|")
     for t in tgt:
         L.append(f"| {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |")
-    bound = _find(rows, "floor", "floor", "round_trip")
-    if bound and hit and floor:
+    found = bound_ratios(rows, hit, floor)
+    if found is not None:
+        _, of_floor, of_bound = found
         L.append("")
         L.append(f"What bounds a hit: every hit is checked against the version counters in Redis (no stale read "
                  f"after a write), so it costs at least one round trip to Redis. The floor after one bare round "
-                 f"trip (a script that only reads the clock) ran at {_x(_ratio(bound['rps'], floor['rps']))} the floor; "
-                 f"the job list hit at {_x(_ratio(hit['rps'], bound['rps']))} of that.")
+                 f"trip (a script that only reads the clock) ran at {of_floor} the floor; "
+                 f"the job list hit at {of_bound} of that.")
     L.append("")
     L.append(" ".join(f"![{name}]({rel}/{name}.png)" for name in
                       ("throughput", "latency", "queries", "latency_vs_size")))

@@ -80,11 +80,13 @@ class HeldConnections:
         sock.settimeout(None)
 
     @staticmethod
-    def _send(conn, *args) -> None:
+    def _send(conn, *commands: tuple) -> None:
+        """``commands`` (each a command's name and arguments) in one send, packed
+        by hiredis (by redis-py without it)."""
         if pack_command is None:
-            conn.send_command(*args, check_health=False)
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
         else:
-            conn.send_packed_command([pack_command(args)], check_health=False)
+            conn.send_packed_command([pack_command(c) for c in commands], check_health=False)
 
     def _ready(self, conn) -> None:
         """Connected, and not closed by the server (as the pool's checkout)."""
@@ -115,13 +117,13 @@ class HeldConnections:
             return script(keys=keys, args=args, client=client)
         try:
             self._ready(conn)
-            self._send(conn, "EVALSHA", script.sha, len(keys), *keys, *args)
+            self._send(conn, ("EVALSHA", script.sha, len(keys), *keys, *args))
             try:
                 return conn.read_response()
             except redis.exceptions.NoScriptError:
-                self._send(conn, "SCRIPT", "LOAD", script.script)
+                self._send(conn, ("SCRIPT", "LOAD", script.script))
                 conn.read_response()
-                self._send(conn, "EVALSHA", script.sha, len(keys), *keys, *args)
+                self._send(conn, ("EVALSHA", script.sha, len(keys), *keys, *args))
                 return conn.read_response()
         except BaseException:
             conn.disconnect()
@@ -140,10 +142,7 @@ class HeldConnections:
             return pipe.execute()
         try:
             self._ready(conn)
-            if pack_command is None:
-                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            else:
-                conn.send_packed_command([pack_command(c) for c in commands], check_health=False)
+            self._send(conn, *commands)
             return [conn.read_response() for _ in commands]
         except BaseException:  # an error reply raises too: the replies after it are not read
             conn.disconnect()

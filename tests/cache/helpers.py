@@ -53,3 +53,15 @@ def fresh(caller, path):
 def by_id(rows, pk):
     """The row with id ``pk`` of a list payload."""
     return next(row for row in rows if row["id"] == pk)
+
+
+def one_redis_backend(why_not: str):
+    """The backend, when it is exactly one Redis (RedisBackend); otherwise the
+    test is skipped, saying ``why_not`` (a Cluster or Sentinel, local memory)."""
+    from core.cache.backends import backend
+    from core.cache.redis_backend import RedisBackend
+
+    b = backend()
+    if type(b) is not RedisBackend:
+        pytest.skip(why_not)
+    return b

@@ -8,19 +8,14 @@ import pytest
 import redis
 from rest_framework.test import APIClient
 
+from tests.cache.helpers import one_redis_backend
 from tests.jobs.factories import JobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _redis_backend():
-    from core.cache.backends import backend
-    from core.cache.redis_backend import RedisBackend
-
-    b = backend()
-    if type(b) is not RedisBackend:
-        pytest.skip("the held connection is for one Redis (Sentinel and Cluster use their pools)")
-    return b
+    return one_redis_backend("the held connection is for one Redis (Sentinel and Cluster use their pools)")
 
 
 @pytest.fixture

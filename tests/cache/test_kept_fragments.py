@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from core.cache.kept import KEPT, KeptFragments
 from tests.accounts.factories import WorkerUserFactory
+from tests.cache.helpers import one_redis_backend
 from tests.conftest import auth_client
 from tests.jobs.factories import JobFactory, SavedJobFactory
 
@@ -18,13 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _redis_backend():
-    from core.cache.backends import backend
-    from core.cache.redis_backend import RedisBackend
-
-    b = backend()
-    if type(b) is not RedisBackend:
-        pytest.skip("fast_lookup.lua runs on one Redis (a Cluster looks up in steps, local memory has no Lua)")
-    return b
+    return one_redis_backend("fast_lookup.lua runs on one Redis (a Cluster looks up in steps, local memory has no Lua)")
 
 
 @pytest.fixture
