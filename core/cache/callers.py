@@ -2,7 +2,7 @@
 validated on every read by that user's version counters (docs/cache.md,
 "Signed-in callers").
 
-An entry ``t:<sha256 of the token>`` holds the few user fields that permission
+An entry ``t2:<sha256 of the token>`` holds the few user fields that permission
 checks and cache scopes read (id, role, staff flags, names, e-mail) as JSON,
 behind the same header as a response entry: the versions of ``user:<id>``
 (bumped by any change to the user row: role, deactivation, staff flag),
@@ -41,7 +41,10 @@ from .keys import GENERATION_SCOPE, NOT_MODIFIED, decode_entry, encode_entry
 from .outage import CacheUnavailable, ensure_healthy, health
 from .versions import get_versions
 
-TOKEN_PREFIX = "t:"
+# "t2:": the entry format of keys.encode_entry since its header was packed for
+# Redis (a process of an earlier release, during a rolling deploy, reads only its
+# own "t:" entries; response keys carry the release already).
+TOKEN_PREFIX = "t2:"
 SNAPSHOT_FIELDS = ("id", "email", "first_name", "last_name", "role", "is_staff", "is_superuser", "is_active")
 
 

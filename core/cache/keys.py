@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import hashlib
+import json
 from pathlib import Path
 
 from django.conf import settings
@@ -121,14 +122,25 @@ def response_key(endpoint: str, request, versions: dict[str, int], caller: str) 
 
 
 def row_header(row_versions: dict) -> str:
-    """The entry's header: one ``<version key>\\t<version>`` line per row scope, sorted."""
+    """The row versions as the entry's tag is derived from them (``entry_tag``): one
+    ``<version key>\t<version>`` line per row scope, sorted."""
     return "".join(f"{key}\t{version}\n" for key, version in sorted(row_versions.items()))
 
 
-def encode_entry(row_versions: dict[str, int], fragment: bytes) -> bytes:
-    """``row_versions``: version key (as the backend names it) -> version."""
-    header = row_header(row_versions).encode()
-    return str(len(header)).encode() + b"\n" + header + fragment
+def encode_entry(row_versions: dict[str, int], fragment: bytes, tag: str = "") -> bytes:
+    """``row_versions``: version key (as the backend names it) -> version; ``tag``:
+    the entry's ETag (``entry_tag``; token entries have none). The entry is
+    ``<keys length> <versions length> <tag>\n<keys><versions><fragment>``: the
+    version keys sorted as a JSON array, their versions joined by commas in that
+    order. valid_entry.lua decodes the array in C (cjson), MGETs the counters and
+    compares their joined values with the stored ones in one string comparison,
+    and replies with the stored tag: a Lua pattern loop over one line per row and
+    a SHA-1 of the header on every hit cost Redis half as much again (38 against
+    25 us for a 40-row job-list entry: docs/cache.md, "The entry format")."""
+    keys = sorted(row_versions)
+    packed = json.dumps(keys, separators=(",", ":")).encode() if keys else b""
+    versions = ",".join(str(row_versions[k]) for k in keys).encode()
+    return f"{len(packed)} {len(versions)} {tag}\n".encode() + packed + versions + fragment
 
 
 # --- conditional GET (docs/cache.md, "ETags") ------------------------------------------
@@ -152,8 +164,9 @@ NOT_MODIFIED = _NotModified()
 
 
 def entry_tag(key: str, header: str) -> str:
-    """SHA-1 of the key's digest (its last 40 characters) and the row header
-    (valid_entry.lua's ``entry_tag`` computes the same)."""
+    """SHA-1 of the key's digest (its last 40 characters) and the row versions
+    (``row_header``), computed once per entry: on a miss before anything is
+    rendered, and stored in the entry (``encode_entry``) for the hits."""
     return hashlib.sha1((key[-40:] + "\n" + header).encode()).hexdigest()
 
 
@@ -188,10 +201,17 @@ def names_tag(inm: str, tag: str) -> bool:
 
 
 def decode_entry(value: bytes) -> tuple[dict[str, str], bytes]:
-    """The inverse of ``encode_entry``: (row header, fragment)."""
+    """The inverse of ``encode_entry``: (row versions by version key, fragment)."""
     value = bytes(value)
     nl = value.index(b"\n")
-    hlen = int(value[:nl])
-    header = value[nl + 1 : nl + 1 + hlen].decode()
-    rows = dict(line.split("\t") for line in header.splitlines())
-    return rows, value[nl + 1 + hlen :]
+    klen, vlen, _tag = value[:nl].split(b" ")
+    start, klen, vlen = nl + 1, int(klen), int(vlen)
+    keys = json.loads(value[start : start + klen]) if klen else []
+    versions = value[start + klen : start + klen + vlen].decode().split(",") if vlen else []
+    return dict(zip(keys, versions)), value[start + klen + vlen :]
+
+
+def entry_stored_tag(value: bytes) -> str:
+    """The tag ``encode_entry`` stored in front of an entry ('' for none)."""
+    value = bytes(value)
+    return value[: value.index(b"\n")].split(b" ")[2].decode()

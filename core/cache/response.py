@@ -206,7 +206,7 @@ def serve_cached(
         value = getattr(rendered, "rendered_fragment", None) if cacheable else None
         if value is not None:
             _before_store_hook(request)
-            value = encode_entry(row_map, bytes(value))
+            value = encode_entry(row_map, bytes(value), tag)
         spent.start = time.perf_counter()
         try:
             backend().store(key, value, ttl, lock_key, endpoint)

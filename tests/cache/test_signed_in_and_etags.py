@@ -174,7 +174,7 @@ def test_a_signed_in_hit_is_one_round_trip_that_checks_the_callers_entry(world, 
     remembered snapshot, or is gone, serves nothing (DRF answers, from the database)."""
     from core.cache import callers
     from core.cache.backends import backend
-    from core.cache.keys import encode_entry
+    from core.cache.keys import decode_entry, encode_entry
     from core.cache.redis_backend import RedisBackend
 
     b = backend()
@@ -201,10 +201,8 @@ def test_a_signed_in_hit_is_one_round_trip_that_checks_the_callers_entry(world, 
     token = api._credentials["HTTP_AUTHORIZATION"].split()[1]
     key = callers.token_entry_key(token)
     raw = b.get(key)
-    header_len, rest = raw.split(b"\n", 1)
-    header, snapshot = rest[: int(header_len)], rest[int(header_len):]
+    rows, snapshot = decode_entry(raw)
     other = json.loads(snapshot) | {"first_name": "Someone else"}
-    rows = dict(line.split("\t") for line in header.decode().splitlines())
     b.put(key, encode_entry(rows, json.dumps(other).encode()), 300)
     scripts.clear()
     n = len(dispatches)

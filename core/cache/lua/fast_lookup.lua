@@ -22,8 +22,8 @@
 -- miss has no tag.
 if ARGV[11] ~= '' then
   local caller = redis.call('GET', ARGV[11])
-  local caller_header, caller_offset = valid_entry(caller)
-  if not caller_header or string.sub(caller, caller_offset + 1) ~= ARGV[12] then return {false} end
+  local caller_tag, caller_offset = valid_entry(caller)
+  if not caller_tag or string.sub(caller, caller_offset + 1) ~= ARGV[12] then return {false} end
 end
 local n = tonumber(ARGV[7])
 local values = {}
@@ -50,11 +50,10 @@ local digest = redis.sha1hex(ARGV[6] .. '|' .. table.concat(values, ','))
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local entry_key = ARGV[4] .. digest
 local value, whole = entry_head(entry_key)
-local header, offset = valid_entry(value)
+local tag, offset = valid_entry(value)
 local rows = false
 if ARGV[10] == '1' then rows = entry_rows(value) end
-if header then
-  local tag = entry_tag(digest, header)
+if tag then
   if not_modified(ARGV[9], tag) then return {'', 0, shown, floor, rows, tag, 1} end
   if ARGV[13] == tag then return {'', 0, shown, floor, rows, tag, 2} end
   if not whole then value = redis.call('GET', entry_key) end

@@ -10,11 +10,10 @@
 -- on a miss.
 if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[2], 1) end
 local value = redis.call('GET', KEYS[1])
-local header, offset = valid_entry(value)
+local tag, offset = valid_entry(value)
 local rows = false
 if ARGV[5] == '1' then rows = entry_rows(value) end
-if header then
-  local tag = entry_tag(KEYS[1], header)
+if tag then
   if not_modified(ARGV[4], tag) then return {'', 0, rows, tag, 1} end
   return {value, 0, rows, tag, 0, offset}
 end
