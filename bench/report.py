@@ -57,6 +57,24 @@ def _ratio(a, b):
     return (a / b) if a is not None and b else None
 
 
+def rps_ratio(a: dict | None, b: dict | None) -> float | None:
+    """Requests/s of case ``a`` ÷ case ``b``. Both run in the same interleaved
+    rounds (the main size): the median over the rounds of each round's ratio, so
+    a round the machine ran slow for both cancels out instead of moving one side
+    of a ratio of two medians; on this 2-core VM whole rounds drift by up to 30%
+    (bench/results/2026-12-01: the floor's rounds ran 1,309-1,829 req/s). Rows
+    without rounds (one run, the mix), or fewer than two shared rounds: the ratio
+    of their requests/s."""
+    if not (a and b):
+        return None
+    ra, rb = a.get("rounds_rps") or [], b.get("rounds_rps") or []
+    by_round = dict(zip(b.get("rounds") or range(1, len(rb) + 1), rb))
+    pairs = [x / by_round[n] for n, x in zip(a.get("rounds") or range(1, len(ra) + 1), ra) if by_round.get(n)]
+    if len(pairs) >= 2:
+        return statistics.median(pairs)
+    return _ratio(a["rps"], b["rps"])
+
+
 def _x(value):
     return "n/a" if value is None else f"{value:.2f}×"
 
@@ -414,7 +432,7 @@ def throughput_targets(rows: list[dict], main: int, suffix: str = "") -> list[di
 
     hit = _find(rows, "job_list", "shiftboard", "hit")
     floor = _find(rows, "floor", "floor", "floor")
-    r = _ratio(hit and hit["rps"], floor and floor["rps"])
+    r = rps_ratio(hit, floor)
     spent = f"; CPU per request: hit {cpu_text(hit)}, floor {cpu_text(floor)}" if cpu_text(hit) else ""
     add("cached public GET ≥ 0.8× the floor's throughput (job list, cache hit)", _x(r),
         r is not None and r >= 0.8,
@@ -426,7 +444,7 @@ def throughput_targets(rows: list[dict], main: int, suffix: str = "") -> list[di
         ratios, parts = [], []
         for e in endpoints:
             a, b = _find(rows, e, variant, mode), over(e)
-            ratios.append(_ratio(a and a["rps"], b and b["rps"]))
+            ratios.append(rps_ratio(a, b))
             parts.append(f"{ENDPOINT_LABELS[e]} {_x(ratios[-1])} ({_fmt(a and a['rps'])} vs {_fmt(b and b['rps'])})")
         low = None if None in ratios or not ratios else min(ratios)
         return low, "; ".join(parts)
@@ -445,7 +463,7 @@ def throughput_targets(rows: list[dict], main: int, suffix: str = "") -> list[di
 
     cold = _find(rows, "job_list", "shiftboard", "cold")
     tuned = _find(rows, "job_list", "tuned", "warm")
-    r = _ratio(cold and cold["rps"], tuned and tuned["rps"])
+    r = rps_ratio(cold, tuned)
     spent = f"; CPU per request: miss {cpu_text(cold)}, (b) {cpu_text(tuned)}" if cpu_text(cold) else ""
     add("cold job list ≥ 3× baseline (b)", _x(r), r is not None and r >= 3,
         f"{_fmt(cold and cold['rps'])} (every request a miss) vs {_fmt(tuned and tuned['rps'])} req/s{spent}")
@@ -465,7 +483,7 @@ def bound_ratios(rows: list[dict], hit: dict | None, floor: dict | None) -> tupl
     bound = _find(rows, "floor", "floor", "round_trip")
     if not (bound and hit and floor):
         return None
-    return bound, _x(_ratio(bound["rps"], floor["rps"])), _x(_ratio(hit["rps"], bound["rps"]))
+    return bound, _x(rps_ratio(bound, floor)), _x(rps_ratio(hit, bound))
 
 
 def round_trip_bound(rows: list[dict], hit: dict | None, floor: dict | None) -> str:
@@ -681,13 +699,13 @@ def endpoint_tables(rows: list[dict]) -> list[str]:
             continue
         cold = _find(rows, endpoint, "shiftboard", "cold")
         base = {v: _find(rows, endpoint, v, "warm") for v in ("naive", "tuned", "cachalot")}
-        cells = [_x(_ratio(hit["rps"], base[v] and base[v]["rps"])) for v in base]
-        cells += [_x(_ratio(cold and cold["rps"], base[v] and base[v]["rps"])) for v in base]
-        cells.append(_x(_ratio(hit["rps"], floor and floor["rps"])))
-        cells.append(_x(_ratio(cold and cold["rps"], floor and floor["rps"])))
+        cells = [_x(rps_ratio(hit, base[v])) for v in base]
+        cells += [_x(rps_ratio(cold, base[v])) for v in base]
+        cells.append(_x(rps_ratio(hit, floor)))
+        cells.append(_x(rps_ratio(cold, floor)))
         reval = _find(rows, endpoint, "shiftboard", "revalidate")
-        cells.append(_x(_ratio(reval and reval["rps"], floor and floor["rps"])))
-        cells.append(_x(_ratio(reval and reval["rps"], hit["rps"])))
+        cells.append(_x(rps_ratio(reval, floor)))
+        cells.append(_x(rps_ratio(reval, hit)))
         L.append(f"| {ENDPOINT_LABELS[endpoint]} | " + " | ".join(cells) + " |")
     return L
 
@@ -722,7 +740,8 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
         + (", each run started once the server, PostgreSQL and Redis were idle (the previous case's requests "
            "still in flight finished first)" if meta.get("settled") else "")
         + (f", at the largest size every case run in each of {meta['rounds']} interleaved rounds and reported at its median run "
-           "(requests/s, latencies and CPU of that run)" if meta.get("rounds", 1) > 1 else "")
+           "(requests/s, latencies and CPU of that run), and a ratio of two cases is the median over the rounds of "
+           "that round's ratio (a round the machine ran slow for both cancels out)" if meta.get("rounds", 1) > 1 else "")
         + "; the mix: the bench's Python driver, "
         f"{meta['mix_processes']} processes, {meta['mix_duration_s']:.0f} s per variant. "
         "Every number below was measured in this run; ratios are within the run.\n"
@@ -983,7 +1002,9 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
          "(code in `bench/`; `make bench BENCH_FLAGS=--huge` adds 1,000,000 jobs).", "",
          f"From the latest report, [{rel}/report.md]({rel}/report.md) "
          f"({results['meta']['cpus']} cores, gunicorn 2 workers, PostgreSQL + Redis, {main:,} jobs; "
-         "ratios of requests/s measured within that run):", ""]
+         + ("ratios of requests/s measured within that run, each the median over its "
+            f"{results['meta']['rounds']} interleaved rounds of that round's ratio):"
+            if results["meta"].get("rounds", 1) > 1 else "ratios of requests/s measured within that run):"), ""]
     hit, cold = _find(rows, "job_list", "shiftboard", "hit"), _find(rows, "job_list", "shiftboard", "cold")
     floor = _find(rows, "floor", "floor", "floor")
     pinned = _wrk(results, main, "pinned")
@@ -1002,12 +1023,11 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
              ("a user's payments, cache miss (signed in)", "payments", _find(rows, "payments", "shiftboard", "cold")))
     for label, endpoint, r in cases:
         if r:
-            cells = [_x(_ratio(r["rps"], (_find(rows, endpoint, v, "warm") or {}).get("rps")))
-                     for v in ("naive", "tuned", "cachalot")]
-            cells.append(_x(_ratio(r["rps"], floor and floor["rps"])))
+            cells = [_x(rps_ratio(r, _find(rows, endpoint, v, "warm"))) for v in ("naive", "tuned", "cachalot")]
+            cells.append(_x(rps_ratio(r, floor)))
             if pinned:
                 p = _find(pinned, r["endpoint"], r["variant"], r["mode"])
-                cells.append(_x(_ratio(p and p["rps"], pfloor and pfloor["rps"])))
+                cells.append(_x(rps_ratio(p, pfloor)))
             L.append(f"| {label} | " + " | ".join(cells) + " |")
     if mixes.get("shiftboard"):
         sb = mixes["shiftboard"]

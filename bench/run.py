@@ -413,16 +413,18 @@ def median_runs(rounds: list[list[dict]]) -> list[dict]:
     """One row per case (endpoint, variant, mode), in the first round's order: the
     run with the median requests/s among that case's rounds (the lower middle one
     for an even count), whole (its latencies and CPU with it), with ``rounds_rps``
-    listing every round's requests/s."""
-    by_case: dict[tuple, list[dict]] = {}
-    for rows in rounds:
+    listing every round's requests/s and ``rounds`` the round each ran in (the
+    report pairs two cases by round: report.rps_ratio)."""
+    by_case: dict[tuple, list[tuple[int, dict]]] = {}
+    for number, rows in enumerate(rounds, 1):
         for row in rows:
-            by_case.setdefault((row["endpoint"], row["variant"], row["mode"]), []).append(row)
+            by_case.setdefault((row["endpoint"], row["variant"], row["mode"]), []).append((number, row))
     out = []
     for runs in by_case.values():
-        ordered = sorted(runs, key=lambda r: r["rps"])
+        ordered = sorted((r for _, r in runs), key=lambda r: r["rps"])
         chosen = dict(ordered[(len(ordered) - 1) // 2])
-        chosen["rounds_rps"] = [r["rps"] for r in runs]
+        chosen["rounds_rps"] = [r["rps"] for _, r in runs]
+        chosen["rounds"] = [number for number, _ in runs]  # which round each of rounds_rps ran in
         out.append(chosen)
     return out
 

@@ -189,3 +189,33 @@ def test_settle_on_an_idle_server_returns_after_its_quiet_windows():
     finally:
         os.killpg(server.pid, 9)
         server.wait()
+
+
+def test_a_ratio_of_two_cases_pairs_them_by_round():
+    """report.rps_ratio: the median of each shared round's ratio. A round the
+    machine ran slow for both cases cancels out (a ratio of the two medians
+    would mix rounds); a round one case missed is left out; rows without rounds
+    (one run, the mix) fall back to their requests/s."""
+    from bench.report import rps_ratio
+    from bench.run import median_runs
+
+    def row(endpoint, rps):
+        return {"endpoint": endpoint, "variant": "shiftboard", "mode": "hit", "rps": rps}
+
+    rounds = [[row("floor", 2000.0), row("job_list", 1600.0)],
+              [row("floor", 1300.0), row("job_list", 1040.0)],  # a slow round, for both
+              [row("floor", 1900.0), row("job_list", 1520.0)]]
+    floor, hit = median_runs(rounds)
+    assert hit["rounds"] == [1, 2, 3]
+    assert rps_ratio(hit, floor) == pytest.approx(0.8)
+    assert hit["rps"] / floor["rps"] == pytest.approx(1520 / 1900)  # the same here: both medians from round 3
+    floor, hit = median_runs([[row("floor", 2000.0), row("job_list", 1800.0)],
+                              [row("floor", 1000.0), row("job_list", 900.0)],
+                              [row("floor", 1500.0), row("job_list", 1500.0)]])
+    assert rps_ratio(hit, floor) == pytest.approx(0.9)  # the median runs alone: 1500 / 1500
+    # A round the hit missed: only the rounds both ran are paired.
+    floor, hit = median_runs([[row("floor", 2000.0), row("job_list", 1000.0)],
+                              [row("floor", 1000.0)],
+                              [row("floor", 1800.0), row("job_list", 1800.0)]])
+    assert hit["rounds"] == [1, 3] and rps_ratio(hit, floor) == pytest.approx((0.5 + 1.0) / 2)
+    assert rps_ratio({"rps": 300.0}, {"rps": 100.0}) == 3.0 and rps_ratio(None, floor) is None
