@@ -838,11 +838,13 @@ def main(argv=None):
     parser.add_argument("--huge", action="store_true", help="also 1,000,000 jobs")
     parser.add_argument("--sizes", help="comma-separated job counts (default 1000,10000,100000)")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
-    # Five, not three: on a shared two-core machine the rounds of one case differed
-    # by 27-35% (fastest ÷ slowest, the median case) in each of three reports of
-    # 2026-12-01, and a median of three still moved the verdicts that sit near
-    # their thresholds from one run to the next.
-    parser.add_argument("--rounds", type=int, default=5,
+    # Seven: on a shared two-core machine the rounds of one case differed by 27-35%
+    # (fastest ÷ slowest, the median case) in each of three reports of 2026-12-01,
+    # and a median of three still moved the verdicts that sit near their
+    # thresholds from one run to the next; with five, a run at cc61c3a on another
+    # VM still had the floor's rounds at 1,592-2,743 req/s and the hit ÷ floor of
+    # its rounds at 0.56-0.80 (report.rps_ratio takes their median).
+    parser.add_argument("--rounds", type=int, default=7,
                         help="rounds of the endpoint table; each case reports its median run")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
