@@ -62,7 +62,7 @@ def rps_ratio(a: dict | None, b: dict | None) -> float | None:
     rounds (the main size): the median over the rounds of each round's ratio, so
     a round the machine ran slow for both cancels out instead of moving one side
     of a ratio of two medians; on this 2-core VM whole rounds drift by up to 30%
-    (bench/results/2026-12-01: the floor's rounds ran 1,309-1,829 req/s). Rows
+    (bench/results/2026-12-01-037f636: the floor's rounds ran 1,309-1,829 req/s). Rows
     without rounds (one run, the mix), or fewer than two shared rounds: the ratio
     of their requests/s."""
     if not (a and b):
