@@ -75,6 +75,26 @@ def on_starting(server):
         raise SystemExit(f"Refusing to start: {problem}")
 
 
+def post_worker_init(worker):
+    """Once a worker has loaded the application (and its URL configuration, which
+    imports every view, as its first request would), the objects made so far --
+    modules, classes, settings, ~110,000 of them -- are moved out of the garbage
+    collector's reach (``gc.freeze``): they live as long as the process, and a
+    full collection no longer walks them. Measured on 2 cores under wrk, every
+    request a cache miss of the job list (allocation-heavy), 100,000 jobs: a full
+    collection walked about 4,500 objects instead of 113,000 and took 3-19 ms
+    instead of 35-101 ms (two servers each way); in four alternating 6-second
+    runs each, the p99 was 55-143 ms (median 64.5) with it and 68-238 ms (median
+    218.5) without, throughput the same within noise (304 against 310 req/s)."""
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the URL conf and the views
+    gc.collect()
+    gc.freeze()
+
+
 def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
