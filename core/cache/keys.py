@@ -123,14 +123,14 @@ def response_key(endpoint: str, request, versions: dict[str, int], caller: str) 
 
 def row_header(row_versions: dict) -> str:
     """The row versions as the entry's tag is derived from them (``entry_tag``): one
-    ``<version key>\t<version>`` line per row scope, sorted."""
+    ``<version key>\\t<version>`` line per row scope, sorted."""
     return "".join(f"{key}\t{version}\n" for key, version in sorted(row_versions.items()))
 
 
 def encode_entry(row_versions: dict[str, int], fragment: bytes, tag: str = "") -> bytes:
     """``row_versions``: version key (as the backend names it) -> version; ``tag``:
     the entry's ETag (``entry_tag``; token entries have none). The entry is
-    ``<keys length> <versions length> <tag>\n<keys><versions><fragment>``: the
+    ``<keys length> <versions length> <tag>\\n<keys><versions><fragment>``: the
     version keys sorted as a JSON array, their versions joined by commas in that
     order. valid_entry.lua decodes the array in C (cjson), MGETs the counters and
     compares their joined values with the stored ones in one string comparison,
