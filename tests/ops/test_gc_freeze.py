@@ -20,8 +20,11 @@ def test_a_worker_freezes_what_loading_the_application_made():
         # the test modules) is frozen, and a collection no longer sees it.
         assert frozen >= tracked * 0.9
         assert len(gc.get_objects()) < tracked * 0.1
+        # A collection leaves them frozen. (Not exactly the same count: a frozen
+        # object whose last reference another thread drops is freed, as ever.)
         gc.collect()
-        assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() >= frozen * 0.99
+        assert len(gc.get_objects()) < tracked * 0.1
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
