@@ -21,10 +21,9 @@ from .keys import (
     VERSION_TTL,
     decode_entry,
     digest,
-    entry_tag,
+    entry_stored_tag,
     names_tag,
     note_created,
-    row_header,
 )
 from .outage import CacheUnavailable
 from .redis_backend import RedisBackend
@@ -110,7 +109,7 @@ class GenericBackend:
             if stat is not None:
                 record_lookup(rows, {k: None if v is None else str(v) for k, v in current.items()}, len(VERSION_PREFIX))
             if all(str(current.get(key)) == version for key, version in rows.items()):
-                tag = entry_tag(entry_key, row_header(rows))
+                tag = entry_stored_tag(value)  # keys.entry_tag, stored by encode_entry
                 return (NOT_MODIFIED if names_tag(inm, tag) else fragment), False, tag
         if not lock_key:
             return None, False, None

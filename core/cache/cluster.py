@@ -43,9 +43,8 @@ from .keys import (
     STATS_KEY,
     VERSION_PREFIX,
     decode_entry,
-    entry_tag,
+    entry_stored_tag,
     names_tag,
-    row_header,
 )
 from .redis_backend import RedisBackend
 from .trace import record_lookup, wants_header
@@ -145,7 +144,7 @@ class ClusterBackend(RedisBackend):
                 locked = bool(lock_key) and bool(
                     client.set(self._key(lock_key), "1", nx=True, ex=STAMPEDE_LOCK_SECONDS))
                 return None, locked, None
-        etag = entry_tag(entry_key, row_header(rows))
+        etag = entry_stored_tag(value)  # keys.entry_tag, stored by encode_entry
         return (NOT_MODIFIED if names_tag(inm, etag) else fragment), False, etag
 
     def stats(self) -> dict[str, int]:

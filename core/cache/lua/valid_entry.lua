@@ -8,10 +8,9 @@
 -- and the versions compared as one string: a Lua pattern loop over one line per
 -- row, and a SHA-1 of the header for the tag on every hit, cost Redis 38 us
 -- against 25 us for a 40-row job-list entry (docs/cache.md, "The entry
--- format"). The scripts reply
--- with the whole entry and that offset, and the client cuts the fragment off: a
--- string.sub here would copy the fragment into a new Lua string, which costs
--- Redis about as much as the GET of the entry itself.
+-- format"). The scripts reply with the whole entry and that offset, and the
+-- client cuts the fragment off: a string.sub here would copy the fragment into a
+-- new Lua string, which costs Redis about as much as the GET of the entry itself.
 --
 -- not_modified: whether the client's If-None-Match (" tag1 tag2 ", or " * ", or
 -- "") names the tag.
