@@ -3,9 +3,9 @@
 On a small machine the load driver, the server, PostgreSQL and Redis share the
 same cores, so a request's figure also carries what the driver and the services
 cost on the server's cores (and the context switches between them: a Redis round
-trip on the server's own core hands that core to Redis). ``make bench
-BENCH_FLAGS=--layouts=both`` measures the per-endpoint table in two layouts,
-every case in both:
+trip on the server's own core hands that core to Redis). ``make bench``
+measures the per-endpoint table in two layouts, every case in both
+(``--layouts=shared``: the first only):
 
 - **shared**: every process may run on every CPU (the layout of earlier runs);
 - **pinned**: the server (gunicorn's master, workers and their threads) alone on
@@ -15,14 +15,23 @@ every case in both:
   machines, and what the issue's "pin the driver and server to separate cores"
   asks for.
 
-Measured, and why it is not the default: in the first run with both layouts
-(2026-12-01, 2 cores, 100,000 jobs) the pinned floor ran at 698 req/s with a p95
-of 661 ms, against 1,752 req/s and a p95 of 14.75 ms shared: the server is
-sized for two cores (2 workers x 8 gthread threads), and on one core its
-accept loops starve behind the busy threads, so the pinned table measures that
-stall as much as the endpoints (its hit "at the floor" is a slow floor, not a
-fast hit). A fair pinned figure needs a server sized for one core, which is
-then another configuration than the one the other tables measure.
+The pinned layout's server is one of its own, sized for that core: one gunicorn
+worker (``--pinned-workers``) of GUNICORN_THREADS threads, in ``--pinned-rounds``
+rounds (bench/run.py, ``pinned_table``). In the first run with both layouts
+(2026-12-01, 2 cores, 100,000 jobs, bench/results/2026-12-01-layouts) the
+pinned table reused the two-worker server of the shared one, and its floor ran
+at 698 req/s with a p95 of 661 ms against 1,752 req/s and 14.75 ms shared: two
+processes squeezed onto one core, whose accept loops starved behind the busy
+threads. Measured on 2026-12-01 on another VM of the same kind (3 s wrk runs,
+8 connections, three rounds each): two workers on the core did not stall there
+(floor 1,612-1,665 req/s, job-list hit ÷ floor 0.77-0.81), one worker served
+the floor at 1,742-1,769 req/s with a hit ÷ floor of 0.81-0.85. One process per
+core is what a threaded worker is sized to (one interpreter lock per process),
+so the pinned server has one. That core was fully used in every case (no idle
+time), so its table compares what each request costs the server's core: the
+hit ÷ floor figure of a deployment, where a hit's Redis work (about 0.1 ms of
+CPU, the Lua check of its row versions) is spent on the cache's own machine;
+the shared layout takes it from the server's two cores.
 
 Each process's previous affinity is put back when the pinned section ends (the
 local PostgreSQL and Redis are shared services: they are never stopped, only

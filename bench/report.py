@@ -797,7 +797,11 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
             f"gunicorn (master, workers, threads) on CPU {layout.get('server_cpus')}; the bench, wrk and "
             f"{layout.get('services_confined', 0)} local PostgreSQL and Redis processes on CPU "
             f"{layout.get('other_cpus')} (bench/affinity.py), as in a deployment where clients, the database "
-            "and the cache are other machines. The same server process, right after the table above.\n")
+            "and the cache are other machines. A server of its own, sized for that one core "
+            f"({layout.get('server_workers', results['meta'].get('pinned_workers', 2))} gunicorn worker(s) of "
+            f"{results['meta'].get('gunicorn_threads', 8)} threads), after the table above"
+            + (f", in {results['meta']['pinned_rounds']} interleaved rounds (each case its median run)"
+               if results["meta"].get("pinned_rounds", 1) > 1 else "") + ".\n")
         L += endpoint_tables(pinned)
         L.append("")
 
@@ -1024,8 +1028,10 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
     pfloor = _find(pinned, "floor", "floor", "floor")
     if pinned:
         L += ["Every process shares the machine's cores in the first columns; the last column is the ratio "
-              "measured again with the server alone on a core and the load driver, PostgreSQL and Redis on the "
-              "other (bench/affinity.py), as when they are other machines. The targets are judged in both.", ""]
+              "measured again with a server sized for one core "
+              f"({results['meta'].get('pinned_workers', 1)} worker) alone on a core and the load driver, "
+              "PostgreSQL and Redis on the other (bench/affinity.py), as when they are other machines "
+              "(a hit's Redis work is then not taken from the server's cores). The targets are judged in both.", ""]
     L.append("| Shiftboard's requests/s ÷ | (a) naive DRF | (b) DRF + select_related | (c) naive DRF + cachalot "
              "| floor |" + (" floor, server alone on a core |" if pinned else ""))
     L.append("|---|---|---|---|---|" + ("---|" if pinned else ""))

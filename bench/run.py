@@ -482,18 +482,31 @@ def run_size(size: int, args, db_url: str, redis_url: str, out: Path, results: d
         entry["wrk"] = endpoint_table(port, size, endpoints, floor, targets, args, server.proc.pid,
                                       rounds=args.rounds if main else 1)
         if main and args.layouts == "both" and affinity.available():
-            # The same cases again with the server alone on a core (bench/affinity.py).
-            with affinity.pinned(server.proc.pid) as layout:
-                log(f"  pinned layout: server on CPU {layout['server_cpus']}, driver and "
-                    f"{layout['services_confined']} local service processes on {layout['other_cpus']}")
-                entry["wrk_pinned"] = endpoint_table(port, size, endpoints, floor, targets, args, server.proc.pid)
-            entry["pinned_layout"] = layout
+            entry["wrk_pinned"], entry["pinned_layout"] = pinned_table(env, size, endpoints, floor, targets, args, out)
         if main and not args.no_mix:
             results["mix"] = run_mixes(port, targets, actor_data["mix"], floor[0].path, args, redis_url)
     finally:
         server.stop()
     if main and (args.hook_pairs > 0 or args.hook_rounds > 0):
         results["slow_query_hook"] = slow_query_hook_cost(args, db_url, redis_url, targets, out)
+
+
+def pinned_table(env, size, endpoints, floor, targets, args, out: Path) -> tuple[list[dict], dict]:
+    """The same cases again with the server alone on a core (bench/affinity.py):
+    a server of its own sized for that one core (``--pinned-workers`` processes,
+    1 by default, of GUNICORN_THREADS threads), in ``--pinned-rounds`` rounds."""
+    port = free_port(args.port + 2)
+    server = Server(env, port, out / "raw" / f"gunicorn_pinned_{size}.log", workers=args.pinned_workers)
+    try:
+        with affinity.pinned(server.proc.pid) as layout:
+            layout["server_workers"] = args.pinned_workers
+            log(f"  pinned layout: a server of {args.pinned_workers} worker(s) on CPU {layout['server_cpus']}, "
+                f"driver and {layout['services_confined']} local service processes on {layout['other_cpus']}")
+            rows = endpoint_table(port, size, endpoints, floor, targets, args, server.proc.pid,
+                                  rounds=args.pinned_rounds)
+    finally:
+        server.stop()
+    return rows, layout
 
 
 HOOK_ENDPOINTS = ("job_list", "job_detail")
@@ -852,11 +865,13 @@ def main(argv=None):
     parser.add_argument("--mix-processes", type=int, default=8)
     parser.add_argument("--mix-per-slice", type=int, default=150)
     parser.add_argument("--no-mix", action="store_true")
-    parser.add_argument("--layouts", choices=("both", "shared"), default="shared",
-                        help="shared (default): every process on every CPU; both: the per-endpoint table at the "
-                             "main size also with the server alone on a core (bench/affinity.py; needs 2+ CPUs). "
-                             "Not the default: on 2 cores it squeezes a server sized for two (2 workers x 8 "
-                             "threads) onto one, and its floor stalled (bench/affinity.py)")
+    parser.add_argument("--layouts", choices=("both", "shared"), default="both",
+                        help="both (default): the per-endpoint table at the main size also with a server of its "
+                             "own alone on a core (bench/affinity.py; needs 2+ CPUs); shared: only every process "
+                             "on every CPU")
+    parser.add_argument("--pinned-workers", type=int, default=1,
+                        help="gunicorn workers of the pinned layout's server (sized for its one core)")
+    parser.add_argument("--pinned-rounds", type=int, default=3, help="rounds of the pinned layout's table")
     parser.add_argument("--hook-pairs", type=int, default=400,
                         help="on/off request pairs per endpoint on one server in the slow-query hook comparison "
                              "(its primary measure; 0 with --hook-rounds 0 skips the comparison)")
@@ -890,7 +905,8 @@ def main(argv=None):
     started = time.perf_counter()
     results = {"meta": {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "sizes": sizes, "main_size": main_size, "duration_s": args.duration, "rounds": args.rounds,
+        "sizes": sizes, "main_size": main_size, "duration_s": args.duration, "rounds": args.rounds, "layouts": args.layouts, "pinned_rounds": args.pinned_rounds,
+        "pinned_workers": args.pinned_workers,
         "connections": args.connections, "threads": args.threads, "mix_duration_s": args.mix_duration,
         "mix_processes": args.mix_processes, "gunicorn_workers": 2, "database_pool": True,
         "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "8")),

@@ -23,7 +23,6 @@ refused, and ``worker_connections`` still bounds each worker."""
 from __future__ import annotations
 
 import mmap
-import os
 import struct
 import time
 
@@ -73,7 +72,8 @@ class BalancedThreadWorker(ThreadWorker):
             return super().handle(conn)
 
     def _publish(self, now_ms: int) -> None:
-        _SLOT.pack_into(_shared, self._slot * _SLOT.size, os.getpid(), self.nr_conns, now_ms)
+        # self.pid: set by the arbiter in the forked worker (os.getpid() is a system call per loop).
+        _SLOT.pack_into(_shared, self._slot * _SLOT.size, self.pid, self.nr_conns, now_ms)
 
     def wait_for_and_dispatch_events(self, timeout):
         now_ms = _now_ms()

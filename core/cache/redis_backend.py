@@ -174,6 +174,7 @@ class RedisBackend:
                     caller: tuple[str, bytes] | None = None):
         """Versions, key and validated lookup (with the rebuild lock) in one round
         trip: (fragment, None or NOT_MODIFIED; locked; versions; key; tag or None).
+        The key is None on a hit while no trace is recorded (nothing reads it).
         ``inm``: keys.if_none_match. ``caller``: (token entry key, snapshot) of
         callers.remembered_caller, checked in the same trip: None if it changed."""
         prefix = RESPONSE_PREFIX + endpoint + ":"
@@ -206,7 +207,6 @@ class RedisBackend:
             record_entry_rows(rows, len(self._key(VERSION_PREFIX)))
         note_created([c for c, v in zip(counters, values) if isinstance(v, int)])  # as versions()
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
-        key = prefix + digest(material, values)
         tag = reply[5].decode() if len(reply) > 5 else None
         if len(reply) > 6 and reply[6] == 1:
             fragment = NOT_MODIFIED
@@ -216,6 +216,8 @@ class RedisBackend:
             fragment = fragment[reply[7]:]  # the entry and where its fragment starts (valid_entry.lua)
             if not traced:
                 KEPT.keep(slot, tag, fragment)
+        # The key only where it is used: the miss it is handed to, the panel's trace.
+        key = prefix + digest(material, values) if traced or not fragment else None
         return (fragment or None), bool(locked), dict(zip(names, map(int, values))), key, tag
 
     def lookup(self, entry_key: str, lock_key: str | None, stat: str | None, inm: str = ""):

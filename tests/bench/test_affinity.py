@@ -101,3 +101,43 @@ def test_the_report_judges_the_throughput_targets_in_each_layout():
 def test_without_a_pinned_table_there_are_no_pinned_targets():
     results = {"meta": {"main_size": 1000}, "sizes": {"1000": {"wrk": _table(600.0), "probes": []}}}
     assert not [t for t in report.targets(results) if t["target"].endswith(report.PINNED)]
+
+
+def test_the_pinned_table_has_a_server_of_its_own_sized_for_one_core(monkeypatch, tmp_path):
+    """bench/run.py's pinned_table: a server started for that table with
+    ``--pinned-workers`` workers (not the shared table's two-worker one), pinned,
+    measured in ``--pinned-rounds`` rounds, and stopped afterwards."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from bench import run
+
+    started, pinned_pids, tables = [], [], []
+
+    class FakeServer:
+        def __init__(self, env, port, logfile, workers=2, wait=True):
+            self.workers, self.stopped = workers, False
+            self.proc = SimpleNamespace(pid=4242)
+            started.append(self)
+
+        def stop(self):
+            self.stopped = True
+
+    @contextlib.contextmanager
+    def fake_pinned(pid):
+        pinned_pids.append(pid)
+        yield {"server_cpus": [1], "other_cpus": [0], "services_confined": 0}
+
+    def fake_table(port, size, endpoints, floor, targets, args, pgid=None, rounds=1):
+        tables.append({"pgid": pgid, "rounds": rounds})
+        return [{"endpoint": "floor", "variant": "floor", "mode": "floor", "rps": 1.0}]
+
+    monkeypatch.setattr(run, "Server", FakeServer)
+    monkeypatch.setattr(run.affinity, "pinned", fake_pinned)
+    monkeypatch.setattr(run, "endpoint_table", fake_table)
+    args = SimpleNamespace(port=18950, pinned_workers=1, pinned_rounds=3)
+    (tmp_path / "raw").mkdir()
+    rows, layout = run.pinned_table({}, 100, ["job_list"], [], {}, args, tmp_path)
+    assert [s.workers for s in started] == [1] and started[0].stopped
+    assert pinned_pids == [4242] and tables == [{"pgid": 4242, "rounds": 3}]
+    assert layout["server_workers"] == 1 and rows[0]["rps"] == 1.0
