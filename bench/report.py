@@ -99,6 +99,13 @@ def _wrk(results, size, layout: str = "shared"):
 PINNED = " — server alone on a core"
 
 
+def pinned_workers(results, size) -> int:
+    """The gunicorn workers of the pinned layout's server (bench/run.py records them
+    in the layout); a report of an earlier run, which reused the shared table's
+    two-worker server, has none recorded."""
+    return results["sizes"][str(size)].get("pinned_layout", {}).get("server_workers", 2)
+
+
 def _find(rows, endpoint, variant, mode):
     for r in rows:
         if r["endpoint"] == endpoint and r["variant"] == variant and r["mode"] == mode:
@@ -798,7 +805,7 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
             f"{layout.get('services_confined', 0)} local PostgreSQL and Redis processes on CPU "
             f"{layout.get('other_cpus')} (bench/affinity.py), as in a deployment where clients, the database "
             "and the cache are other machines. A server of its own, sized for that one core "
-            f"({layout.get('server_workers', results['meta'].get('pinned_workers', 2))} gunicorn worker(s) of "
+            f"({pinned_workers(results, main)} gunicorn worker(s) of "
             f"{results['meta'].get('gunicorn_threads', 8)} threads), after the table above"
             + (f", in {results['meta']['pinned_rounds']} interleaved rounds (each case its median run)"
                if results["meta"].get("pinned_rounds", 1) > 1 else "") + ".\n")
@@ -1029,7 +1036,7 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
     if pinned:
         L += ["Every process shares the machine's cores in the first columns; the last column is the ratio "
               "measured again with a server sized for one core "
-              f"({results['meta'].get('pinned_workers', 1)} worker) alone on a core and the load driver, "
+              f"({pinned_workers(results, main)} worker) alone on a core and the load driver, "
               "PostgreSQL and Redis on the other (bench/affinity.py), as when they are other machines "
               "(a hit's Redis work is then not taken from the server's cores). The targets are judged in both.", ""]
     L.append("| Shiftboard's requests/s ÷ | (a) naive DRF | (b) DRF + select_related | (c) naive DRF + cachalot "

@@ -905,8 +905,8 @@ def main(argv=None):
     started = time.perf_counter()
     results = {"meta": {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "sizes": sizes, "main_size": main_size, "duration_s": args.duration, "rounds": args.rounds, "layouts": args.layouts, "pinned_rounds": args.pinned_rounds,
-        "pinned_workers": args.pinned_workers,
+        "sizes": sizes, "main_size": main_size, "duration_s": args.duration, "rounds": args.rounds,
+        "layouts": args.layouts, "pinned_rounds": args.pinned_rounds, "pinned_workers": args.pinned_workers,
         "connections": args.connections, "threads": args.threads, "mix_duration_s": args.mix_duration,
         "mix_processes": args.mix_processes, "gunicorn_workers": 2, "database_pool": True,
         "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "8")),
