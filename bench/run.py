@@ -117,7 +117,8 @@ def server_env(db_url: str, redis_url: str, settings: str = "bench.settings", sl
         REDIS_URL=redis_url,
         SECRET_KEY=BENCH_SECRET,
         # As `make serve` runs it: one psycopg pool per process, which hands out
-        # healthy connections (no connection health check query per request).
+        # healthy connections (checked by a round trip only when one may be
+        # broken: core/primary_db).
         DATABASE_POOL="1",
         DEBUG="0",
         SECURE_SSL_REDIRECT="0",

@@ -152,7 +152,9 @@ SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=100)
 # time and errors (django_db_execute_total, django_db_query_duration_seconds, ...).
 # Code that needs the database kind checks ``connection.vendor``, not ENGINE.
 _PROMETHEUS_DB_ENGINES = {
-    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    # core.primary_db: django-prometheus's, whose pool checks a connection without a
+    # round trip where a cheaper look can tell (DATABASE_POOL=1).
+    "django.db.backends.postgresql": "core.primary_db",
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }
 # Read replicas (docs/scaling.md): DATABASE_REPLICA_URLS, comma-separated, one alias
