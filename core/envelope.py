@@ -178,14 +178,49 @@ class CappedCountPaginator(Paginator):
         return min(found, self.count_cap)
 
 
-def values_page(queryset: QuerySet, *columns: str) -> QuerySet:
+def values_page(queryset: QuerySet, *columns):
     """``queryset.values_list(*columns)`` to page (a hot read's plain row values,
     core/representation.py), whose total ``CappedCountPaginator`` counts on
     ``queryset`` itself: the joins the columns add (a job's category and client,
-    say) would only slow the count down."""
+    say) would only slow the count down. With an expression among the columns (a
+    ``NameList``), a page is read by ``page_values``."""
+    if any(hasattr(column, "resolve_expression") for column in columns):
+        return ValuesPage(queryset, columns)
     values = queryset.prefetch_related(None).values_list(*columns)
     values.count_source = queryset
     return values
+
+
+def page_values(queryset: QuerySet, columns, bottom: int, top: int | None) -> QuerySet:
+    """``queryset.values_list(*columns)[bottom:top]``, the same rows in the same
+    order, in one query. Where a column is an expression (a ``NameList``: a
+    subquery per row), the page's keys are picked first, inside the statement --
+    the same filters, order and slice, without the joins and the expressions --
+    and the columns are read for those rows only: PostgreSQL computes a select
+    list for every row it steps over, so an OFFSET of 80 would run the subquery
+    100 times for a page of 20 (a DISTINCT queryset, whose keys cannot be picked
+    that way, is read as it is)."""
+    values = queryset.prefetch_related(None)
+    if not any(hasattr(column, "resolve_expression") for column in columns) or values.query.distinct:
+        return values.values_list(*columns)[bottom:top]
+    keys = values.values("pk")[bottom:top]
+    return values.filter(pk__in=keys).values_list(*columns)
+
+
+class ValuesPage:
+    """``values_page``'s answer for columns with an expression: what the paginator
+    slices (each slice is ``page_values``), counted on ``count_source``."""
+
+    def __init__(self, queryset: QuerySet, columns):
+        self.count_source = queryset
+        self.columns = columns
+        self.ordered = queryset.ordered
+
+    def __getitem__(self, window: slice) -> QuerySet:
+        return page_values(self.count_source, self.columns, window.start or 0, window.stop)
+
+    def __iter__(self):
+        return iter(self.count_source.prefetch_related(None).values_list(*self.columns))
 
 
 class EnvelopePagination(PageNumberPagination):

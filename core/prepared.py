@@ -26,8 +26,8 @@ query goes through the connection's cursor, so query counts, the slow-query hook
 Server-Timing and the toolbar see it as any other.
 
 What ``build`` may be: a function of ``args`` alone (the same ``args`` give the same
-query, whoever asks), returning a plain ``values_list`` (no ``extra()``, no
-annotations). A value it would transform (``__icontains``, a cast) cannot be
+query, whoever asks), returning a ``values_list`` of plain columns, then any expressions (a
+``core.representation.NameList``), no ``extra()``. A value it would transform (``__icontains``, a cast) cannot be
 found among the parameters: compiling refuses with ``ValueError``, so a misuse
 fails in the tests, not silently. An empty list argument gives no rows without a
 query (as ``__in=[]`` does)."""
@@ -97,8 +97,11 @@ def _compile(build: Callable, shape: tuple, alias: str) -> _Compiled:
     if queryset._iterable_class not in (ValuesListIterable, FlatValuesListIterable):
         raise ValueError("prepared_rows needs a values_list() queryset")
     query = queryset.query
-    if query.extra_select or query.annotation_select:
-        raise ValueError("prepared_rows takes plain columns (no extra(), no annotations)")
+    if query.extra_select:
+        raise ValueError("prepared_rows takes no extra()")
+    if tuple(queryset._fields) != (*query.values_select, *query.annotation_select):
+        # The ORM would reorder each row to the asked order (ValuesListIterable); not done here.
+        raise ValueError("prepared_rows takes expressions only after the plain columns")
     compiler = query.get_compiler(using=alias)
     try:
         sql, params = compiler.as_sql()

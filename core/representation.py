@@ -30,6 +30,8 @@ import decimal
 import zoneinfo
 
 import orjson
+from django.db import models
+from django.db.models import Subquery
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import ISO_8601, api_settings
@@ -166,14 +168,16 @@ class PreparedPage:
         self.ordered = queryset.ordered
 
     def __getitem__(self, window: slice) -> list:
+        from .envelope import page_values
+
         bottom, top = window.start or 0, window.stop
         columns = self.columns
 
         def make(view):
-            return view.filter_queryset(view.get_queryset()).prefetch_related(None).values_list(*columns)[bottom:top]
+            return page_values(view.filter_queryset(view.get_queryset()), columns, bottom, top)
 
         def same_as_handlers(sql, params):
-            expected = self.count_source.prefetch_related(None).values_list(*columns)[bottom:top]
+            expected = page_values(self.count_source, columns, bottom, top)
             if (sql, params) != expected.query.sql_with_params():
                 raise ValueError(f"{type(self.view).__name__}: the page's queryset is not the view's own")
 
@@ -230,3 +234,41 @@ def decimal_repr(value, places: int, max_digits: int):
             return f"{value:f}"
     field = serializers.DecimalField(max_digits=max_digits, decimal_places=places)
     return field.to_representation(value)
+
+
+class _NameListField(models.Field):
+    """The value of a ``NameList`` column: a list of str."""
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return []
+        if isinstance(value, str):  # SQLite: a JSON array, in no promised order
+            return sorted(orjson.loads(value))
+        return value
+
+
+class NameList(Subquery):
+    """A correlated subquery of one text column (``values(column)``, ordered by it)
+    as one column of the outer row: the list of its values, in that order. So a
+    page of rows and each row's related names (a job's skills) are one query, not
+    a query for the page and another for the names.
+
+    PostgreSQL: ``ARRAY(subquery)``, a ``text[]`` in the subquery's order. SQLite
+    (development, the first CI pass): ``json_group_array`` of the subquery's rows,
+    sorted here by code point, which is SQLite's default (``BINARY``) order of
+    ``ORDER BY column``. No parameters of its own, so a prepared read
+    (core/prepared.py) may carry it."""
+
+    output_field = _NameListField()
+
+    def __init__(self, queryset, column: str):
+        self.column = column
+        super().__init__(queryset.values(column).order_by(column))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="ARRAY(%(subquery)s)", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        name = connection.ops.quote_name(self.column)
+        template = f"(SELECT json_group_array({name}) FROM (%(subquery)s))"
+        return super().as_sql(compiler, connection, template=template, **extra)

@@ -39,8 +39,9 @@ class JobStatus(models.TextChoices):
 
 class JobQuerySet(models.QuerySet):
     def for_list(self):
-        """Job rows with category, client and skills: 1 query + 1 for skills. The
-        endpoint budgets (plus COUNT, the cache's ids query, the token) are in jobs/views.py."""
+        """Job rows with category, client and skills: 1 query + 1 for skills (the
+        list's JSON reads its skills with its rows: jobs.serializers.JOB_LIST_COLUMNS).
+        The endpoint budgets (plus COUNT, the cache's ids query, the token) are in jobs/views.py."""
         return self.select_related("category", "client").prefetch_related("skills")
 
     def for_detail(self):

@@ -8,6 +8,7 @@ serializers validate the body; the services in ``jobs.services`` make the writes
 import re
 
 from django.conf import settings
+from django.db.models import OuterRef
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -21,8 +22,7 @@ from accounts.serializers import (
 )
 from core.converters import MAX_ID
 from core.envelope import values_page
-from core.prepared import prepared_rows
-from core.representation import Row, Rows, datetime_formatter, decimal_repr, prefetched
+from core.representation import NameList, Row, Rows, datetime_formatter, decimal_repr, prefetched
 
 from .models import Application, Category, Job
 from .services import MAX_WORKERS_NEEDED
@@ -177,11 +177,19 @@ JOB_COLUMNS = (
 )
 
 
+# A list page's columns: JOB_COLUMNS and the job's skill names, by name as
+# ``Skill`` orders them, in one column (core.representation.NameList): a page of
+# jobs and their skills in one query.
+JOB_SKILL_NAMES = NameList(Job.skills.through.objects.filter(job_id=OuterRef("pk")), "skill__name")
+JOB_LIST_COLUMNS = (*JOB_COLUMNS, JOB_SKILL_NAMES)
+
+
 def job_values(queryset):
-    """``queryset`` (jobs, filtered and ordered) as ``JOB_COLUMNS`` tuples, for
+    """``queryset`` (jobs, filtered and ordered) as ``JOB_LIST_COLUMNS`` tuples, for
     ``job_value_rows``: the same rows, in the same order, one query for a page
-    (a paginated total is counted on ``queryset``: core.envelope.values_page)."""
-    return values_page(queryset, *JOB_COLUMNS)
+    with their skills (a paginated total is counted on ``queryset``:
+    core.envelope.values_page)."""
+    return values_page(queryset, *JOB_LIST_COLUMNS)
 
 
 # A job detail in one query: JOB_COLUMNS and one skill name per row (one row
@@ -190,52 +198,34 @@ JOB_DETAIL_COLUMNS = (*JOB_COLUMNS, "skills__name")
 JOB_DETAIL_ORDER = ("skills__name",)
 
 
-def job_detail_values(found) -> tuple[list, dict]:
-    """Rows of ``JOB_DETAIL_COLUMNS`` for one job -> (its ``JOB_COLUMNS`` values as
-    a one-row page, {job id: skill names}) for ``job_value_rows``; ([], {}) when
-    there is no such job."""
+def job_detail_values(found) -> list:
+    """Rows of ``JOB_DETAIL_COLUMNS`` for one job -> its ``JOB_LIST_COLUMNS`` values
+    (the skill names gathered from its rows) as a one-row page for
+    ``job_value_rows``; [] when there is no such job."""
     if not found:
-        return [], {}
-    return [found[0][:-1]], {found[0][0]: [row[-1] for row in found if row[-1] is not None]}
+        return []
+    return [(*found[0][:-1], [row[-1] for row in found if row[-1] is not None])]
 
 
-def skill_names(job_ids) -> dict:
-    """Job id -> its skills' names in the order ``prefetch_related("skills")``
-    gives them (``Skill``'s ordering, by name): 1 query."""
-    names: dict = {}
-    for job_id, name in prepared_rows("jobs.skill_names", _skill_rows, (list(job_ids),)):
-        names.setdefault(job_id, []).append(name)
-    return names
-
-
-def _skill_rows(job_ids):
-    through = Job.skills.through.objects.filter(job_id__in=job_ids)
-    return through.order_by("skill__name").values_list("job_id", "skill__name")
-
-
-def job_value_rows(values, skills: dict | None = None) -> Rows:
+def job_value_rows(values) -> Rows:
     """``JobSerializer(jobs, many=True).data`` from ``job_values`` tuples (a page
-    of them): what ``job_rows`` gives for the same jobs loaded by
-    ``JobQuerySet.for_list``, without building a Job, a Category and a User per
-    row (on a job-list miss that cost about as much as the queries themselves).
-    2 queries with the page's own: the rows, then their skills (``skills``: job id
-    -> names, already read with the rows: ``job_detail_values``)."""
-    values = list(values)
-    if skills is None:
-        skills = skill_names([v[0] for v in values])
+    of them, or ``job_detail_values``'s one): what ``job_rows`` gives for the same
+    jobs loaded by ``JobQuerySet.for_list``, without building a Job, a Category and
+    a User per row (on a job-list miss that cost about as much as the queries
+    themselves). No query of its own: the skills came with the rows."""
     datetime_repr = datetime_formatter()
     rows = Rows()
     for (
         job_id, title, description, category_id, category_name, category_slug, client_id, first_name, last_name,
         rating_sum, rating_count, city, rate, currency, workers_needed, accepted_count, start_at, end_at, status,
-        applications_count, created_at, updated_at,
+        applications_count, created_at, updated_at, skills,
     ) in values:
         rows.append(Row(
             id=job_id,
             title=title,
             description=description,
             category={"id": category_id, "name": category_name, "slug": category_slug},
-            skills=skills.get(job_id, []),
+            skills=skills,
             client=user_lite_value(client_id, first_name, last_name, rating_sum, rating_count),
             city=city,
             rate=decimal_repr(rate, 2, 10),

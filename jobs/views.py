@@ -33,9 +33,9 @@ from .cache import CATEGORIES, JOB_SET, JOBS, applications_scope, job_scope, sav
 from .filters import ApplicationFilter, JobFilter
 from .models import Application, ApplicationStatus, Category, Job
 from .serializers import (
-    JOB_COLUMNS,
     JOB_DETAIL_COLUMNS,
     JOB_DETAIL_ORDER,
+    JOB_LIST_COLUMNS,
     ApplicationSerializer,
     ApplyInputSerializer,
     CategorySerializer,
@@ -174,7 +174,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
     Workers apply to open jobs."""
 
     # Budgets (queries, MISS; "ids" is the row-scope query of the response cache):
-    # list = ids + COUNT + page + skills = 4 anonymous, 5 with a token; detail = ids
+    # list = ids + COUNT + page (its rows with their skills) = 3 anonymous, 4 with a token; detail = ids
     # + the row with its skills (a row per skill) = 2, 3 with a token; a job's
     # applications = token + ids + job + COUNT + page = 5. A HIT of a public GET
     # costs 0 (1 with a token).
@@ -236,7 +236,8 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         if json_accepted(request):
             # JSON: the serializer's bytes from plain row values, without model
             # instances or the serializer's per-field machinery (core/representation.py).
-            return self.get_paginated_response(job_value_rows(self.paginate_queryset(view_page_values(self, queryset, *JOB_COLUMNS))))
+            return self.get_paginated_response(
+                job_value_rows(self.paginate_queryset(view_page_values(self, queryset, *JOB_LIST_COLUMNS))))
         return self.get_paginated_response(JobSerializer(self.paginate_queryset(queryset), many=True).data)
 
     # The job's client (a job's client never changes): recalled under the coarse
@@ -248,7 +249,7 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
             # What get_object() reads (the same queryset and lookup; retrieve has no
             # object permission to check: AllowAny), as plain row values.
             # One query: the job and a row per skill (JOB_DETAIL_COLUMNS).
-            rows = job_value_rows(*job_detail_values(
+            rows = job_value_rows(job_detail_values(
                 lookup_values(self, *JOB_DETAIL_COLUMNS, order_by=JOB_DETAIL_ORDER)))
             if not rows:
                 raise Http404

@@ -111,7 +111,7 @@ PUBLIC_LIST = Budget(3, 0), Budget(4, 1)  # ids + COUNT + page (+ token)
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/jobs/", "api/v1/jobs/", PUBLIC,
-        anonymous=Budget(4, 0), signed_in=Budget(5, 1),  # ids + COUNT + page + skills (+ token)
+        anonymous=Budget(3, 0), signed_in=Budget(4, 1),  # ids + COUNT + page with skills (+ token)
         probes=_job_list_probes(),
     ),
     Endpoint(

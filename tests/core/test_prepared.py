@@ -109,12 +109,22 @@ def test_a_transformed_value_or_a_queryset_it_cannot_run_is_refused():
         prepared_rows("test.cast", lambda v: Job.objects.filter(title=v).values_list("id"), (1,))
     with pytest.raises(ValueError, match="values_list"):
         prepared_rows("test.models", lambda v: Job.objects.filter(pk=v), (1,))
-    with pytest.raises(ValueError, match="plain columns"):
-        prepared_rows("test.annotated",
-                      lambda v: Job.objects.filter(pk=v).annotate(x=Value(1)).values_list("id", "x"), (1,))
-    with pytest.raises(ValueError, match="plain columns"):
-        prepared_rows("test.expression",
-                      lambda v: Job.objects.filter(pk=v).values_list("id", F("rate")), (1,))
+    with pytest.raises(ValueError, match="after the plain columns"):
+        # The ORM reorders such rows to the asked order; a prepared read does not.
+        prepared_rows("test.expression-first",
+                      lambda v: Job.objects.filter(pk=v).values_list(F("rate"), "id"), (1,))
+    with pytest.raises(ValueError, match="extra"):
+        prepared_rows("test.extra",
+                      lambda v: Job.objects.filter(pk=v).extra(select={"x": "1"}).values_list("id", "x"), (1,))
+
+
+def test_expressions_after_the_plain_columns_read_as_the_orm_reads_them():
+    job = JobFactory(rate=Decimal("12.50"))
+    for key, build, expected in [
+        ("test.annotated", lambda v: Job.objects.filter(pk=v).annotate(x=Value(7)).values_list("id", "x"), 7),
+        ("test.expression", lambda v: Job.objects.filter(pk=v).values_list("id", F("rate")), Decimal("12.50")),
+    ]:
+        assert prepared_rows(key, build, (job.pk,)) == list(build(job.pk)) == [(job.pk, expected)]
 
 
 def _static_views():
