@@ -256,8 +256,9 @@ class NameList(Subquery):
     PostgreSQL: ``ARRAY(subquery)``, a ``text[]`` in the subquery's order. SQLite
     (development, the first CI pass): ``json_group_array`` of the subquery's rows,
     sorted here by code point, which is SQLite's default (``BINARY``) order of
-    ``ORDER BY column``. No parameters of its own, so a prepared read
-    (core/prepared.py) may carry it."""
+    ``ORDER BY column``. A prepared read (core/prepared.py) carries it as a
+    column after the plain ones. Read a page of such rows with
+    ``core.envelope.page_values``, which gives it only the page's rows."""
 
     output_field = _NameListField()
 
