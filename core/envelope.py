@@ -178,17 +178,12 @@ class CappedCountPaginator(Paginator):
         return min(found, self.count_cap)
 
 
-def values_page(queryset: QuerySet, *columns):
+def values_page(queryset: QuerySet, *columns) -> "ValuesPage":
     """``queryset.values_list(*columns)`` to page (a hot read's plain row values,
-    core/representation.py), whose total ``CappedCountPaginator`` counts on
-    ``queryset`` itself: the joins the columns add (a job's category and client,
-    say) would only slow the count down. With an expression among the columns (a
-    ``NameList``), a page is read by ``page_values``."""
-    if any(hasattr(column, "resolve_expression") for column in columns):
-        return ValuesPage(queryset, columns)
-    values = queryset.prefetch_related(None).values_list(*columns)
-    values.count_source = queryset
-    return values
+    core/representation.py): each page is read by ``page_values``, and the total
+    ``CappedCountPaginator`` counts on ``queryset`` itself: the joins the columns
+    add (a job's category and client, say) would only slow the count down."""
+    return ValuesPage(queryset, columns)
 
 
 def page_values(queryset: QuerySet, columns, bottom: int, top: int | None) -> QuerySet:
@@ -208,8 +203,8 @@ def page_values(queryset: QuerySet, columns, bottom: int, top: int | None) -> Qu
 
 
 class ValuesPage:
-    """``values_page``'s answer for columns with an expression: what the paginator
-    slices (each slice is ``page_values``), counted on ``count_source``."""
+    """``values_page``'s answer: what the paginator slices (each slice is
+    ``page_values``), counted on ``count_source``."""
 
     def __init__(self, queryset: QuerySet, columns):
         self.count_source = queryset

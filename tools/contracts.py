@@ -111,7 +111,7 @@ PUBLIC_LIST = Budget(3, 0), Budget(4, 1)  # ids + COUNT + page (+ token)
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/jobs/", "api/v1/jobs/", PUBLIC,
-        anonymous=Budget(3, 0), signed_in=Budget(4, 1),  # ids + COUNT + page with skills (+ token)
+        anonymous=PUBLIC_LIST[0], signed_in=PUBLIC_LIST[1],  # the page carries its jobs' skills
         probes=_job_list_probes(),
     ),
     Endpoint(
