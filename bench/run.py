@@ -872,7 +872,7 @@ def main(argv=None):
                              "on every CPU")
     parser.add_argument("--pinned-workers", type=int, default=1,
                         help="gunicorn workers of the pinned layout's server (sized for its one core)")
-    # Five: with three, the run at 11bac81 (bench/results/2026-12-02) had the pinned job
+    # Five: with three, the run at 11bac81 (bench/results/2026-12-02-11bac81) had the pinned job
     # list hit ÷ floor at 0.62/0.72/1.23 over its rounds, and the run before it at
     # 0.97/0.61/0.94, so one slow round moved the median across the 0.8 threshold.
     # Each pinned round takes about 2 min 50 s on this 2-core VM.
