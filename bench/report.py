@@ -73,6 +73,12 @@ def rps_ratio(a: dict | None, b: dict | None) -> float | None:
     return _ratio(a["rps"], b["rps"])
 
 
+def mix_total(m: dict, key: str):
+    """A mix count over all of a variant's rounds (``all_rounds``, bench/run.py
+    median_mix), or the one run's where the mix ran once."""
+    return (m.get("all_rounds") or m)[key]
+
+
 def round_ratios(a: dict, b: dict) -> list[float]:
     """Each round's requests/s of ``a`` ÷ ``b``, in round order, over the rounds both ran."""
     ra, rb = a.get("rounds_rps") or [], b.get("rounds_rps") or []
@@ -149,10 +155,12 @@ def write_csvs(results, out: Path):
         with open(raw / "mix.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["variant", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "writes", "errors",
-                        "write_failed", "hit_ratio", "stale", "checked"])
+                        "write_failed", "hit_ratio", "stale", "checked", "rounds_rps"])
             for v, m in mixes.items():
                 w.writerow([v, m["rps"], m["p50_ms"], m["p95_ms"], m["p99_ms"], m["requests"], m["writes"],
-                            m["errors"], m["write_failed"], m["hit_ratio"], m["stale"], m["checked"]])
+                            mix_total(m, "errors"), mix_total(m, "write_failed"), m["hit_ratio"],
+                            mix_total(m, "stale"), mix_total(m, "checked"),
+                            "/".join(f"{r:.1f}" for r in m.get("rounds_rps") or [])])
 
 
 # --- plots -------------------------------------------------------------------------
@@ -529,21 +537,24 @@ def targets(results) -> list[dict]:
 
     mixes = results.get("mix") or {}
     sb, naive, cach = mixes.get("shiftboard"), mixes.get("naive"), mixes.get("cachalot")
-    r = _ratio(sb and sb["rps"], naive and naive["rps"])
+    r = rps_ratio(sb, naive)
     add("mix ≥ 10× baseline (a)", _x(r), r is not None and r >= 10,
-        f"{_fmt(sb and sb['rps'])} vs {_fmt(naive and naive['rps'])} req/s")
-    r = _ratio(sb and sb["rps"], cach and cach["rps"])
+        f"{_fmt(sb and sb['rps'])} vs {_fmt(naive and naive['rps'])} req/s" + _per_round(sb, naive))
+    r = rps_ratio(sb, cach)
     add("mix ≥ 12× baseline (c)", _x(r), r is not None and r >= 12,
-        f"{_fmt(sb and sb['rps'])} vs {_fmt(cach and cach['rps'])} req/s")
+        f"{_fmt(sb and sb['rps'])} vs {_fmt(cach and cach['rps'])} req/s" + _per_round(sb, cach))
     hr = sb and sb["hit_ratio"]
     add("mix hit ratio ≥ 90%", "n/a" if hr is None else f"{hr:.1%}", hr is not None and hr >= 0.9,
         f"{sb['hits'] if sb else 0} hits, {sb['misses'] if sb else 0} misses (X-Cache)")
-    stale = sum(m["stale"] for k, m in mixes.items() if k != "driver_ceiling") if mixes else None
-    checked = sum(m["checked"] for k, m in mixes.items() if k != "driver_ceiling") if mixes else 0
+    runs = [m for k, m in mixes.items() if k != "driver_ceiling"]
+    stale = sum(mix_total(m, "stale") for m in runs) if mixes else None
+    checked = sum(mix_total(m, "checked") for m in runs) if mixes else 0
+    rounds = max((len(m.get("rounds_rps") or [1]) for m in runs), default=1)
     add("0 stale reads in the mix",
-        "n/a" if stale is None else f"{stale} of {checked} read-backs (all four variants)",
-        stale == 0 and checked > 0 and (sb or {}).get("stale") == 0,
-        f"Shiftboard: {sb['stale'] if sb else 'n/a'} of {sb['checked'] if sb else 0}")
+        "n/a" if stale is None else f"{stale} of {checked} read-backs (all four variants"
+        + (f", all {rounds} rounds)" if rounds > 1 else ")"),
+        stale == 0 and checked > 0 and sb is not None and mix_total(sb, "stale") == 0,
+        f"Shiftboard: {mix_total(sb, 'stale') if sb else 'n/a'} of {mix_total(sb, 'checked') if sb else 0}")
 
     flat, detail = True, []
     for endpoint in ENDPOINT_LABELS:
@@ -648,15 +659,16 @@ def diagnostics(results) -> list[str]:
             + (f"; the floor {fp['app_ms_first']:.1f} ms." if fp and fp["app_ms_first"] is not None else ".")
         )
     for v, m in mixes.items():
-        if m.get("pool_exhausted"):
-            notes.append(f"{MIX_LABELS[v]}: {m['pool_exhausted']} writes found their pool empty and were "
-                         "replaced by reads (raise --mix-per-slice).")
-        if sb["write_failed"]:
-            notes.append(f"Shiftboard mix: {sb['write_failed']} writes failed: "
-                         + "; ".join(f"{k} {s}: {t[:80]}" for k, s, t in sb["write_fail_detail"][:3]))
+        if mix_total(m, "pool_exhausted"):
+            notes.append(f"{MIX_LABELS[v]}: {mix_total(m, 'pool_exhausted')} writes (all rounds) found their pool "
+                         "empty and were replaced by reads (raise --mix-per-slice).")
+    if sb and mix_total(sb, "write_failed"):
+        notes.append(f"Shiftboard mix: {mix_total(sb, 'write_failed')} writes failed (all rounds): "
+                     + "; ".join(f"{k} {s}: {t[:80]}" for k, s, t in mix_total(sb, "write_fail_detail")[:3]))
     for v, m in mixes.items():
-        if m.get("stale_detail"):
-            notes.append(f"Stale reads in {MIX_LABELS[v]}: " + "; ".join(f"{k}: {w}" for k, w in m["stale_detail"][:3]))
+        if m.get("stale_detail") or (m.get("all_rounds") or {}).get("stale_detail"):
+            notes.append(f"Stale reads in {MIX_LABELS[v]}: "
+                         + "; ".join(f"{k}: {w}" for k, w in mix_total(m, "stale_detail")[:3]))
     return notes
 
 
@@ -764,7 +776,9 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
            "(requests/s, latencies and CPU of that run), and a ratio of two cases is the median over the rounds of "
            "that round's ratio (a round the machine ran slow for both cancels out)" if meta.get("rounds", 1) > 1 else "")
         + "; the mix: the bench's Python driver, "
-        f"{meta['mix_processes']} processes, {meta['mix_duration_s']:.0f} s per variant. "
+        f"{meta['mix_processes']} processes, {meta['mix_duration_s']:.0f} s per variant"
+        + (f" in each of {meta['mix_rounds']} interleaved rounds (each variant at its median run, a ratio the "
+           "median of the rounds' ratios)" if meta.get("mix_rounds", 1) > 1 else "") + ". "
         "Every number below was measured in this run; ratios are within the run.\n"
     )
     if meta.get("reuse_data"):
@@ -824,19 +838,26 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
                  "the write is a stale read.\n")
         if plots.get("mix"):
             L.append(f"![mix]({plots['mix']})\n")
+        rounds = results["meta"].get("mix_rounds", 1)
+        if rounds > 1:
+            L.append(f"Every variant ran once in each of {rounds} interleaved rounds (each round starting one "
+                     "variant further along, each on its own share of the write pools). A variant's row is its "
+                     "median run (requests/s, latencies, hit ratio of that run); *rounds req/s* lists every "
+                     "round's; errors, failed writes and stale reads count all its rounds.\n")
         L.append("| variant | req/s | p50 ms | p95 ms | p99 ms | requests | writes | errors | failed writes | "
-                 "hit ratio | stale reads |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                 "hit ratio | stale reads |" + (" rounds req/s |" if rounds > 1 else ""))
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if rounds > 1 else ""))
         for v, m in mixes.items():
             hr = "n/a" if m["hit_ratio"] is None else f"{m['hit_ratio']:.1%}"
-            stale = "n/a" if v == "driver_ceiling" else f"{m['stale']} of {m['checked']}"
+            stale = "n/a" if v == "driver_ceiling" else f"{mix_total(m, 'stale')} of {mix_total(m, 'checked')}"
+            per_round = ("/".join(f"{r:.1f}" for r in m["rounds_rps"]) if m.get("rounds_rps") else "one run")
             L.append(f"| {MIX_LABELS[v]} | {m['rps']:,.1f} | {_fmt(m['p50_ms'], 2)} | {_fmt(m['p95_ms'], 2)} | "
-                     f"{_fmt(m['p99_ms'], 2)} | {m['requests']:,} | {m['writes']:,} | {m['errors']} | "
-                     f"{m['write_failed']} | {hr} | {stale} |")
+                     f"{_fmt(m['p99_ms'], 2)} | {m['requests']:,} | {m['writes']:,} | {mix_total(m, 'errors')} | "
+                     f"{mix_total(m, 'write_failed')} | {hr} | {stale} |" + (f" {per_round} |" if rounds > 1 else ""))
         sb = mixes.get("shiftboard")
         if sb:
-            L.append("\nRatios: " + ", ".join(
-                f"Shiftboard ÷ {MIX_LABELS[v]} {_x(_ratio(sb['rps'], mixes[v]['rps']))}"
+            L.append("\nRatios" + (" (the median of the rounds' ratios)" if rounds > 1 else "") + ": " + ", ".join(
+                f"Shiftboard ÷ {MIX_LABELS[v]} {_x(rps_ratio(sb, mixes[v]))}"
                 for v in ("naive", "tuned", "cachalot") if v in mixes) + ".\n")
 
     L.append("## Queries per request and server-side time\n")
@@ -1058,11 +1079,12 @@ def readme_section(results, out: Path, tgt: list[dict]) -> str:
             L.append(f"| {label} | " + " | ".join(cells) + " |")
     if mixes.get("shiftboard"):
         sb = mixes["shiftboard"]
-        cells = [_x(_ratio(sb["rps"], mixes[v]["rps"])) if v in mixes else "n/a" for v in ("naive", "tuned", "cachalot")]
+        cells = [_x(rps_ratio(sb, mixes[v])) if v in mixes else "n/a" for v in ("naive", "tuned", "cachalot")]
         L.append("| the mix (95% reads, 5% writes) | " + " | ".join(cells) + " | |" + (" |" if pinned else ""))
         hr = "n/a" if sb["hit_ratio"] is None else f"{sb['hit_ratio']:.1%}"
         L.append("")
-        L.append(f"In the mix: Shiftboard's cache hit ratio {hr}, {sb['stale']} stale reads in its {sb['checked']} "
+        L.append(f"In the mix: Shiftboard's cache hit ratio {hr}, {mix_total(sb, 'stale')} stale reads in its "
+                 f"{mix_total(sb, 'checked')} "
                  "read-backs after writes (the stale-read target below counts the read-backs of all four variants).")
     L.append("")
     L.append("| target | measured | verdict |")
