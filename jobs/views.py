@@ -205,12 +205,19 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
             return [UserScopedThrottle()]
         return []
 
+    # The writes that find their job by id and hand it to a service, which locks
+    # the row again and reads only its own columns: the job row alone (no
+    # category, client or skills), one query.
+    row_only_actions = ("partial_update", "destroy", "apply")
+
     def get_queryset(self):
         if self.action == "list":
             return Job.objects.for_list()
         if self.action == "applications":
             # Only the owner (or staff) sees a job's applications; others get a 404.
             return Job.objects.applications_visible_to(self.request.user)
+        if self.action in self.row_only_actions:
+            return Job.objects.all()
         return Job.objects.for_detail()
 
     def get_serializer_class(self):
@@ -225,7 +232,12 @@ class JobViewSet(ListOnlyFilterMixin, viewsets.GenericViewSet):
         return job
 
     def _job_response(self, job: Job, status_code=status.HTTP_200_OK) -> Response:
-        # Re-read: the answer shows the job as the next GET will (F() counters included).
+        # Re-read: the answer shows the job as the next GET will (F() counters
+        # included), and for JSON is built as that GET builds it (retrieve): one
+        # query of plain row values, without the serializer's per-field machinery.
+        if json_accepted(self.request):
+            found = Job.objects.filter(pk=job.pk).values_list(*JOB_DETAIL_COLUMNS).order_by(*JOB_DETAIL_ORDER)
+            return Response(job_value_rows(job_detail_values(list(found)))[0], status=status_code)
         return Response(JobSerializer(Job.objects.reread(job)).data, status=status_code)
 
     @cached_response(job_list_scopes, rows=JOB_LIST_ROWS)

@@ -317,6 +317,30 @@ def test_owner_patches_open_job_and_read_only_fields_are_ignored(client_user):
     assert list(job.skills.all()) == [skill]
 
 
+def test_a_job_write_answers_the_job_as_the_serializer_and_the_next_get_show_it(anon, client_user):
+    """PATCH and POST build their JSON answer from the job's row values read again
+    after the write (jobs.views._job_response): the serializer's data for that
+    job, skills in name order, and what the next GET shows."""
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    from jobs.serializers import JobSerializer
+
+    for name in ("Zinc roofing", "Alpha", "Mopping"):
+        SkillFactory(name=name)
+    caller = auth_client(client_user)
+    created = ok(caller.post("/api/v1/jobs/", job_body(CategoryFactory(), skills=["Zinc roofing", "Alpha"]),
+                             format="json"), 201)
+    patched = ok(caller.patch(f"/api/v1/jobs/{created['id']}/",
+                              {"title": "Renamed", "skills": ["Mopping", "Zinc roofing", "Alpha"]}, format="json"))
+    job = Job.objects.get(pk=created["id"])
+    serialized = json.loads(JSONRenderer().render(JobSerializer(Job.objects.reread(job)).data))
+    assert patched == serialized == ok(anon.get(f"/api/v1/jobs/{job.pk}/"))
+    assert patched["skills"] == ["Alpha", "Mopping", "Zinc roofing"] and patched["title"] == "Renamed"
+    assert created["skills"] == ["Alpha", "Zinc roofing"] and created["client"]["id"] == client_user.pk
+
+
 def test_patch_validation(client_user):
     job = JobFactory(client=client_user)
     caller = auth_client(client_user)
