@@ -768,7 +768,7 @@ def run_mixes(port, targets, slices, floor_path, args, redis_url) -> dict:
     first, or always right after another's writes), each variant's round on its
     own share of its write pools; each variant is reported at its median run
     (median_mix). A single run per variant let one slow spell decide a ratio:
-    bench/results/2026-12-02 has Shiftboard's mix at 274.8 req/s against 312 the
+    bench/results/2026-12-02-fca20f3 has Shiftboard's mix at 274.8 req/s against 312 the
     run before (2026-12-02-11bac81), which put it under 12x baseline (c)."""
     rounds = max(1, args.mix_rounds)
     order = list(enumerate(VARIANTS.items()))
