@@ -666,7 +666,7 @@ def diagnostics(results) -> list[str]:
         notes.append(f"Shiftboard mix: {mix_total(sb, 'write_failed')} writes failed (all rounds): "
                      + "; ".join(f"{k} {s}: {t[:80]}" for k, s, t in mix_total(sb, "write_fail_detail")[:3]))
     for v, m in mixes.items():
-        if m.get("stale_detail") or (m.get("all_rounds") or {}).get("stale_detail"):
+        if mix_total(m, "stale_detail"):
             notes.append(f"Stale reads in {MIX_LABELS[v]}: "
                          + "; ".join(f"{k}: {w}" for k, w in mix_total(m, "stale_detail")[:3]))
     return notes

@@ -420,14 +420,18 @@ def median_runs(rounds: list[list[dict]]) -> list[dict]:
     for number, rows in enumerate(rounds, 1):
         for row in rows:
             by_case.setdefault((row["endpoint"], row["variant"], row["mode"]), []).append((number, row))
-    out = []
-    for runs in by_case.values():
-        ordered = sorted((r for _, r in runs), key=lambda r: r["rps"])
-        chosen = dict(ordered[(len(ordered) - 1) // 2])
-        chosen["rounds_rps"] = [r["rps"] for _, r in runs]
-        chosen["rounds"] = [number for number, _ in runs]  # which round each of rounds_rps ran in
-        out.append(chosen)
-    return out
+    return [median_run(runs) for runs in by_case.values()]
+
+
+def median_run(runs: list[tuple[int, dict]]) -> dict:
+    """One case's (round number, run) pairs: the run with the median requests/s
+    (the lower middle one for an even count), whole, with ``rounds_rps`` and
+    ``rounds`` (which round each of rounds_rps ran in)."""
+    ordered = sorted((r for _, r in runs), key=lambda r: r["rps"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["rounds_rps"] = [r["rps"] for _, r in runs]
+    chosen["rounds"] = [number for number, _ in runs]
+    return chosen
 
 
 def variant_modes(variant: str) -> list[str]:
@@ -747,15 +751,11 @@ MIX_TOTALS = ("requests", "reads", "writes", "errors", "stale", "checked", "writ
 
 
 def median_mix(runs: list[dict]) -> dict:
-    """One variant's mix runs (one per round) as one row: the run with the median
-    requests/s (the lower middle one for an even count), whole, with
-    ``rounds_rps`` and ``rounds`` as median_runs gives them (report.rps_ratio
-    pairs two variants by round), and ``all_rounds``: the counts summed over
-    every round (a stale read in any round counts, not only in the median one)."""
-    ordered = sorted(runs, key=lambda r: r["rps"])
-    chosen = dict(ordered[(len(ordered) - 1) // 2])
-    chosen["rounds_rps"] = [r["rps"] for r in runs]
-    chosen["rounds"] = [r["round"] for r in runs]
+    """One variant's mix runs (one per round) as one row: its ``median_run``
+    (report.rps_ratio pairs two variants by round), with ``all_rounds``: the
+    counts summed over every round (a stale read in any round counts, not only
+    in the median one)."""
+    chosen = median_run([(r["round"], r) for r in runs])
     chosen["all_rounds"] = {key: sum(r[key] for r in runs) for key in MIX_TOTALS}
     chosen["all_rounds"]["stale_detail"] = [d for r in runs for d in r["stale_detail"]][:10]
     chosen["all_rounds"]["write_fail_detail"] = [d for r in runs for d in r["write_fail_detail"]][:10]
