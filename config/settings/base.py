@@ -216,6 +216,8 @@ if CACHE_IS_REDIS:
         "CONNECTION_POOL_KWARGS": {"max_connections": 50, "retry_on_timeout": False},
     }
     _redis_location = REDIS_URL
+    # While the cache fails, each process checks it this often (core/cache/outage.py).
+    CACHE_PROBE_INTERVAL_SECONDS = env.float("CACHE_PROBE_INTERVAL_SECONDS", default=0.05)
     # On a cluster: how many hash-tag groups the keys spread over (core/cache/cluster.py).
     CACHE_CLUSTER_GROUPS = env.int("CACHE_CLUSTER_GROUPS", default=12)
     if REDIS_CLUSTER_NODES:

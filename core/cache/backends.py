@@ -69,6 +69,10 @@ class GenericBackend:
                 except ValueError:
                     self.cache.set(key, time.time_ns() // 1000, timeout=VERSION_TTL)
 
+    def bump_in_flight(self, keys: list[str]) -> bool:
+        """Nothing to keep in flight: this cache is in the process (RedisBackend's)."""
+        return False
+
     def ping(self) -> None:
         self.cache.get("ping")
 

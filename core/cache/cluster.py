@@ -111,6 +111,10 @@ class ClusterBackend(RedisBackend):
 
         self._in_every_group(one)
 
+    def bump_in_flight(self, keys: list[str]) -> bool:
+        """Not on a Cluster (see ``bump``): the bump stays pending, the fence follows."""
+        return False
+
     def fast_lookup(self, endpoint: str, material: str, names: list[str], stat: str, inm: str = ""):
         from .backends import fast_lookup_in_steps
 

@@ -14,7 +14,8 @@ from .keys import GENERATION_SCOPE, VERSION_PREFIX
 
 logger = logging.getLogger("shiftboard.cache")
 
-# While the cache is failing, a background thread checks it this often.
+# While the cache is failing, a background thread checks it this often (the
+# setting CACHE_PROBE_INTERVAL_SECONDS overrides it).
 PROBE_INTERVAL_SECONDS = 0.05
 # A bump left in flight is waited for this long, at most this many at once.
 DRAIN_SECONDS = 30
@@ -76,8 +77,11 @@ class Health:
         return not (self.failing or self.fence_needed or self.pending_bumps)
 
     def _probe_loop(self):
+        from django.conf import settings
+
+        interval = getattr(settings, "CACHE_PROBE_INTERVAL_SECONDS", PROBE_INTERVAL_SECONDS)
         while not self.healthy():
-            time.sleep(PROBE_INTERVAL_SECONDS)
+            time.sleep(interval)
             try:
                 recover()
             except Exception:  # noqa: BLE001 - still down: keep probing

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-import redis
-
 from . import floors
 from .held import HeldConnections
+from .inflight import inflight, send_and_wait
 from .kept import KEPT
 from .keys import (
     LOCK_PREFIX,
@@ -22,7 +21,6 @@ from .keys import (
     digest,
     note_created,
 )
-from .outage import start_drain
 from .scripts import lua
 from .trace import record_entry_rows, wants_header
 
@@ -118,37 +116,32 @@ class RedisBackend:
         self._script(client, "bump")(keys=all_keys, args=args, client=client)
 
     def bump(self, keys: list[str]) -> None:
-        """The INCRs, on a connection of their own that is kept open (and drained
-        in the background) if the reply does not come in time: docs/cache.md,
-        "Outages", mechanism 1. With read replicas the primary's WAL position (asked
-        now, after the write's commit) is recorded with them (floors.py)."""
+        """The INCRs, sent on a connection of their own and waited for; kept in
+        flight if the reply does not come in time (inflight.py)."""
+        send_and_wait(self._client().connection_pool, self._bump_command(keys))
+
+    def _bump_command(self, keys: list[str]) -> tuple:
+        """The EVAL of bump.lua for counters ``keys`` (logical). With read replicas
+        the primary's WAL position (asked now, after the write's commit) is
+        recorded with them (floors.py)."""
         position = None
         if floors.tracking():
             from core import replicas
 
             position = replicas.primary_lsn()
         all_keys, args = self._bump_args(keys, position)
-        client = self._client()
-        pool = client.connection_pool
-        conn = pool.get_connection()
+        return ("EVAL", lua("bump"), len(all_keys), *all_keys, *args)
+
+    def bump_in_flight(self, keys: list[str]) -> bool:
+        """While this process knows the cache is failing: the bump sent and not
+        waited for, so that a paused Redis runs it before any read sent after
+        this write's response (inflight.py). Never raises; False if not sent."""
         try:
-            conn.send_command("EVAL", lua("bump"), len(all_keys), *all_keys, *args)
-        except BaseException:
-            conn.disconnect()
-            pool.release(conn)
-            raise
-        try:
-            conn.read_response(disconnect_on_error=False)
-        except redis.exceptions.TimeoutError:
-            if not start_drain(pool, conn):
-                conn.disconnect()
-                pool.release(conn)
-            raise
-        except BaseException:
-            conn.disconnect()
-            pool.release(conn)
-            raise
-        pool.release(conn)
+            command = self._bump_command(keys)
+            pool = self._client().connection_pool
+        except Exception:  # noqa: BLE001 - the bump stays pending
+            return False
+        return inflight.send(pool, command)
 
     def select_group(self, material: str) -> None:
         """One Redis, no groups (cluster.py has several)."""

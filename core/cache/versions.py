@@ -51,22 +51,34 @@ def row_versions(scopes: Iterable[str]) -> dict[str, int]:
 
 def bump_now(scopes: Iterable[str]) -> None:
     """Invalidate ``scopes`` now (one INCR each). Never raises: an undeliverable bump
-    is kept and re-delivered (docs/cache.md, "Outages")."""
+    is kept and re-delivered (docs/cache.md, "Outages"). On Redis, failing or
+    not, the bump has been sent before this returns (and so before the write's
+    response): a paused Redis runs it before any read sent after that response."""
     scopes = {s for s in scopes if s}
     if not scopes:
         return
     record_bumps(scopes, sent=True)
+    keys = [VERSION_PREFIX + s for s in sorted(scopes)]
+    sent = False
     try:
-        if not health.healthy():
-            with health.lock:
-                health.pending_bumps |= scopes
-            log_bump(scopes, "bump (pending)")
-            ensure_healthy()
+        if health.healthy():
+            log_bump(scopes)
+            sent = True  # no reply in time: bump() leaves it in flight (mechanism 1)
+            backend().bump(keys)
             return
-        log_bump(scopes)
-        backend().bump([VERSION_PREFIX + s for s in sorted(scopes)])
+        with health.lock:
+            health.pending_bumps |= scopes
+        log_bump(scopes, "bump (pending)")
+        # Raises while failing; delivers what is owed, this bump with it, if the
+        # cache answers again but this process has not caught up yet.
+        ensure_healthy()
+        return
     except Exception as exc:  # noqa: BLE001 - any cache failure
         health.failed("bump", exc, scopes)
+    if not sent:
+        # Failing: kept pending for the probe, and also sent now without
+        # waiting for the reply (inflight.py).
+        backend().bump_in_flight(keys)
 
 
 def bump(*scopes: str) -> None:

@@ -16,13 +16,16 @@ see docs/cache.md, "Outages").
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 
 import pytest
+import redis
 from django.test import override_settings
 
 from core import cache as cache_layer
+from core.cache.inflight import inflight
 from jobs.models import Application, ApplicationStatus, Job, JobStatus
 from payments.models import Payment
 from ratings.models import Review
@@ -54,11 +57,11 @@ def redis_server():
 # --- in this process --------------------------------------------------------------
 
 
-def _caches_for(server: RedisServer):
+def _caches_for(server: RedisServer, location: str | None = None):
     return {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": server.url,
+            "LOCATION": location or server.url,
             "KEY_PREFIX": f"fail{uuid.uuid4().hex[:8]}",
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -90,6 +93,84 @@ def test_a_bump_sent_during_a_pause_runs_when_redis_resumes(redis_server):
 
 
 @pytest.mark.usefixtures("healthy_cache")
+@pytest.mark.parametrize("password, db", [(None, 0), ("s3cret", 5)])
+def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, password, db):
+    """Two writes in one process during a pause. The first bump times out and
+    marks the process failing (mechanism 1 keeps it in flight); the second is
+    sent without waiting (inflight.py). A reader that saw nothing -- its own
+    connection, made before the pause -- asks for both counters after both
+    writes returned: when Redis resumes it must see both bumps, though this
+    process's probe has not re-delivered anything yet. The connection for the
+    second bump is made during the pause, so its handshake (AUTH, SELECT) must
+    not wait for a reply either."""
+    def admin(*command):  # a connection of its own, RESP2 (a paused Redis holds RESP3's HELLO)
+        conn = redis.Connection(host="127.0.0.1", port=redis_server.port, password=password, socket_timeout=10, protocol=2)
+        try:
+            conn.send_command(*command)
+            return conn.read_response()
+        finally:
+            conn.disconnect()
+
+    if password:
+        redis_server.cli("CONFIG", "SET", "requirepass", password)
+    location = f"redis://{':' + password + '@' if password else ''}127.0.0.1:{redis_server.port}/{db}"
+    with override_settings(CACHES=_caches_for(redis_server, location)):
+        scopes = ["first", "second"]
+        before = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
+        keys = [cache_layer.backend().version_key(s) for s in scopes]
+        reader = redis.Redis(host="127.0.0.1", port=redis_server.port, db=db, password=password, socket_timeout=10)
+        assert [int(v) for v in reader.mget(keys)] == [before[s] for s in scopes]
+        admin("CLIENT", "PAUSE", 1500, "ALL")
+        try:
+            for scope in scopes:
+                started = time.monotonic()
+                cache_layer.bump_now({scope})  # never raises
+                assert time.monotonic() - started < MAX_SECONDS
+            assert cache_layer.health.failing
+            assert cache_layer.health.pending_bumps >= set(scopes)
+            seen = {}
+            read = threading.Thread(target=lambda: seen.update(values=reader.mget(keys)))
+            read.start()
+            time.sleep(0.3)  # the reader's MGET is in Redis, held by the pause
+        finally:
+            admin("CLIENT", "UNPAUSE")  # Redis 7.0 holds it until the pause ends: resumed either way
+        read.join(timeout=10)
+        assert [int(v) for v in seen["values"]] == [before[s] + 1 for s in scopes]
+        wait_healthy()
+        # Nothing lost, nothing half-done: +1 in flight, +1 from the probe's re-delivery.
+        after = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
+        assert after == {s: before[s] + 2 for s in scopes}
+        # The in-flight connection is closed once its replies have come.
+        deadline = time.monotonic() + 3
+        while inflight.owed() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert inflight.owed() == 0
+    reset_health()
+
+
+@pytest.mark.usefixtures("healthy_cache")
+def test_a_timed_out_bump_with_every_drain_busy_is_sent_again_in_flight(redis_server, monkeypatch):
+    """Mechanism 1 when all MAX_IN_FLIGHT drain threads are taken: the bump whose
+    reply did not come is not dropped but sent again on the in-flight connection,
+    and runs when Redis resumes (+1), before the probe's re-delivery (+1)."""
+    from core.cache import outage
+
+    monkeypatch.setattr(outage, "_drains", threading.BoundedSemaphore(1))
+    outage._drains.acquire()  # every drain busy
+    with override_settings(CACHES=_caches_for(redis_server)):
+        before = cache_layer.get_versions(["busy"])["busy"]
+        redis_server.pause(1000)
+        started = time.monotonic()
+        cache_layer.bump_now({"busy"})
+        assert time.monotonic() - started < MAX_SECONDS
+        assert cache_layer.health.failing and inflight.owed() >= 1
+        redis_server.unpause()
+        wait_healthy()
+        assert cache_layer.get_versions(["busy"])["busy"] == before + 2
+    reset_health()
+
+
+@pytest.mark.usefixtures("healthy_cache")
 def test_stopped_redis_fails_fast_and_the_outage_is_logged_once(redis_server, caplog):
     import logging
 
@@ -117,8 +198,22 @@ def test_stopped_redis_fails_fast_and_the_outage_is_logged_once(redis_server, ca
 @pytest.fixture
 def trio(transactional_db, redis_server):
     """P1 (writes), P2 (reads during the outage), P3 (reads only around it)."""
+    yield from _trio(redis_server)
+
+
+@pytest.fixture
+def trio_slow_probes(transactional_db, redis_server):
+    """As ``trio``, with P1's and P2's probes checking the cache only every 3 s:
+    after an outage, P1's re-delivery of its pending bumps and both fences
+    (mechanisms 2 and 3) come seconds late, so only what P1 sent during the
+    outage can keep P3 from a stale read (mechanism 1)."""
+    slow = {"CACHE_PROBE_INTERVAL_SECONDS": "3"}
+    yield from _trio(redis_server, [slow, slow, None])
+
+
+def _trio(redis_server, envs=(None, None, None)):
     prefix = f"fail{uuid.uuid4().hex[:8]}"
-    servers = [Gunicorn(workers=1, redis_url=redis_server.url, key_prefix=prefix) for _ in range(3)]
+    servers = [Gunicorn(workers=1, redis_url=redis_server.url, key_prefix=prefix, extra_env=env) for env in envs]
     try:
         for server in servers:
             server.wait_ready()
@@ -227,8 +322,8 @@ def test_redis_stopped_every_endpoint_answers_from_the_database(trio, redis_serv
 
 
 @pytest.mark.postgres
-def test_redis_paused_no_stale_read_after_it_resumes(trio, redis_server):
-    p1, p2, p3 = trio
+def test_redis_paused_no_stale_read_after_it_resumes(trio_slow_probes, redis_server):
+    p1, p2, p3 = trio_slow_probes
     world = _world_with_everything()
     job = Job.objects.filter(status=JobStatus.OPEN, client=world.clients[0]).first()
     client_user = world.clients[0]
@@ -273,8 +368,12 @@ def test_redis_paused_no_stale_read_after_it_resumes(trio, redis_server):
                 ):
                     stale.append((server.port, path))
     assert stale == []
-    # And the cache works again (the fenced entries are rebuilt, then hit).
+    # And the cache works again once P1 and P2 have caught up (their fences
+    # retire what P3 rebuilt meanwhile): rebuilt, then hit.
+    deadline = time.monotonic() + 15
+    while any(p.api.get(f"{API}/health/").data["cache"] != "ok" for p in (p1, p2)):
+        assert time.monotonic() < deadline, "P1 and P2 did not recover"
+        time.sleep(0.2)
+    p3.api.get(f"{API}/jobs/{job.pk}/")
     response = p3.api.get(f"{API}/jobs/{job.pk}/")
     assert response.x_cache == "HIT" and response.data["title"] == title
-    health = p2.api.get(f"{API}/health/")
-    assert health.data["cache"] == "ok"

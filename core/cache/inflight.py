@@ -1,0 +1,167 @@
+"""Bumps in flight on one Redis (docs/cache.md, "Outages", mechanism 1): every
+bump is sent before the write's response, and one whose reply does not come is
+left queued in a paused Redis instead of being dropped.
+
+A process that trusts the cache sends a bump on a pool connection and waits
+for the reply (``send_and_wait``); if it does not come in time, the connection
+is handed to a drain thread (``outage.start_drain``) and the process is marked
+failing.
+
+A process that met a failure answers from the database and leaves recovery to
+its probe thread; its bumps are kept as pending and re-delivered once Redis
+answers (mechanism 2). That alone leaves a window: a process that saw nothing
+can read between Redis resuming and the probe's re-delivery. So every bump of a
+failing process is also *sent* at once, before the write's response, and not
+waited for: in a paused Redis it is queued ahead of any read sent after that
+response, and runs first when Redis resumes.
+
+It goes out on one connection per process kept for it, opened when the first
+such bump is sent and closed once every reply has come. Its connect handshake
+(AUTH, SELECT) is sent without waiting either: a paused Redis accepts the
+connection but holds every command, so a handshake that waited for its reply
+would hold the write for the socket timeout. A background thread reads the
+replies, each for up to ``DRAIN_SECONDS``. A reply that never comes, a closed
+connection or a Redis that is down cost nothing more: the bump is still pending
+and the fence follows (mechanisms 2 and 3).
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import redis
+from redis.credentials import UsernamePasswordCredentialProvider
+
+from .outage import DRAIN_SECONDS, start_drain
+
+# Bumps sent and not yet answered, at most: a Redis stopped (SIGSTOP) rather
+# than paused reads nothing, and the socket's buffer is finite.
+MAX_OWED = 1000
+
+
+def _handshake_commands(conn) -> list[tuple]:
+    """What ``Connection.on_connect`` sends on a RESP2 connection that needs
+    nothing else: AUTH, SELECT. (A client name is left out: nothing is asked of
+    this connection but its bumps' replies.)"""
+    commands = []
+    provider = conn.credential_provider
+    if provider is None and (conn.username or conn.password):
+        provider = UsernamePasswordCredentialProvider(conn.username, conn.password)
+    if provider is not None:
+        commands.append(("AUTH", *provider.get_credentials()))
+    if conn.db:
+        commands.append(("SELECT", conn.db))
+    return commands
+
+
+def send_and_wait(pool, command: tuple) -> None:
+    """``command`` (a bump) on a connection of ``pool``, its reply waited for.
+    No reply in time: the connection is kept open for a drain thread (or, with
+    every drain busy, the bump sent again on the in-flight connection), and the
+    timeout raised."""
+    conn = pool.get_connection()
+    try:
+        conn.send_command(*command)
+    except BaseException:
+        conn.disconnect()
+        pool.release(conn)
+        raise
+    try:
+        conn.read_response(disconnect_on_error=False)
+    except redis.exceptions.TimeoutError:
+        if not start_drain(pool, conn):
+            conn.disconnect()
+            pool.release(conn)
+            inflight.send(pool, command)
+        raise
+    except BaseException:
+        conn.disconnect()
+        pool.release(conn)
+        raise
+    pool.release(conn)
+
+
+class InFlightBumps:
+    def __init__(self):
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._conn = None
+        self._pool = None
+        self._owed = 0
+
+    def send(self, pool, command: tuple) -> bool:
+        """Send ``command`` (a bump) to the server of ``pool`` without waiting
+        for its reply. False if it could not be sent; never raises."""
+        with self._lock:
+            try:
+                if self._conn is not None and self._pool is not pool:
+                    self._close()
+                if self._conn is None:
+                    self._open(pool)
+                if self._owed >= MAX_OWED:
+                    return False
+                self._conn.send_packed_command(self._conn.pack_command(*command), check_health=False)
+                self._owed += 1
+                return True
+            except Exception:  # noqa: BLE001 - down or closed: the bump stays pending
+                self._close()
+                return False
+
+    def _open(self, pool) -> None:
+        handshake = []
+
+        def connect_blind(conn):
+            # As on_connect, without reading: the replies are read with the bumps'.
+            conn._parser.on_connect(conn)
+            for command in handshake:
+                conn.send_command(*command, check_health=False)
+
+        # RESP2: RESP3 would need HELLO answered first; the replies are only counted.
+        conn = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2, "redis_connect_func": connect_blind})
+        commands = _handshake_commands(conn)
+        handshake.extend(commands)
+        conn.connect()
+        self._conn, self._pool, self._owed = conn, pool, len(commands)
+        threading.Thread(target=self._read, args=(conn,), name="cache-bump-inflight", daemon=True).start()
+
+    def _close(self) -> None:
+        conn, self._conn, self._pool, self._owed = self._conn, None, None, 0
+        if conn is not None:
+            conn.disconnect()
+
+    def _read(self, conn) -> None:
+        """Each reply in turn; the connection is closed after the last one owed,
+        or at the first that does not come."""
+        while True:
+            try:
+                conn.read_response(timeout=DRAIN_SECONDS, disconnect_on_error=False)
+            except redis.exceptions.ResponseError:
+                pass  # an error reply is still a reply: the probe re-delivers the bump
+            except Exception:  # noqa: BLE001 - no reply in time, or closed
+                with self._lock:
+                    if self._conn is conn:
+                        self._close()
+                    else:
+                        conn.disconnect()
+                return
+            with self._lock:
+                if self._conn is not conn:
+                    return
+                self._owed -= 1
+                if self._owed <= 0:
+                    self._close()
+                    return
+
+    def owed(self) -> int:
+        with self._lock:
+            return self._owed
+
+
+inflight = InFlightBumps()
+
+if hasattr(os, "register_at_fork"):
+    # A forked worker starts with no reader thread and must not share the
+    # parent's socket or inherit a held lock.
+    os.register_at_fork(after_in_child=inflight._reset)
