@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import redis
 from redis.credentials import UsernamePasswordCredentialProvider
@@ -37,6 +38,8 @@ from .outage import DRAIN_SECONDS, start_drain
 # Bumps sent and not yet answered, at most: a Redis stopped (SIGSTOP) rather
 # than paused reads nothing, and the socket's buffer is finite.
 MAX_OWED = 1000
+# After a connect that failed, no new connection is tried for this long.
+UNREACHABLE_SECONDS = 1.0
 
 
 def _handshake_commands(conn) -> list[tuple]:
@@ -56,27 +59,26 @@ def _handshake_commands(conn) -> list[tuple]:
 
 def send_and_wait(pool, command: tuple) -> None:
     """``command`` (a bump) on a connection of ``pool``, its reply waited for.
-    No reply in time: the connection is kept open for a drain thread (or, with
-    every drain busy, the bump sent again on the in-flight connection), and the
-    timeout raised."""
-    conn = pool.get_connection()
+    Whatever goes wrong before a reply, the bump is left queued if Redis can take
+    it: an unanswered connection is kept open for a drain thread, and otherwise
+    (a new connection whose handshake a paused Redis holds, every drain busy)
+    the bump is sent again on the in-flight connection. Then the error is raised."""
     try:
-        conn.send_command(*command)
+        conn = pool.get_connection()
     except BaseException:
-        conn.disconnect()
-        pool.release(conn)
+        inflight.send(pool, command)
         raise
     try:
+        conn.send_command(*command)
         conn.read_response(disconnect_on_error=False)
-    except redis.exceptions.TimeoutError:
-        if not start_drain(pool, conn):
+    except redis.exceptions.ResponseError:
+        pool.release(conn)  # an error reply: the script ran (or never will)
+        raise
+    except BaseException as exc:
+        if not (isinstance(exc, redis.exceptions.TimeoutError) and start_drain(pool, conn)):
             conn.disconnect()
             pool.release(conn)
             inflight.send(pool, command)
-        raise
-    except BaseException:
-        conn.disconnect()
-        pool.release(conn)
         raise
     pool.release(conn)
 
@@ -90,6 +92,7 @@ class InFlightBumps:
         self._conn = None
         self._pool = None
         self._owed = 0
+        self._unreachable_until = 0.0
 
     def send(self, pool, command: tuple) -> bool:
         """Send ``command`` (a bump) to the server of ``pool`` without waiting
@@ -99,7 +102,16 @@ class InFlightBumps:
                 if self._conn is not None and self._pool is not pool:
                     self._close()
                 if self._conn is None:
-                    self._open(pool)
+                    if time.monotonic() < self._unreachable_until:
+                        return False
+                    try:
+                        self._open(pool)
+                    except Exception:
+                        # Refused or no answer to the connect: nobody reads from it
+                        # either. Not tried again for a while, so that each write of
+                        # a long outage does not wait for a connect timeout.
+                        self._unreachable_until = time.monotonic() + UNREACHABLE_SECONDS
+                        raise
                 if self._owed >= MAX_OWED:
                     return False
                 self._conn.send_packed_command(self._conn.pack_command(*command), check_health=False)

@@ -93,8 +93,8 @@ def test_a_bump_sent_during_a_pause_runs_when_redis_resumes(redis_server):
 
 
 @pytest.mark.usefixtures("healthy_cache")
-@pytest.mark.parametrize("password, db", [(None, 0), ("s3cret", 5)])
-def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, password, db):
+@pytest.mark.parametrize("password, db, pool_ready", [(None, 0, True), ("s3cret", 5, True), (None, 0, False)])
+def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, password, db, pool_ready):
     """Two writes in one process during a pause. The first bump times out and
     marks the process failing (mechanism 1 keeps it in flight); the second is
     sent without waiting (inflight.py). A reader that saw nothing -- its own
@@ -102,7 +102,9 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
     writes returned: when Redis resumes it must see both bumps, though this
     process's probe has not re-delivered anything yet. The connection for the
     second bump is made during the pause, so its handshake (AUTH, SELECT) must
-    not wait for a reply either."""
+    not wait for a reply either. Without ``pool_ready`` the pool has no open
+    connection for the first bump: the one it makes is held at its handshake,
+    and that bump too must be sent on the in-flight connection."""
     def admin(*command):  # a connection of its own, RESP2 (a paused Redis holds RESP3's HELLO)
         conn = redis.Connection(host="127.0.0.1", port=redis_server.port, password=password, socket_timeout=10, protocol=2)
         try:
@@ -120,6 +122,8 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
         keys = [cache_layer.backend().version_key(s) for s in scopes]
         reader = redis.Redis(host="127.0.0.1", port=redis_server.port, db=db, password=password, socket_timeout=10)
         assert [int(v) for v in reader.mget(keys)] == [before[s] for s in scopes]
+        if not pool_ready:
+            cache_layer.backend()._client().connection_pool.disconnect()
         admin("CLIENT", "PAUSE", 1500, "ALL")
         try:
             for scope in scopes:
