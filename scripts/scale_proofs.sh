@@ -9,7 +9,9 @@
 #      replicas that hang (tests/scale/test_replica_hang.py) -> one bounded wait, then skipped;
 #      a replica of its own, promoted (tests/scale/test_replica_promoted.py) -> no read
 #      reaches it after the promotion, /readyz and the gauge say not_replicating;
-#   2. Sentinel: the master killed under a write/read loop, then again while idle
+#   2. Sentinel: bumps of a process that knows the cache is failing reach the paused
+#      master before a later read (tests/scale/test_sentinel_inflight.py); the master
+#      killed under a write/read loop, then again while idle
 #      (tests/scale/test_sentinel_failover.py) -> 0 5xx, 0 stale;
 #   3. Redis Cluster: the whole cache test suite, with the multi-process stale-read test
 #      and the floor scripts' tests, on a three-master cluster.
@@ -29,7 +31,8 @@ env -u REDIS_CLUSTER_NODES "${PYTEST[@]}" tests/scale/test_replica_reads.py test
   tests/scale/test_replica_promoted.py tests/cache/test_multiprocess.py
 
 echo "== scale 2/3: Redis Sentinel failover under load and while idle"
-env -u REDIS_CLUSTER_NODES -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/scale/test_sentinel_failover.py
+env -u REDIS_CLUSTER_NODES -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/scale/test_sentinel_inflight.py \
+  tests/scale/test_sentinel_failover.py
 
 echo "== scale 3/3: the cache test suite on a Redis Cluster"
 env -u REDIS_SENTINELS -u REDIS_SENTINEL_MASTER -u DATABASE_REPLICA_URLS "${PYTEST[@]}" tests/cache
