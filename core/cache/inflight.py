@@ -26,6 +26,7 @@ and the fence follows (mechanisms 2 and 3).
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -34,6 +35,8 @@ import redis
 from redis.credentials import UsernamePasswordCredentialProvider
 
 from .outage import DRAIN_SECONDS, start_drain
+
+logger = logging.getLogger("shiftboard.cache")
 
 # Bumps sent and not yet answered, at most: a Redis stopped (SIGSTOP) rather
 # than paused reads nothing, and the socket's buffer is finite.
@@ -93,6 +96,7 @@ class InFlightBumps:
         self._pool = None
         self._owed = 0
         self._unreachable_until = 0.0
+        self.last_error = ""  # why the last bump was not sent, or its connection dropped (tests, debugging)
 
     def send(self, pool, command: tuple) -> bool:
         """Send ``command`` (a bump) to the server of ``pool`` without waiting
@@ -103,6 +107,7 @@ class InFlightBumps:
                     self._close()
                 if self._conn is None:
                     if time.monotonic() < self._unreachable_until:
+                        self.last_error = "unreachable: not tried again yet"
                         return False
                     try:
                         self._open(pool)
@@ -113,11 +118,14 @@ class InFlightBumps:
                         self._unreachable_until = time.monotonic() + UNREACHABLE_SECONDS
                         raise
                 if self._owed >= MAX_OWED:
+                    self.last_error = f"{MAX_OWED} replies owed"
                     return False
                 self._conn.send_packed_command(self._conn.pack_command(*command), check_health=False)
                 self._owed += 1
                 return True
-            except Exception:  # noqa: BLE001 - down or closed: the bump stays pending
+            except Exception as exc:  # noqa: BLE001 - down or closed: the bump stays pending
+                self.last_error = f"send: {exc!r}"
+                logger.debug("bump not sent in flight: %r", exc)
                 self._close()
                 return False
 
@@ -151,9 +159,11 @@ class InFlightBumps:
                 conn.read_response(timeout=DRAIN_SECONDS, disconnect_on_error=False)
             except redis.exceptions.ResponseError:
                 pass  # an error reply is still a reply: the probe re-delivers the bump
-            except Exception:  # noqa: BLE001 - no reply in time, or closed
+            except Exception as exc:  # noqa: BLE001 - no reply in time, or closed
                 with self._lock:
                     if self._conn is conn:
+                        self.last_error = f"read: {exc!r} with {self._owed} owed"
+                        logger.debug("in-flight bumps: %s", self.last_error)
                         self._close()
                     else:
                         conn.disconnect()

@@ -132,6 +132,8 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
                 assert time.monotonic() - started < MAX_SECONDS
             assert cache_layer.health.failing
             assert cache_layer.health.pending_bumps >= set(scopes)
+            # The second bump (and without pool_ready the first) waits in flight.
+            assert inflight.owed() >= (1 if pool_ready else 2), inflight.last_error
             seen = {}
             read = threading.Thread(target=lambda: seen.update(values=reader.mget(keys)))
             read.start()
@@ -139,7 +141,7 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
         finally:
             admin("CLIENT", "UNPAUSE")  # Redis 7.0 holds it until the pause ends: resumed either way
         read.join(timeout=10)
-        assert [int(v) for v in seen["values"]] == [before[s] + 1 for s in scopes]
+        assert [int(v) for v in seen["values"]] == [before[s] + 1 for s in scopes], inflight.last_error
         wait_healthy()
         # Nothing lost, nothing half-done: +1 in flight, +1 from the probe's re-delivery.
         after = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
