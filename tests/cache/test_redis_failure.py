@@ -92,6 +92,25 @@ def test_a_bump_sent_during_a_pause_runs_when_redis_resumes(redis_server):
     reset_health()
 
 
+def _monitor(port: int, password: str | None) -> list:
+    """The commands Redis runs from now on, in order (MONITOR, in a daemon thread):
+    client address, db and the command's first words."""
+    executed = []
+    started = threading.Event()
+
+    def watch():
+        client = redis.Redis(host="127.0.0.1", port=port, password=password, protocol=2)
+        with client.monitor() as monitor:
+            started.set()
+            for event in monitor.listen():
+                executed.append((event.get("client_address"), event.get("client_port"), event.get("db"),
+                                 " ".join(str(event.get("command", "")).split()[:2])))
+
+    threading.Thread(target=watch, daemon=True).start()
+    started.wait(5)
+    return executed
+
+
 @pytest.mark.usefixtures("healthy_cache")
 @pytest.mark.parametrize("password, db, pool_ready", [(None, 0, True), ("s3cret", 5, True), (None, 0, False)])
 def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, password, db, pool_ready):
@@ -122,6 +141,7 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
         keys = [cache_layer.backend().version_key(s) for s in scopes]
         reader = redis.Redis(host="127.0.0.1", port=redis_server.port, db=db, password=password, socket_timeout=10)
         assert [int(v) for v in reader.mget(keys)] == [before[s] for s in scopes]
+        executed = _monitor(redis_server.port, password)  # the order Redis runs commands in, for a failure's message
         if not pool_ready:
             cache_layer.backend()._client().connection_pool.disconnect()
         admin("CLIENT", "PAUSE", 1500, "ALL")
@@ -141,7 +161,7 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
         finally:
             admin("CLIENT", "UNPAUSE")  # Redis 7.0 holds it until the pause ends: resumed either way
         read.join(timeout=10)
-        assert [int(v) for v in seen["values"]] == [before[s] + 1 for s in scopes], inflight.last_error
+        assert [int(v) for v in seen["values"]] == [before[s] + 1 for s in scopes], (inflight.last_error, executed)
         wait_healthy()
         # Nothing lost, nothing half-done: +1 in flight, +1 from the probe's re-delivery.
         after = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
