@@ -8,7 +8,8 @@ against 23 us for a PING, measured in process). Each thread keeps a connection
 made with the pool's settings (timeouts included) outside the pool, and checks
 it before every use as the pool's checkout does. Bumps keep using the pool
 (their connection may stay open through a pause: outage.py), which gets a
-connection made ready for them when a thread's own is first made.
+connection made ready for them when a thread's own is first made; so does
+inflight.py, for the bumps of a process that knows Redis is failing.
 
 On that connection a round trip is the checkout's readiness poll, one ``send``
 and one ``recv``: the socket is blocking, its timeouts (the pool's
@@ -26,6 +27,8 @@ import struct
 import threading
 
 import redis
+
+from .inflight import inflight
 
 try:
     from hiredis import pack_command
@@ -46,6 +49,8 @@ class HeldConnections:
             return conn
         pool = getattr(client, "connection_pool", None)  # a RedisCluster has none
         if type(pool) is not redis.ConnectionPool:
+            if pool is not None:
+                inflight.prepare(pool)  # Sentinel's: made on its first use, as _ready_in_pool does
             return None
         conn = pool.connection_class(**pool.connection_kwargs)
         local.conn, local.pid = conn, os.getpid()
@@ -65,6 +70,7 @@ class HeldConnections:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
             return
         pool.release(conn)
+        inflight.prepare(pool)  # and the connection for bumps sent without waiting (inflight.py)
 
     @staticmethod
     def _kernel_timeouts(conn) -> None:

@@ -15,9 +15,20 @@ failing process is also *sent* at once, before the write's response, and not
 waited for: in a paused Redis it is queued ahead of any read sent after that
 response, and runs first when Redis resumes.
 
-It goes out on one connection per process kept for it, opened when the first
-such bump is sent and closed once every reply has come. Its connect handshake
-(AUTH, SELECT) is sent without waiting either: a paused Redis accepts the
+It goes out on one connection per process kept for it, made while Redis
+answers (``prepare``: when the process first uses Redis, and again after any
+bump that was answered -- the fence that ends an outage is one -- if it was
+dropped or Redis closed it) and kept open. That it was
+made before the failure is what makes the order hold: Redis reads a connection
+only once it has accepted it, and it accepts a new one and reads the others in
+the same turn of its event loop, so a bump on a connection made during a pause
+can still be read after a read that reached Redis later, from another process,
+in that same turn (a Redis not run by the scheduler for a moment is enough).
+On a connection it accepted long before, what arrived first is read first.
+
+When there is none (Redis has never answered this process, or the connection
+was dropped by the outage), one is made for the bump. Its connect handshake
+(AUTH, SELECT) is then sent without waiting either: a paused Redis accepts the
 connection but holds every command, so a handshake that waited for its reply
 would hold the write for the socket timeout. A background thread reads the
 replies, each for up to ``DRAIN_SECONDS``. A reply that never comes, a closed
@@ -28,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 
@@ -57,6 +69,8 @@ def _handshake_commands(conn) -> list[tuple]:
         commands.append(("AUTH", *provider.get_credentials()))
     if conn.db:
         commands.append(("SELECT", conn.db))
+    # A reply even when there is nothing else to say: the first one tells that Redis accepted the connection.
+    commands.append(("PING",))
     return commands
 
 
@@ -84,6 +98,7 @@ def send_and_wait(pool, command: tuple) -> None:
             inflight.send(pool, command)
         raise
     pool.release(conn)
+    inflight.prepare(pool, check_open=True)  # Redis answers: the in-flight connection, if it was dropped or closed
 
 
 class InFlightBumps:
@@ -95,15 +110,38 @@ class InFlightBumps:
         self._conn = None
         self._pool = None
         self._owed = 0
+        self._reading = False  # a reader thread is waiting for the replies owed
+        self._answered = False  # Redis has replied on this connection: it was accepted
+        self._drop_when_read = False  # an error reply (a Sentinel's old master): made again after
         self._unreachable_until = 0.0
         self.last_error = ""  # why the last bump was not sent, or its connection dropped (tests, debugging)
+
+    def prepare(self, pool, check_open: bool = False) -> None:
+        """The connection made now for the bumps of a process that will fail
+        later, while ``pool``'s Redis answers (its handshake is read in the
+        background). Never raises; costs an attribute check once it is made, and
+        a poll of its socket with ``check_open`` (made again if Redis closed it)."""
+        if not check_open and self._conn is not None and self._pool is pool:
+            return
+        with self._lock:
+            if self._conn is not None and self._pool is pool and not (check_open and self._closed_by_server()):
+                return
+            if time.monotonic() < self._unreachable_until:
+                return
+            try:
+                self._close()
+                self._open(pool)
+            except Exception as exc:  # noqa: BLE001 - made later, by a bump
+                self.last_error = f"prepare: {exc!r}"
+                self._close()
+                self._unreachable_until = time.monotonic() + UNREACHABLE_SECONDS
 
     def send(self, pool, command: tuple) -> bool:
         """Send ``command`` (a bump) to the server of ``pool`` without waiting
         for its reply. False if it could not be sent; never raises."""
         with self._lock:
             try:
-                if self._conn is not None and self._pool is not pool:
+                if self._conn is not None and (self._pool is not pool or self._closed_by_server()):
                     self._close()
                 if self._conn is None:
                     if time.monotonic() < self._unreachable_until:
@@ -122,6 +160,7 @@ class InFlightBumps:
                     return False
                 self._conn.send_packed_command(self._conn.pack_command(*command), check_health=False)
                 self._owed += 1
+                self._start_reading()
                 return True
             except Exception as exc:  # noqa: BLE001 - down or closed: the bump stays pending
                 self.last_error = f"send: {exc!r}"
@@ -144,21 +183,37 @@ class InFlightBumps:
         handshake.extend(commands)
         conn.connect()
         self._conn, self._pool, self._owed = conn, pool, len(commands)
-        threading.Thread(target=self._read, args=(conn,), name="cache-bump-inflight", daemon=True).start()
+        self._answered = self._drop_when_read = False
+        self._start_reading()
+
+    def _start_reading(self) -> None:
+        if not self._reading and self._owed > 0:
+            self._reading = True
+            threading.Thread(target=self._read, args=(self._conn,), name="cache-bump-inflight", daemon=True).start()
+
+    def _closed_by_server(self) -> bool:
+        """An idle connection (no reply owed, nobody reading) that Redis closed
+        (a restart, CLIENT KILL): it reads as ready, at its end."""
+        if self._reading:
+            return False
+        sock = self._conn._sock
+        return sock is None or bool(select.select([sock], [], [], 0)[0])
 
     def _close(self) -> None:
         conn, self._conn, self._pool, self._owed = self._conn, None, None, 0
+        self._reading = self._answered = False
         if conn is not None:
             conn.disconnect()
 
     def _read(self, conn) -> None:
-        """Each reply in turn; the connection is closed after the last one owed,
-        or at the first that does not come."""
+        """Each reply in turn, until none is owed: the connection then stays open
+        for the next. It is dropped at a reply that does not come in time."""
         while True:
+            error = False
             try:
                 conn.read_response(timeout=DRAIN_SECONDS, disconnect_on_error=False)
             except redis.exceptions.ResponseError:
-                pass  # an error reply is still a reply: the probe re-delivers the bump
+                error = True  # an error reply is still a reply: the probe re-delivers the bump
             except Exception as exc:  # noqa: BLE001 - no reply in time, or closed
                 with self._lock:
                     if self._conn is conn:
@@ -172,13 +227,22 @@ class InFlightBumps:
                 if self._conn is not conn:
                     return
                 self._owed -= 1
+                self._answered = True
+                self._drop_when_read = self._drop_when_read or error
                 if self._owed <= 0:
-                    self._close()
+                    self._reading = False
+                    if self._drop_when_read:
+                        self._close()
                     return
 
     def owed(self) -> int:
         with self._lock:
             return self._owed
+
+    def answered(self) -> bool:
+        """Redis has replied on the current in-flight connection, so it had accepted it."""
+        with self._lock:
+            return self._conn is not None and self._answered
 
 
 inflight = InFlightBumps()

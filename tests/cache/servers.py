@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -330,6 +331,17 @@ class Api:
         return self.request("GET", path, **kw)
 
 
+def resp2_command(port: int, *command, password: str | None = None):
+    """One command on a connection of its own, its reply read. RESP2: a paused
+    Redis holds RESP3's HELLO as it holds every command (CLIENT UNPAUSE too)."""
+    conn = redis.Connection(host="127.0.0.1", port=port, password=password, socket_timeout=10, protocol=2)
+    try:
+        conn.send_command(*command)
+        return conn.read_response()
+    finally:
+        conn.disconnect()
+
+
 @dataclass
 class RedisServer:
     """A private redis-server (no persistence) that a test may stop, restart or pause."""
@@ -375,6 +387,17 @@ class RedisServer:
 
     def unpause(self) -> None:
         assert self.cli("CLIENT", "UNPAUSE") == "OK"
+
+    @contextmanager
+    def off_cpu(self):
+        """The server process stopped (SIGSTOP) for the block, then continued: what
+        arrives meanwhile waits in the kernel, and Redis reads it all in one turn
+        of its event loop, as when the scheduler does not run it for a while."""
+        self.proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
 
 
 def dev_env(database: Path, **extra: str) -> dict[str, str]:

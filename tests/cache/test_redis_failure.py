@@ -30,7 +30,7 @@ from jobs.models import Application, ApplicationStatus, Job, JobStatus
 from payments.models import Payment
 from ratings.models import Review
 from tests.cache.helpers import healthy_cache, reset_health, wait_healthy  # noqa: F401
-from tests.cache.servers import Gunicorn, RedisServer
+from tests.cache.servers import Gunicorn, RedisServer, resp2_command
 from tests.cache.world import World
 from tests.prerequisites import needs
 
@@ -123,17 +123,14 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
     connection, made before the pause -- asks for both counters after both
     writes returned: when Redis resumes it must see both bumps, though this
     process's probe has not re-delivered anything yet. The connection for the
-    second bump is made during the pause, so its handshake (AUTH, SELECT) must
-    not wait for a reply either. Without ``pool_ready`` the pool has no open
-    connection for the first bump: the one it makes is held at its handshake,
-    and that bump too must be sent on the in-flight connection."""
-    def admin(*command):  # a connection of its own, RESP2 (a paused Redis holds RESP3's HELLO)
-        conn = redis.Connection(host="127.0.0.1", port=redis_server.port, password=password, socket_timeout=10, protocol=2)
-        try:
-            conn.send_command(*command)
-            return conn.read_response()
-        finally:
-            conn.disconnect()
+    second bump is made before the pause, when the process first used Redis: a
+    connection made during it is read by Redis only after a read that reached it
+    in the same turn of its event loop (the CI flake this test once had). Without
+    ``pool_ready`` the pool has no open connection for the first bump: the one
+    it makes is held at its handshake, and that bump too must be sent on the
+    in-flight connection."""
+    def admin(*command):
+        return resp2_command(redis_server.port, *command, password=password)
 
     if password:
         redis_server.cli("CONFIG", "SET", "requirepass", password)
@@ -149,18 +146,25 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
             cache_layer.backend()._client().connection_pool.disconnect()
         admin("CLIENT", "PAUSE", 1500, "ALL")
         try:
-            for scope in scopes:
-                started = time.monotonic()
-                cache_layer.bump_now({scope})  # never raises
-                assert time.monotonic() - started < MAX_SECONDS
-            assert cache_layer.health.failing
-            assert cache_layer.health.pending_bumps >= set(scopes)
-            # The second bump (and without pool_ready the first) waits in flight.
-            assert inflight.owed() >= (1 if pool_ready else 2), inflight.last_error
-            seen = {}
-            read = threading.Thread(target=lambda: seen.update(values=reader.mget(keys)))
-            read.start()
-            time.sleep(0.3)  # the reader's MGET is in Redis, held by the pause
+            # Redis is also kept off the CPU while the writes and the read arrive, so
+            # it takes them all in one turn of its event loop: the order it then
+            # runs them in is the order they reached it, only on connections it had
+            # already accepted (a new one is read a turn later, after the MGET).
+            with redis_server.off_cpu():
+                for scope in scopes:
+                    started = time.monotonic()
+                    cache_layer.bump_now({scope})  # never raises
+                    assert time.monotonic() - started < MAX_SECONDS
+                assert cache_layer.health.failing
+                assert cache_layer.health.pending_bumps >= set(scopes)
+                # The second bump (and without pool_ready the first) waits in flight,
+                # on a connection made before the pause.
+                assert inflight.owed() >= (1 if pool_ready else 2), inflight.last_error
+                assert inflight.answered(), inflight.last_error
+                seen = {}
+                read = threading.Thread(target=lambda: seen.update(values=reader.mget(keys)))
+                read.start()
+                time.sleep(0.3)  # the reader's MGET has reached Redis's socket
         finally:
             admin("CLIENT", "UNPAUSE")  # Redis 7.0 holds it until the pause ends: resumed either way
         read.join(timeout=10)
@@ -169,7 +173,7 @@ def test_every_bump_of_a_failing_process_runs_before_a_later_read(redis_server, 
         # Nothing lost, nothing half-done: +1 in flight, +1 from the probe's re-delivery.
         after = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
         assert after == {s: before[s] + 2 for s in scopes}
-        # The in-flight connection is closed once its replies have come.
+        # Every reply owed on the in-flight connection has come; it stays open for the next outage.
         deadline = time.monotonic() + 3
         while inflight.owed() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -196,6 +200,70 @@ def test_a_timed_out_bump_with_every_drain_busy_is_sent_again_in_flight(redis_se
         redis_server.unpause()
         wait_healthy()
         assert cache_layer.get_versions(["busy"])["busy"] == before + 2
+    reset_health()
+
+
+def _two_bumps_during_a_pause(redis_server, scopes, password=None) -> None:
+    """The first bump times out (kept in flight on its pool connection, the
+    process marked failing); the second is sent in flight. Both return at once."""
+    resp2_command(redis_server.port, "CLIENT", "PAUSE", 1500, "ALL", password=password)
+    try:
+        for scope in scopes:
+            started = time.monotonic()
+            cache_layer.bump_now({scope})
+            assert time.monotonic() - started < MAX_SECONDS
+        assert cache_layer.health.failing and inflight.owed() >= 1, inflight.last_error
+    finally:
+        resp2_command(redis_server.port, "CLIENT", "UNPAUSE", password=password)
+
+
+@pytest.mark.usefixtures("healthy_cache")
+def test_an_in_flight_connection_made_during_a_pause_sends_its_handshake_without_waiting(redis_server):
+    """When the in-flight connection has to be made during the pause (it was
+    dropped, as a long outage drops it), its AUTH and SELECT are sent without
+    waiting for their replies, and the bump behind them runs in that database
+    when Redis resumes: each counter ends at +2 (in flight, then re-delivered),
+    where a bump refused (NOAUTH) or run in another database would leave +1."""
+    password, scopes = "s3cret", ["made-late-a", "made-late-b"]
+    redis_server.cli("CONFIG", "SET", "requirepass", password)
+    location = f"redis://:{password}@127.0.0.1:{redis_server.port}/5"
+    with override_settings(CACHES=_caches_for(redis_server, location)):
+        before = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
+        assert inflight.answered(), inflight.last_error  # made when this process first used Redis
+        with inflight._lock:
+            inflight._close()
+        _two_bumps_during_a_pause(redis_server, scopes, password)
+        wait_healthy()
+        after = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
+        assert after == {s: before[s] + 2 for s in scopes}, inflight.last_error
+    reset_health()
+
+
+@pytest.mark.usefixtures("healthy_cache")
+@pytest.mark.parametrize("bump_between", [False, True])
+def test_an_in_flight_connection_that_redis_closed_is_made_again(redis_server, bump_between):
+    """Redis closed the idle in-flight connection (a restart, CLIENT KILL, an
+    idle timeout). The next bump that Redis answers makes it again, before any
+    pause (``bump_between``); without one, the next bump sent in flight finds it
+    closed and goes out on a new one instead of into a dead socket. Either way
+    the bump runs when Redis resumes."""
+    scopes = ["killed-a", "killed-b"]
+    with override_settings(CACHES=_caches_for(redis_server)):
+        before = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
+        assert inflight.answered(), inflight.last_error
+        killed = inflight._conn._sock.getsockname()[1]
+        assert redis_server.cli("CLIENT", "KILL", f"127.0.0.1:{killed}") == "OK"
+        time.sleep(0.1)  # the close has reached this process
+        if bump_between:
+            cache_layer.bump_now({"elsewhere"})  # answered: the connection is made again now
+            deadline = time.monotonic() + 3
+            while not inflight.answered() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert inflight.answered() and inflight._conn._sock.getsockname()[1] != killed, inflight.last_error
+        _two_bumps_during_a_pause(redis_server, scopes)
+        wait_healthy()
+        after = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
+        assert after == {s: before[s] + 2 for s in scopes}, inflight.last_error
     reset_health()
 
 

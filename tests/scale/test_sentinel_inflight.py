@@ -5,8 +5,8 @@ runs with REDIS_SENTINELS). The master is paused (``CLIENT PAUSE``) for less tha
 the sentinels' down-after (1 s), so no failover starts. Two bumps are made in
 this process during the pause: the first times out and marks the process
 failing, the second is sent without waiting, on the in-flight connection, which
-finds the master through the sentinels and skips the failover fence's
-handshake. A reader connected to the master before the pause asks for both
+found the master through the sentinels when this process first used it (and
+skipped the failover fence's handshake). A reader connected to the master before the pause asks for both
 counters after both bumps returned: when the master resumes it must see both.
 """
 from __future__ import annotations
@@ -20,19 +20,10 @@ import redis
 from core import cache as cache_layer
 from core.cache.inflight import inflight
 from tests.cache.helpers import reset_health, wait_healthy
+from tests.cache.servers import resp2_command
 from tests.scale.topology import sentinel_master_port
 
 PAUSE_MS = 800  # under the sentinels' down-after-milliseconds (1000)
-
-
-def _command(port: int, *command):
-    # RESP2: a paused Redis holds RESP3's HELLO as it holds every command.
-    conn = redis.Connection(host="127.0.0.1", port=port, socket_timeout=10, protocol=2)
-    try:
-        conn.send_command(*command)
-        return conn.read_response()
-    finally:
-        conn.disconnect()
 
 
 @pytest.mark.parametrize("pool_ready", [True, False])
@@ -49,9 +40,11 @@ def test_bumps_of_a_failing_process_reach_the_paused_sentinel_master_first(topol
     db = settings.CACHES["default"]["LOCATION"][0].rsplit("/", 1)[1] or "0"
     reader = redis.Redis(host="127.0.0.1", port=port, db=int(db), socket_timeout=10, protocol=2)
     assert [int(v) for v in reader.mget(keys)] == [before[s] for s in scopes]
+    # The in-flight connection was made when this process first used the master, before the pause.
+    assert inflight.answered(), inflight.last_error
     if not pool_ready:
         cache_layer.backend()._client().connection_pool.disconnect()
-    _command(port, "CLIENT", "PAUSE", PAUSE_MS, "ALL")
+    resp2_command(port, "CLIENT", "PAUSE", PAUSE_MS, "ALL")
     try:
         for scope in scopes:
             cache_layer.bump_now({scope})
@@ -61,7 +54,7 @@ def test_bumps_of_a_failing_process_reach_the_paused_sentinel_master_first(topol
         read.start()
         time.sleep(0.2)  # the reader's MGET is in the master, held by the pause
     finally:
-        _command(port, "CLIENT", "UNPAUSE")  # held until the pause ends on Redis 7.0
+        resp2_command(port, "CLIENT", "UNPAUSE")  # held until the pause ends on Redis 7.0
     read.join(timeout=10)
     assert [int(v) for v in seen["values"]] == [before[s] + 1 for s in scopes]
     wait_healthy(timeout=10)
