@@ -308,6 +308,15 @@ def trio_slow_probes(transactional_db, redis_server):
     yield from _trio(redis_server, [slow, slow, None])
 
 
+@pytest.fixture
+def trio_patient_reader(transactional_db, redis_server):
+    """As ``trio_slow_probes``, with P3 waiting up to 10 s for Redis's replies:
+    a lookup of P3's that a pause holds is answered when Redis resumes, in the
+    order Redis runs it among the commands it held."""
+    slow = {"CACHE_PROBE_INTERVAL_SECONDS": "3"}
+    yield from _trio(redis_server, [slow, slow, {"REDIS_SOCKET_TIMEOUT": "10"}])
+
+
 def _trio(redis_server, envs=(None, None, None)):
     prefix = f"fail{uuid.uuid4().hex[:8]}"
     servers = [Gunicorn(workers=1, redis_url=redis_server.url, key_prefix=prefix, extra_env=env) for env in envs]
@@ -474,3 +483,42 @@ def test_redis_paused_no_stale_read_after_it_resumes(trio_slow_probes, redis_ser
     p3.api.get(f"{API}/jobs/{job.pk}/")
     response = p3.api.get(f"{API}/jobs/{job.pk}/")
     assert response.x_cache == "HIT" and response.data["title"] == title
+
+
+@pytest.mark.postgres
+def test_a_read_held_by_the_pause_runs_after_the_bump_sent_before_it(trio_patient_reader, redis_server):
+    """P1 writes twice during a pause: the first bump times out and marks P1
+    failing, the second goes on P1's in-flight connection. Redis is off the CPU
+    (SIGSTOP) while that second write and then P3's anonymous read reach it, so
+    it takes both in one turn of its event loop. P3's lookup (one round trip) is
+    held until Redis resumes and must then see the bump, not the entry from
+    before. P1's in-flight connection was made when P1 first used Redis; made
+    during the pause, it was accepted in that turn and read after P3's lookup,
+    and P3 served the old name (the order the in-process proof also checks)."""
+    p1, _p2, p3 = trio_patient_reader
+    world = _world_with_everything()
+    job = Job.objects.filter(status=JobStatus.OPEN, client=world.clients[0]).first()
+    client_user = world.clients[0]
+    profile = f"{API}/users/{client_user.pk}/"
+    _warm([p1, p3], world, [(profile, None), (f"{API}/jobs/{job.pk}/", None)])
+    name = f"Held{uuid.uuid4().hex[:6]}"
+
+    seen = {}
+    redis_server.pause(3000)
+    try:
+        title = p1.api.request("PATCH", f"{API}/jobs/{job.pk}/", token=world.tok(client_user.pk),
+                               body={"title": f"Held {uuid.uuid4().hex[:6]}"})
+        assert title.status == 200 and title.elapsed < MAX_SECONDS, title.elapsed
+        with redis_server.off_cpu():
+            rename = p1.api.request("PATCH", f"{API}/users/me/", token=world.tok(client_user.pk),
+                                    body={"first_name": name})
+            assert rename.status == 200 and rename.elapsed < MAX_SECONDS, rename.elapsed
+            read = threading.Thread(target=lambda: seen.update(response=p3.api.get(profile)))
+            read.start()
+            time.sleep(0.5)  # P3's lookup has reached Redis's socket
+    finally:
+        redis_server.unpause()
+    read.join(timeout=20)
+    response = seen["response"]
+    assert response.status == 200 and response.data["first_name"] == name, (response.x_cache, response.data)
+
