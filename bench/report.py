@@ -797,6 +797,10 @@ def write_markdown(results, out: Path, plots: dict, tgt: list[dict]) -> str:
     if meta.get("reuse_data"):
         L.append("**Development run: the data was not re-seeded (`--reuse-data`).**\n")
     L.append("## Targets\n")
+    if _wrk(results, results["meta"]["main_size"], "pinned"):
+        L.append("The throughput targets are judged with the server alone on a core (the layout of a deployment, "
+                 "where PostgreSQL, Redis and the clients are other machines: bench/affinity.py); the same targets "
+                 "with every process on the same cores are reported beside them, not judged.\n")
     L.append("| target | measured | verdict | detail |\n|---|---|---|---|")
     for t in tgt:
         L.append(f"| {t['target']} | {t['measured']} | {verdict(t, '**MISSED**')} | {t['detail']} |")
