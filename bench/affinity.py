@@ -13,7 +13,9 @@ measures the per-endpoint table in two layouts, every case in both
   and the local PostgreSQL and Redis processes on the others. That is the
   layout of a deployment, where clients, the database and the cache are other
   machines, and what the issue's "pin the driver and server to separate cores"
-  asks for.
+  asks for. With this table in a run, the throughput targets are judged in it
+  and the shared table's figures are reported beside them (bench/report.py,
+  ``targets``).
 
 The pinned layout's server is one of its own, sized for that core: one gunicorn
 worker (``--pinned-workers``) of GUNICORN_THREADS threads, in ``--pinned-rounds``

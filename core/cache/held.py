@@ -94,11 +94,13 @@ class HeldConnections:
         else:
             conn.send_packed_command([pack_command(c) for c in commands], check_health=False)
 
-    def _ready(self, conn) -> None:
-        """Connected, and not closed by the server (as the pool's checkout)."""
+    def _ready(self, conn, client) -> None:
+        """Connected, and not closed by the server (as the pool's checkout). A
+        connection made again (a Redis restarted) has inflight.py check its own."""
         if conn._sock is None:
             conn.connect()
             self._kernel_timeouts(conn)
+            inflight.prepare(client.connection_pool, check_open=True)
             return
         # A connection the server closed (EOF raises here) or with unread data
         # starts over. On every call, not only after an idle spell: a Redis
@@ -112,6 +114,7 @@ class HeldConnections:
             conn.disconnect()
             conn.connect()
             self._kernel_timeouts(conn)
+            inflight.prepare(client.connection_pool, check_open=True)
 
     def run(self, client, script, keys: list[str], args: list):
         """``script`` (a registered Script) by EVALSHA, loaded on NOSCRIPT, on this
@@ -122,7 +125,7 @@ class HeldConnections:
         if conn is None:
             return script(keys=keys, args=args, client=client)
         try:
-            self._ready(conn)
+            self._ready(conn, client)
             self._send(conn, ("EVALSHA", script.sha, len(keys), *keys, *args))
             try:
                 return conn.read_response()
@@ -147,7 +150,7 @@ class HeldConnections:
                 pipe.execute_command(*command)
             return pipe.execute()
         try:
-            self._ready(conn)
+            self._ready(conn, client)
             self._send(conn, *commands)
             return [conn.read_response() for _ in commands]
         except BaseException:  # an error reply raises too: the replies after it are not read

@@ -16,18 +16,20 @@ waited for: in a paused Redis it is queued ahead of any read sent after that
 response, and runs first when Redis resumes.
 
 It goes out on one connection per process kept for it, made while Redis
-answers (``prepare``: when the process first uses Redis, and again after any
-bump that was answered -- the fence that ends an outage is one -- if it was
-dropped or Redis closed it) and kept open. That it was
-made before the failure is what makes the order hold: Redis reads a connection
-only once it has accepted it, and it accepts a new one and reads the others in
-the same turn of its event loop, so a bump on a connection made during a pause
-can still be read after a read that reached Redis later, from another process,
-in that same turn (a Redis not run by the scheduler for a moment is enough).
-On a connection it accepted long before, what arrived first is read first.
+answers (``prepare``) and kept open: when the process first uses Redis, and
+again while Redis answers whenever it is no longer good -- after a lookup
+connection was made again (held.py), or after an answered bump (the fence that
+ends an outage is one) if it was dropped, Redis closed it, or it leads to
+another address than the pool (a Sentinel failover). That it was made before
+the failure is what makes the order hold: Redis reads a connection only once
+it has accepted it, and it accepts a new one and reads the others in the same
+turn of its event loop, so a bump on a connection made during a pause can
+still be read after a read that reached Redis later, from another process, in
+that same turn (a Redis not run by the scheduler for a moment is enough). On a
+connection it accepted long before, what arrived first is read first.
 
-When there is none (Redis has never answered this process, or the connection
-was dropped by the outage), one is made for the bump. Its connect handshake
+When there is none that is good (Redis never answered this process, or the
+connection was dropped or closed since), one is made for the bump. Its connect handshake
 (AUTH, SELECT) is then sent without waiting either: a paused Redis accepts the
 connection but holds every command, so a handshake that waited for its reply
 would hold the write for the socket timeout. A background thread reads the
@@ -40,6 +42,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import socket
 import threading
 import time
 
@@ -55,6 +58,15 @@ logger = logging.getLogger("shiftboard.cache")
 MAX_OWED = 1000
 # After a connect that failed, no new connection is tried for this long.
 UNREACHABLE_SECONDS = 1.0
+# An answered bump checks the in-flight connection (closed by Redis?) at most this often.
+CHECK_SECONDS = 1.0
+# TCP keepalive on the in-flight connection, idle between outages: a firewall or
+# NAT that forgets idle connections keeps this one, and a peer gone is noticed.
+KEEPALIVE_OPTIONS = {
+    name: value
+    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+    if hasattr(socket, name)
+}
 
 
 def _handshake_commands(conn) -> list[tuple]:
@@ -98,7 +110,14 @@ def send_and_wait(pool, command: tuple) -> None:
             inflight.send(pool, command)
         raise
     pool.release(conn)
-    inflight.prepare(pool, check_open=True)  # Redis answers: the in-flight connection, if it was dropped or closed
+    # Redis answers: the in-flight connection made again if it was dropped, Redis
+    # closed it, or it leads elsewhere (Sentinel: the master before a failover).
+    inflight.prepare(pool, check_open=True, peer=_peer(conn), throttled=True)
+
+
+def _peer(conn) -> tuple:
+    """Where a connection leads (a Sentinel connection: the master it found at connect)."""
+    return getattr(conn, "host", None), getattr(conn, "port", None), getattr(conn, "path", None)
 
 
 class InFlightBumps:
@@ -114,23 +133,34 @@ class InFlightBumps:
         self._answered = False  # Redis has replied on this connection: it was accepted
         self._drop_when_read = False  # an error reply (a Sentinel's old master): made again after
         self._unreachable_until = 0.0
+        self._checked_until = 0.0
         self.last_error = ""  # why the last bump was not sent, or its connection dropped (tests, debugging)
 
-    def prepare(self, pool, check_open: bool = False) -> None:
+    def prepare(self, pool, check_open: bool = False, peer: tuple | None = None, throttled: bool = False) -> None:
         """The connection made now for the bumps of a process that will fail
         later, while ``pool``'s Redis answers (its handshake is read in the
-        background). Never raises; costs an attribute check once it is made, and
-        a poll of its socket with ``check_open`` (made again if Redis closed it)."""
-        if not check_open and self._conn is not None and self._pool is pool:
+        background). Made again where it leads elsewhere than ``peer`` (a
+        connection of ``pool`` just answered) and, with ``check_open``, where
+        Redis closed it (a poll of its socket; ``throttled``: at most every
+        ``CHECK_SECONDS``). Never raises; costs attribute checks once it is made."""
+        conn = self._conn
+        if conn is not None and self._pool is pool and (peer is None or _peer(conn) == peer):
+            if not check_open or (throttled and time.monotonic() < self._checked_until):
+                return
+        elif time.monotonic() < self._unreachable_until:
             return
         with self._lock:
-            if self._conn is not None and self._pool is pool and not (check_open and self._closed_by_server()):
-                return
-            if time.monotonic() < self._unreachable_until:
-                return
             try:
+                conn = self._conn
+                if conn is not None and self._pool is pool and (peer is None or _peer(conn) == peer):
+                    if not (check_open and self._closed_by_server()):
+                        self._checked_until = time.monotonic() + CHECK_SECONDS
+                        return
+                if time.monotonic() < self._unreachable_until:
+                    return
                 self._close()
                 self._open(pool)
+                self._checked_until = time.monotonic() + CHECK_SECONDS
             except Exception as exc:  # noqa: BLE001 - made later, by a bump
                 self.last_error = f"prepare: {exc!r}"
                 self._close()
@@ -178,7 +208,11 @@ class InFlightBumps:
                 conn.send_command(*command, check_health=False)
 
         # RESP2: RESP3 would need HELLO answered first; the replies are only counted.
-        conn = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2, "redis_connect_func": connect_blind})
+        kwargs = {**pool.connection_kwargs, "protocol": 2, "redis_connect_func": connect_blind}
+        if issubclass(pool.connection_class, redis.Connection):  # TCP (not a Unix socket)
+            kwargs.update(socket_keepalive=True, socket_keepalive_options={
+                getattr(socket, name): value for name, value in KEEPALIVE_OPTIONS.items()})
+        conn = pool.connection_class(**kwargs)
         commands = _handshake_commands(conn)
         handshake.extend(commands)
         conn.connect()
@@ -197,7 +231,11 @@ class InFlightBumps:
         if self._reading:
             return False
         sock = self._conn._sock
-        return sock is None or bool(select.select([sock], [], [], 0)[0])
+        if sock is None:
+            return True
+        poller = select.poll()  # not select(): any descriptor number
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
 
     def _close(self) -> None:
         conn, self._conn, self._pool, self._owed = self._conn, None, None, 0

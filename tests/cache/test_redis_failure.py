@@ -25,7 +25,7 @@ import redis
 from django.test import override_settings
 
 from core import cache as cache_layer
-from core.cache.inflight import inflight
+from core.cache.inflight import CHECK_SECONDS, inflight
 from jobs.models import Application, ApplicationStatus, Job, JobStatus
 from payments.models import Payment
 from ratings.models import Review
@@ -255,6 +255,7 @@ def test_an_in_flight_connection_that_redis_closed_is_made_again(redis_server, b
         assert redis_server.cli("CLIENT", "KILL", f"127.0.0.1:{killed}") == "OK"
         time.sleep(0.1)  # the close has reached this process
         if bump_between:
+            time.sleep(CHECK_SECONDS)  # an answered bump checks the connection at most this often
             cache_layer.bump_now({"elsewhere"})  # answered: the connection is made again now
             deadline = time.monotonic() + 3
             while not inflight.answered() and time.monotonic() < deadline:
@@ -264,6 +265,100 @@ def test_an_in_flight_connection_that_redis_closed_is_made_again(redis_server, b
         wait_healthy()
         after = {s: v for s, v in cache_layer.get_versions(scopes).items() if s in scopes}
         assert after == {s: before[s] + 2 for s in scopes}, inflight.last_error
+    reset_health()
+
+
+def _in_flight_port() -> int:
+    return inflight._conn._sock.getsockname()[1]
+
+
+def _wait_answered(not_port: int) -> None:
+    deadline = time.monotonic() + 3
+    while not (inflight.answered() and _in_flight_port() != not_port) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert inflight.answered() and _in_flight_port() != not_port, inflight.last_error
+
+
+@pytest.mark.usefixtures("healthy_cache")
+def test_a_process_that_only_reads_makes_its_in_flight_connection_again_after_a_restart(redis_server):
+    """Redis closed every connection (a restart: CLIENT KILL here, same effect).
+    A process that only reads makes its lookup connection again -- and its
+    in-flight connection with it, before any pause, not only at its next write."""
+    with override_settings(CACHES=_caches_for(redis_server)):
+        cache_layer.get_versions(["restart"])
+        assert inflight.answered(), inflight.last_error
+        killed = _in_flight_port()
+        assert int(redis_server.cli("CLIENT", "KILL", "TYPE", "normal")) >= 2
+        time.sleep(0.1)  # the closes have reached this process
+        cache_layer.get_versions(["restart"])  # the lookup connection is made again
+        _wait_answered(not_port=killed)
+    reset_health()
+
+
+@pytest.mark.usefixtures("healthy_cache")
+def test_an_answered_bump_makes_the_in_flight_connection_again_where_it_leads_elsewhere(redis_server):
+    """Sentinel: the in-flight connection found the master when it was made; a
+    bump answered by a pool connection to another address (the master after a
+    failover) has it made again, to where the pool now leads. Here the pool's
+    connection reports another address than the in-flight one's."""
+    from core.cache.inflight import _peer
+
+    with override_settings(CACHES=_caches_for(redis_server)):
+        cache_layer.get_versions(["moved"])
+        assert inflight.answered(), inflight.last_error
+        pool = cache_layer.backend()._client().connection_pool
+        before = _in_flight_port()
+        same = _peer(inflight._conn)
+        inflight.prepare(pool, peer=same)
+        assert _in_flight_port() == before  # same address: kept, nothing made
+        inflight.prepare(pool, peer=("127.0.0.1", redis_server.port + 1, None))
+        _wait_answered(not_port=before)
+    reset_health()
+
+
+@pytest.mark.usefixtures("healthy_cache")
+def test_the_in_flight_connection_works_past_descriptor_1023(redis_server):
+    """A process with many open files: the in-flight connection's descriptor is
+    past select()'s limit (1024). Its checks still work: an answered bump does
+    not fail (which would mark the cache failing and cost a fence each write)."""
+    import gc
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1300:
+        pytest.skip(f"the hard limit on open files ({hard}) is under 1300")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    filler = []
+    try:
+        with override_settings(CACHES=_caches_for(redis_server)):
+            scopes = ["many-files", "many-files-a", "many-files-b"]
+            before = {k: v for k, v in cache_layer.get_versions(scopes).items() if k in scopes}
+            killed = _in_flight_port()
+            with inflight._lock:
+                inflight._close()
+            gc.collect()  # earlier tests' connections closed now, not while filling
+            while not filler or filler[-1] < 1100:  # every descriptor up to 1100 taken
+                filler.append(os.open(os.devnull, os.O_RDONLY))
+            inflight.prepare(cache_layer.backend()._client().connection_pool)
+            _wait_answered(not_port=killed)
+            assert inflight._conn._sock.fileno() > 1100
+            made = _in_flight_port()
+            time.sleep(CHECK_SECONDS)  # the next answered bump checks the connection
+            cache_layer.bump_now({"many-files"})
+            assert cache_layer.health.healthy() and inflight.last_error == "", inflight.last_error
+            assert _in_flight_port() == made  # checked and kept, not dropped
+            # And a bump sent in flight during a pause (its connection checked before) runs:
+            # +1 from the pause (kept on its pool connection, or in flight), +1 re-delivered.
+            _two_bumps_during_a_pause(redis_server, scopes[1:])
+            wait_healthy()
+            after = {k: v for k, v in cache_layer.get_versions(scopes).items() if k in scopes}
+            assert after == {"many-files": before["many-files"] + 1,
+                             **{k: before[k] + 2 for k in scopes[1:]}}, inflight.last_error
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     reset_health()
 
 
