@@ -9,7 +9,7 @@ made with the pool's settings (timeouts included) outside the pool, and checks
 it before every use as the pool's checkout does. Bumps keep using the pool
 (their connection may stay open through a pause: outage.py), which gets a
 connection made ready for them when a thread's own is first made; so does
-inflight.py, for the bumps of a process that knows Redis is failing.
+inflight.py, for the bumps of a process that knows Redis is failing (``_connect``).
 
 On that connection a round trip is the checkout's readiness poll, one ``send``
 and one ``recv``: the socket is blocking, its timeouts (the pool's
@@ -50,7 +50,7 @@ class HeldConnections:
         pool = getattr(client, "connection_pool", None)  # a RedisCluster has none
         if type(pool) is not redis.ConnectionPool:
             if pool is not None:
-                inflight.prepare(pool)  # Sentinel's: made on its first use, as _ready_in_pool does
+                inflight.prepare(pool)  # Sentinel's: made on its first use, as _connect does
             return None
         conn = pool.connection_class(**pool.connection_kwargs)
         local.conn, local.pid = conn, os.getpid()
@@ -70,7 +70,6 @@ class HeldConnections:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
             return
         pool.release(conn)
-        inflight.prepare(pool)  # and the connection for bumps sent without waiting (inflight.py)
 
     @staticmethod
     def _kernel_timeouts(conn) -> None:
@@ -95,12 +94,9 @@ class HeldConnections:
             conn.send_packed_command([pack_command(c) for c in commands], check_health=False)
 
     def _ready(self, conn, client) -> None:
-        """Connected, and not closed by the server (as the pool's checkout). A
-        connection made again (a Redis restarted) has inflight.py check its own."""
+        """Connected, and not closed by the server (as the pool's checkout)."""
         if conn._sock is None:
-            conn.connect()
-            self._kernel_timeouts(conn)
-            inflight.prepare(client.connection_pool, check_open=True)
+            self._connect(conn, client)
             return
         # A connection the server closed (EOF raises here) or with unread data
         # starts over. On every call, not only after an idle spell: a Redis
@@ -112,9 +108,15 @@ class HeldConnections:
             stale = True
         if stale:
             conn.disconnect()
-            conn.connect()
-            self._kernel_timeouts(conn)
-            inflight.prepare(client.connection_pool, check_open=True)
+            self._connect(conn, client)
+
+    def _connect(self, conn, client) -> None:
+        """Made (again), with its kernel timeouts. The in-flight connection is made
+        or checked with it (inflight.py): when the process first uses Redis, and
+        after a restarted Redis closed every connection."""
+        conn.connect()
+        self._kernel_timeouts(conn)
+        inflight.prepare(client.connection_pool, check_open=True)
 
     def run(self, client, script, keys: list[str], args: list):
         """``script`` (a registered Script) by EVALSHA, loaded on NOSCRIPT, on this

@@ -143,16 +143,14 @@ class InFlightBumps:
         connection of ``pool`` just answered) and, with ``check_open``, where
         Redis closed it (a poll of its socket; ``throttled``: at most every
         ``CHECK_SECONDS``). Never raises; costs attribute checks once it is made."""
-        conn = self._conn
-        if conn is not None and self._pool is pool and (peer is None or _peer(conn) == peer):
+        if self._leads_to(pool, peer):
             if not check_open or (throttled and time.monotonic() < self._checked_until):
                 return
         elif time.monotonic() < self._unreachable_until:
             return
         with self._lock:
             try:
-                conn = self._conn
-                if conn is not None and self._pool is pool and (peer is None or _peer(conn) == peer):
+                if self._leads_to(pool, peer):
                     if not (check_open and self._closed_by_server()):
                         self._checked_until = time.monotonic() + CHECK_SECONDS
                         return
@@ -165,6 +163,11 @@ class InFlightBumps:
                 self.last_error = f"prepare: {exc!r}"
                 self._close()
                 self._unreachable_until = time.monotonic() + UNREACHABLE_SECONDS
+
+    def _leads_to(self, pool, peer: tuple | None) -> bool:
+        """There is a connection, made from ``pool``, and to ``peer`` when given."""
+        conn = self._conn
+        return conn is not None and self._pool is pool and (peer is None or _peer(conn) == peer)
 
     def send(self, pool, command: tuple) -> bool:
         """Send ``command`` (a bump) to the server of ``pool`` without waiting
